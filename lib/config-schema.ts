@@ -1,0 +1,257 @@
+import { z } from 'zod';
+import { isValidCidr } from './cidr.ts';
+
+// The shape of conf/switchyard.yaml. Every key has a default, so an empty file is a valid config;
+// unknown keys are errors (a typo must not silently fall back to a default).
+
+const ms = (def: number) => z.number().int().min(0).default(def);
+const positiveInt = (def: number) => z.number().int().min(1).default(def);
+const cidr = z.string().refine(isValidCidr, { message: 'expected an IP address or CIDR such as 10.0.0.0/8 or ::1/128' });
+const regexSource = z.string().refine(
+  (source) => {
+    try {
+      new RegExp(source, 'i');
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected a valid regular expression' },
+);
+
+export const LANES = ['browser', 'page', 'clone', 'bot'] as const;
+export type Lane = (typeof LANES)[number];
+export const CLASSES = ['static', ...LANES] as const;
+export type RequestClass = (typeof CLASSES)[number];
+export const BALANCERS = ['round-robin', 'ip-hash', 'least-outstanding'] as const;
+export type BalancerName = (typeof BALANCERS)[number];
+
+// One condition of a classification rule. All fields given must match (AND).
+const matchSchema = z.strictObject({
+  method: z.array(z.string().toUpperCase()).optional(),
+  path: regexSource.optional(),
+  pathPrefix: z.string().optional(),
+  query: z.record(z.string(), regexSource).optional(),
+  headers: z.record(z.string().toLowerCase(), regexSource).optional(),
+  userAgent: regexSource.optional(),
+  cidrs: z.array(cidr).optional(),
+  /** client IP is in bots.cidrs */
+  botCidr: z.boolean().optional(),
+  /** UA matches one of bots.userAgents */
+  botUserAgent: z.boolean().optional(),
+  /** X-Switchyard-Bot-Token equals one of bots.tokens */
+  botToken: z.boolean().optional(),
+});
+export type MatchSpec = z.infer<typeof matchSchema>;
+
+const ruleSchema = z.strictObject({
+  class: z.enum(LANES),
+  /** the rule matches when any entry matches */
+  any: z.array(matchSchema).min(1),
+});
+export type ClassifyRule = z.infer<typeof ruleSchema>;
+
+const HG_COMMANDS =
+  'capabilities|batch|getbundle|lookup|heads|branchmap|between|changegroup|changegroupsubset|listkeys|known|' +
+  'clonebundles|clonebundles_manifest|stream_out|unbundle|pushkey|debugwireargs|protocaps|narrow_widen';
+
+export const DEFAULT_RULES: ClassifyRule[] = [
+  { class: 'bot', any: [{ botCidr: true }, { botUserAgent: true }, { botToken: true }] },
+  {
+    class: 'clone',
+    any: [
+      { path: '/info/refs$', query: { service: '^git-(upload|receive)-pack$' } },
+      { method: ['POST'], path: '/git-(upload|receive)-pack$' },
+      { headers: { 'content-type': '^application/x-git-' } },
+      { query: { cmd: `^(${HG_COMMANDS})$` } },
+      { headers: { 'content-type': '^application/mercurial-' } },
+      { headers: { accept: '^application/mercurial-' } },
+      { userAgent: '^(git|mercurial)/' },
+    ],
+  },
+  {
+    class: 'browser',
+    any: [
+      { headers: { 'sec-fetch-mode': '.' } },
+      { userAgent: '^Mozilla/', headers: { accept: 'text/html' } },
+    ],
+  },
+];
+
+const clientPolicySchema = z.strictObject({
+  /** close a keep-alive connection idle this long */
+  idleTimeoutMs: ms(5000),
+  /** close the connection after this many requests (0 = unlimited) */
+  maxRequestsPerSocket: z.number().int().min(0).default(100),
+  /** the whole request (headers and body) must arrive within this time; 408 otherwise */
+  requestTimeoutMs: ms(60_000),
+});
+export type ClientPolicy = z.infer<typeof clientPolicySchema>;
+
+const laneSchema = (defaults: { pool: string; balance: BalancerName; priority: number }) =>
+  z
+    .strictObject({
+      pool: z.string().min(1).default(defaults.pool),
+      balance: z.enum(BALANCERS).default(defaults.balance),
+      /** lower runs first when a pool's queue is served */
+      priority: z.number().int().min(0).default(defaults.priority),
+    })
+    .prefault({});
+export type LaneConfig = z.infer<ReturnType<typeof laneSchema>>;
+
+const hostPort = z.string().regex(/^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/, {
+  message: 'expected host:port, e.g. 127.0.0.1:9100',
+});
+
+const poolSchema = z.strictObject({
+  /** workers started by the supervisor on portBase, portBase+1, ... */
+  instances: z.number().int().min(0).default(2),
+  portBase: z.number().int().min(1).max(65535).default(9100),
+  host: z.string().default('127.0.0.1'),
+  /** static upstreams instead of supervised instances: front any existing HTTP app */
+  targets: z.array(hostPort).optional(),
+  /** in-flight requests per worker */
+  concurrency: positiveInt(1),
+  queue: z
+    .strictObject({
+      max: z.number().int().min(0).default(100),
+      timeoutMs: ms(10_000),
+    })
+    .prefault({}),
+  recycle: z
+    .strictObject({
+      maxRequests: z.number().int().min(0).default(0),
+      maxAgeSec: z.number().int().min(0).default(0),
+      maxRssMb: z.number().int().min(0).default(0),
+      jitter: z.number().min(0).max(0.9).default(0.1),
+    })
+    .prefault({}),
+  drainTimeoutSec: z.number().int().min(0).default(60),
+  maxUnavailable: positiveInt(1),
+});
+export type PoolConfig = z.infer<typeof poolSchema>;
+
+const defaultPools = {
+  web: { instances: 2, portBase: 9100 },
+  clone: { instances: 2, portBase: 9200, queue: { max: 50, timeoutMs: 30_000 } },
+  bot: { instances: 1, portBase: 9300, queue: { max: 50, timeoutMs: 60_000 } },
+};
+
+const proxySchema = z.strictObject({
+  host: z.string().default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535).default(8080),
+  debugHeaders: z.boolean().default(false),
+  /** X-Forwarded-* and PROXY protocol are believed only from these peers */
+  trustedProxies: z.array(cidr).default(['127.0.0.1/32', '::1/128']),
+  /** accept a PROXY protocol v1/v2 header from trusted peers */
+  proxyProtocol: z.boolean().default(false),
+  static: z
+    .strictObject({
+      prefix: z.string().startsWith('/').endsWith('/').default('/_static/'),
+      root: z.string().default('worker/public'),
+      maxAgeSec: z.number().int().min(0).default(3600),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      maxHeaderBytes: z.number().int().min(1024).max(65536).default(16384),
+      maxUrlBytes: z.number().int().min(256).max(65536).default(8192),
+      /** request bodies above this get 413 (0 = unlimited) */
+      maxBodyBytes: z.number().int().min(0).default(1024 * 1024 * 1024),
+      /** slowloris guard: all request headers within this time */
+      headersTimeoutMs: ms(10_000),
+    })
+    .prefault({}),
+  streaming: z
+    .strictObject({
+      /** bytes of a response the proxy may hold per request so a worker can finish before a slow client */
+      responseWindowBytes: z.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(256 * 1024),
+    })
+    .prefault({}),
+  upstream: z
+    .strictObject({
+      connectTimeoutMs: ms(3000),
+      /** 504 when the worker sends no response headers within this time */
+      responseTimeoutMs: ms(300_000),
+      /** keep below the worker's own keep-alive timeout (Node default 5s) */
+      idleSocketTimeoutMs: ms(4000),
+    })
+    .prefault({}),
+  healthCheck: z
+    .strictObject({
+      path: z.string().startsWith('/').default('/_worker/health'),
+      intervalMs: positiveInt(2000),
+      timeoutMs: positiveInt(1000),
+    })
+    .prefault({}),
+  clients: z
+    .strictObject({
+      static: clientPolicySchema.prefault({ idleTimeoutMs: 5000 }),
+      browser: clientPolicySchema.prefault({ idleTimeoutMs: 5000 }),
+      page: clientPolicySchema.prefault({ idleTimeoutMs: 5000 }),
+      clone: clientPolicySchema.prefault({ idleTimeoutMs: 15_000, requestTimeoutMs: 600_000 }),
+      bot: clientPolicySchema.prefault({ idleTimeoutMs: 15_000, requestTimeoutMs: 600_000 }),
+      /** per client IP (the PROXY-protocol or socket address; trusted proxies are exempt) */
+      maxConnectionsPerIp: z.number().int().min(0).default(64),
+      overload: z
+        .strictObject({
+          /** the proxy counts as overloaded above this many client connections... */
+          connections: z.number().int().min(1).default(4000),
+          /** ...and then idle connections are closed after this instead */
+          idleTimeoutMs: ms(1000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      /** /healthz turns 503 this long before the listener closes, so a load balancer stops first */
+      healthFailLeadMs: ms(0),
+      /** in-flight requests get this long to finish */
+      graceMs: ms(30_000),
+    })
+    .prefault({}),
+});
+export type ProxyConfig = z.infer<typeof proxySchema>;
+
+export const configSchema = z.strictObject({
+  /** data directory (SWITCHYARD_DATA) */
+  data: z.string().default('./var'),
+  proxy: proxySchema.prefault({}),
+  bots: z
+    .strictObject({
+      cidrs: z.array(cidr).default([]),
+      userAgents: z
+        .array(regexSource)
+        .default(['Jenkins', 'GitLab-Runner', 'buildkite', 'TeamCity', 'Bamboo', '\\bCI\\b']),
+      tokens: z.array(z.string().min(8)).default([]),
+    })
+    .prefault({}),
+  classify: z.array(ruleSchema).default(DEFAULT_RULES),
+  lanes: z
+    .strictObject({
+      browser: laneSchema({ pool: 'web', balance: 'round-robin', priority: 0 }),
+      page: laneSchema({ pool: 'web', balance: 'round-robin', priority: 1 }),
+      clone: laneSchema({ pool: 'clone', balance: 'ip-hash', priority: 0 }),
+      bot: laneSchema({ pool: 'bot', balance: 'least-outstanding', priority: 0 }),
+    })
+    .prefault({}),
+  pools: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a lowercase pool name'), poolSchema).prefault(defaultPools),
+  worker: z
+    .strictObject({
+      repos: z.string().optional(),
+      cacheBytes: z.number().int().min(0).default(32 * 1024 * 1024),
+      leakBytesPerRequest: z.number().int().min(0).default(0),
+      shutdownTimeoutMs: ms(30_000),
+    })
+    .prefault({}),
+  supervisor: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8090),
+      historyDays: positiveInt(14),
+    })
+    .prefault({}),
+});
+
+export type SwitchyardConfig = z.infer<typeof configSchema>;

@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type SwitchyardConfig } from './config-schema.ts';
+
+export * from './config-schema.ts';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const DEFAULT_CONFIG_FILE = path.join(PROJECT_ROOT, 'conf', 'switchyard.yaml');
+
+/** A config problem, told as file:line, key, the bad value and what was expected. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid configuration in ${file}:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function configFileFromEnv(env: Env = process.env): string {
+  return path.resolve(env.SWITCHYARD_CONFIG ?? DEFAULT_CONFIG_FILE);
+}
+
+/** Loads, validates and applies env overrides; throws ConfigError with every problem found. */
+export function loadConfig(file = configFileFromEnv(), env: Env = process.env): SwitchyardConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [`cannot read the file: ${(error as Error).message}`]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: Env = {}): SwitchyardConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((error) => {
+        const line = lineCounter.linePos(error.pos[0]).line;
+        return `${file}:${line}: YAML syntax error: ${error.message.split('\n')[0]}`;
+      }),
+    );
+  }
+  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(file, [`${file}:1: expected a mapping of settings at the top level`]);
+  }
+  applyEnvOverrides(raw, env);
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(file, result.error.issues.map((issue) => describeIssue(issue, raw, doc, lineCounter, file)));
+  }
+  const config = result.data;
+  const crossProblems = crossCheck(config);
+  if (crossProblems.length > 0) {
+    throw new ConfigError(
+      file,
+      crossProblems.map(({ key, message }) => `${file}:${lineOf(doc, lineCounter, key)}: ${key.join('.')}: ${message}`),
+    );
+  }
+  config.data = path.resolve(PROJECT_ROOT, config.data);
+  config.proxy.static.root = path.resolve(PROJECT_ROOT, config.proxy.static.root);
+  if (config.worker.repos) config.worker.repos = path.resolve(PROJECT_ROOT, config.worker.repos);
+  return config;
+}
+
+function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]] = value;
+}
+
+const ENV_OVERRIDES: Array<[string, string[], (value: string) => unknown]> = [
+  ['SWITCHYARD_DATA', ['data'], String],
+  ['SWITCHYARD_REPOS', ['worker', 'repos'], String],
+  ['SWITCHYARD_PROXY_PORT', ['proxy', 'port'], Number],
+  ['SWITCHYARD_DASHBOARD_PORT', ['supervisor', 'port'], Number],
+];
+
+function applyEnvOverrides(raw: Record<string, unknown>, env: Env): void {
+  for (const [name, keys, convert] of ENV_OVERRIDES) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(raw, keys, convert(value));
+  }
+}
+
+function crossCheck(config: SwitchyardConfig): Array<{ key: string[]; message: string }> {
+  const problems: Array<{ key: string[]; message: string }> = [];
+  for (const [lane, laneConfig] of Object.entries(config.lanes)) {
+    if (!config.pools[laneConfig.pool]) {
+      problems.push({
+        key: ['lanes', lane, 'pool'],
+        message: `pool "${laneConfig.pool}" is not defined; expected one of: ${Object.keys(config.pools).join(', ')}`,
+      });
+    }
+  }
+  for (const [name, pool] of Object.entries(config.pools)) {
+    if (!pool.targets && pool.instances < 1) {
+      problems.push({ key: ['pools', name, 'instances'], message: 'expected at least 1 instance, or a list of targets' });
+    }
+  }
+  return problems;
+}
+
+function lineOf(doc: Document, lineCounter: LineCounter, keys: PropertyKey[]): number | string {
+  // Walk down to the deepest node that exists, so a missing key points at its parent.
+  let node: unknown = doc.contents;
+  let range = (node as { range?: [number, number, number] })?.range;
+  for (const key of keys) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => String((item.key as { value?: unknown })?.value ?? item.key) === String(key));
+      if (!pair) break;
+      range = (pair.key as { range?: [number, number, number] })?.range ?? range;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      node = node.items[Number(key)];
+      range = (node as { range?: [number, number, number] })?.range ?? range;
+    } else {
+      break;
+    }
+  }
+  return range ? lineCounter.linePos(range[0]).line : '?';
+}
+
+function valueAt(raw: unknown, keys: PropertyKey[]): unknown {
+  let node = raw;
+  for (const key of keys) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown, doc: Document, lineCounter: LineCounter, file: string): string {
+  const keys = issue.path;
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys
+      .map((key) => {
+        const full = [...keys, key];
+        return `${file}:${lineOf(doc, lineCounter, full)}: unknown key ${full.join('.')}; check the spelling (conf/switchyard.yaml lists every key)`;
+      })
+      .join('\n  ');
+  }
+  const where = `${file}:${lineOf(doc, lineCounter, keys)}`;
+  const value = valueAt(raw, keys);
+  const shown = value === undefined ? 'missing' : JSON.stringify(value);
+  return `${where}: ${keys.join('.') || '(top level)'} = ${shown}: ${issue.message}`;
+}
