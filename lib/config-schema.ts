@@ -72,7 +72,7 @@ export const DEFAULT_RULES: ClassifyRule[] = [
   {
     class: 'browser',
     any: [
-      { headers: { 'sec-fetch-mode': '.' } },
+      { headers: { 'sec-fetch-dest': '.' } },
       { userAgent: '^Mozilla/', headers: { accept: 'text/html' } },
     ],
   },

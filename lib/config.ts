@@ -50,22 +50,29 @@ export function parseConfig(text: string, file: string, env: Env = {}): Switchya
       }),
     );
   }
-  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(file, [`${file}:1: expected a mapping of settings at the top level`]);
   }
+  return validateConfig(raw as Record<string, unknown>, file, env, (keys) => lineOf(doc, lineCounter, keys));
+}
+
+/** Validates a config given as an object (tests, tools); `locate` maps a key path to a line. */
+export function validateConfig(
+  raw: Record<string, unknown>,
+  file: string,
+  env: Env = {},
+  locate: (keys: PropertyKey[]) => number | string = () => '?',
+): SwitchyardConfig {
   applyEnvOverrides(raw, env);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError(file, result.error.issues.map((issue) => describeIssue(issue, raw, doc, lineCounter, file)));
+    throw new ConfigError(file, result.error.issues.map((issue) => describeIssue(issue, raw, file, locate)));
   }
   const config = result.data;
   const crossProblems = crossCheck(config);
   if (crossProblems.length > 0) {
-    throw new ConfigError(
-      file,
-      crossProblems.map(({ key, message }) => `${file}:${lineOf(doc, lineCounter, key)}: ${key.join('.')}: ${message}`),
-    );
+    throw new ConfigError(file, crossProblems.map(({ key, message }) => `${file}:${locate(key)}: ${key.join('.')}: ${message}`));
   }
   config.data = path.resolve(PROJECT_ROOT, config.data);
   config.proxy.static.root = path.resolve(PROJECT_ROOT, config.proxy.static.root);
@@ -143,17 +150,17 @@ function valueAt(raw: unknown, keys: PropertyKey[]): unknown {
   return node;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown, doc: Document, lineCounter: LineCounter, file: string): string {
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown, file: string, locate: (keys: PropertyKey[]) => number | string): string {
   const keys = issue.path;
   if (issue.code === 'unrecognized_keys') {
     return issue.keys
       .map((key) => {
         const full = [...keys, key];
-        return `${file}:${lineOf(doc, lineCounter, full)}: unknown key ${full.join('.')}; check the spelling (conf/switchyard.yaml lists every key)`;
+        return `${file}:${locate(full)}: unknown key ${full.join('.')}; check the spelling (conf/switchyard.yaml lists every key)`;
       })
       .join('\n  ');
   }
-  const where = `${file}:${lineOf(doc, lineCounter, keys)}`;
+  const where = `${file}:${locate(keys)}`;
   const value = valueAt(raw, keys);
   const shown = value === undefined ? 'missing' : JSON.stringify(value);
   return `${where}: ${keys.join('.') || '(top level)'} = ${shown}: ${issue.message}`;

@@ -1,0 +1,111 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { CidrSet } from '../lib/cidr.ts';
+import type { ClassifyRule, Lane, MatchSpec, RequestClass, SwitchyardConfig } from '../lib/config.ts';
+
+export const BOT_TOKEN_HEADER = 'x-switchyard-bot-token';
+
+export interface RequestFacts {
+  method: string;
+  /** path without the query string */
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  clientIp: string;
+}
+
+type Predicate = (facts: RequestFacts) => boolean;
+
+const regex = (source: string) => new RegExp(source, 'i');
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function tokenMatcher(tokens: readonly string[]): (presented: string | undefined) => boolean {
+  const expected = tokens.map((token) => Buffer.from(token));
+  return (presented) => {
+    if (!presented) return false;
+    const given = Buffer.from(presented);
+    return expected.some((token) => token.length === given.length && timingSafeEqual(token, given));
+  };
+}
+
+/** Splits a URL into path and query without throwing on odd input. */
+export function splitUrl(url: string): { path: string; query: URLSearchParams } {
+  const mark = url.indexOf('?');
+  if (mark < 0) return { path: url, query: new URLSearchParams() };
+  return { path: url.slice(0, mark), query: new URLSearchParams(url.slice(mark + 1)) };
+}
+
+/**
+ * Compiles the ordered rule list once; classify() then runs the first-match-wins list.
+ * Static is decided by prefix before any rule, and "page" is the fallback.
+ */
+export class Classifier {
+  private readonly rules: Array<{ lane: Lane; matches: Predicate }>;
+  private readonly staticPrefix: string;
+
+  constructor(config: Pick<SwitchyardConfig, 'classify' | 'bots'> & { proxy: { static: { prefix: string } } }) {
+    this.staticPrefix = config.proxy.static.prefix;
+    const botCidrs = new CidrSet(config.bots.cidrs);
+    const botUserAgents = config.bots.userAgents.map(regex);
+    const botTokenMatches = tokenMatcher(config.bots.tokens);
+    const compileMatch = (spec: MatchSpec): Predicate => {
+      const checks: Predicate[] = [];
+      if (spec.method) {
+        const methods = new Set(spec.method);
+        checks.push((facts) => methods.has(facts.method));
+      }
+      if (spec.pathPrefix !== undefined) {
+        const prefix = spec.pathPrefix;
+        checks.push((facts) => facts.path.startsWith(prefix));
+      }
+      if (spec.path !== undefined) {
+        const pattern = regex(spec.path);
+        checks.push((facts) => pattern.test(facts.path));
+      }
+      for (const [name, source] of Object.entries(spec.query ?? {})) {
+        const pattern = regex(source);
+        checks.push((facts) => facts.query.getAll(name).some((value) => pattern.test(value)));
+      }
+      for (const [name, source] of Object.entries(spec.headers ?? {})) {
+        const pattern = regex(source);
+        checks.push((facts) => {
+          const value = headerValue(facts.headers, name);
+          return value !== undefined && pattern.test(value);
+        });
+      }
+      if (spec.userAgent !== undefined) {
+        const pattern = regex(spec.userAgent);
+        checks.push((facts) => pattern.test(headerValue(facts.headers, 'user-agent') ?? ''));
+      }
+      if (spec.cidrs) {
+        const cidrs = new CidrSet(spec.cidrs);
+        checks.push((facts) => cidrs.has(facts.clientIp));
+      }
+      if (spec.botCidr) checks.push((facts) => botCidrs.has(facts.clientIp));
+      if (spec.botUserAgent) {
+        checks.push((facts) => {
+          const userAgent = headerValue(facts.headers, 'user-agent') ?? '';
+          return botUserAgents.some((pattern) => pattern.test(userAgent));
+        });
+      }
+      if (spec.botToken) checks.push((facts) => botTokenMatches(headerValue(facts.headers, BOT_TOKEN_HEADER)));
+      return (facts) => checks.every((check) => check(facts));
+    };
+    this.rules = config.classify.map((rule: ClassifyRule) => {
+      const alternatives = rule.any.map(compileMatch);
+      return { lane: rule.class, matches: (facts: RequestFacts) => alternatives.some((matches) => matches(facts)) };
+    });
+  }
+
+  classify(facts: RequestFacts): RequestClass {
+    if (facts.path.startsWith(this.staticPrefix)) return 'static';
+    for (const rule of this.rules) {
+      if (rule.matches(facts)) return rule.lane;
+    }
+    return 'page';
+  }
+}

@@ -1,0 +1,270 @@
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+import { PassThrough, Readable, pipeline } from 'node:stream';
+import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+// The response passes (status, headers, hop-by-hop clean-up) that http-proxy-3 runs when it
+// handles the response itself; we run them too, then add our bounded window before the client.
+import { OUTGOING_PASSES } from 'http-proxy-3/dist/lib/http-proxy/passes/web-outgoing.js';
+import type { Lane, ProxyConfig } from '../lib/config.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Balancer } from './balancer.ts';
+import type { Pool, Slot } from './pool.ts';
+import { sendError, type ErrorStatus } from './responses.ts';
+
+export interface Exchange {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  lane: Lane;
+  pool: Pool;
+  balancer: Balancer;
+  priority: number;
+  clientIp: string;
+  /** the client connection closes after this response (keep-alive policy or shutdown) */
+  closeConnection: boolean;
+  startedAt: number;
+}
+
+/** What happened to one exchange, for logs and stats. */
+export interface ExchangeOutcome {
+  exchange: Exchange;
+  status: number;
+  worker: string | undefined;
+  retried: boolean;
+  error?: string;
+}
+
+interface Attempt {
+  exchange: Exchange;
+  slot: Slot;
+  retried: boolean;
+  proxyReq?: http.ClientRequest;
+  responded: boolean;
+  responseTimer?: NodeJS.Timeout;
+  connectTimer?: NodeJS.Timeout;
+  failed: boolean;
+}
+
+type OutgoingPass = (req: http.IncomingMessage, res: http.ServerResponse, proxyRes: http.IncomingMessage, options: object) => void;
+const outgoingPasses = Object.values(OUTGOING_PASSES) as OutgoingPass[];
+
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization'];
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNECT_TIMEOUT']);
+
+/** Removes hop-by-hop headers (and those the client lists in Connection) before forwarding. */
+export function stripHopByHop(headers: http.IncomingHttpHeaders): void {
+  const listed = String(headers.connection ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  for (const name of [...HOP_BY_HOP, ...listed]) delete headers[name];
+}
+
+function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Forwards an exchange to a worker of its pool through http-proxy-3: takes a slot (or queues),
+ * streams both ways with backpressure, frees the slot as soon as the worker has produced its whole
+ * response, retries a body-less idempotent request once on a refused connect or a reset of a
+ * reused keep-alive socket, and ejects a worker that refuses connections.
+ */
+export class Forwarder {
+  private readonly proxy: ProxyServer;
+  private readonly attempts = new WeakMap<http.IncomingMessage, Attempt>();
+
+  constructor(
+    private readonly config: ProxyConfig,
+    private readonly log: Logger,
+    private readonly onOutcome: (outcome: ExchangeOutcome) => void,
+  ) {
+    this.proxy = createProxyServer({ xfwd: false, ws: true, selfHandleResponse: true });
+    this.proxy.on('proxyReq', (proxyReq, req) => this.onProxyReq(proxyReq, req));
+    this.proxy.on('proxyRes', (proxyRes, req, res) => this.onProxyRes(proxyRes, req, res));
+    // A client that went away: http-proxy-3 destroys the upstream request; the slot is freed on its close.
+    this.proxy.on('econnreset', () => {});
+  }
+
+  forward(exchange: Exchange): void {
+    stripHopByHop(exchange.req.headers);
+    this.acquire(exchange, false);
+  }
+
+  private acquire(exchange: Exchange, retried: boolean): void {
+    const { pool, res } = exchange;
+    let waiting = true;
+    let cancel = () => {};
+    const onClientGone = () => {
+      if (waiting) cancel();
+    };
+    cancel = pool.acquire(
+      { balancer: exchange.balancer, key: exchange.clientIp, priority: exchange.priority },
+      (failure, slot) => {
+        waiting = false;
+        res.off('close', onClientGone);
+        if (failure || !slot) {
+          this.fail(exchange, 503, failure === 'queue-full' ? 'queue full' : 'no worker free in time', undefined, retried, {
+            'retry-after': String(pool.retryAfterSec),
+          });
+          return;
+        }
+        if (res.destroyed) {
+          slot.release();
+          return;
+        }
+        this.send({ exchange, slot, retried, responded: false, failed: false });
+      },
+    );
+    if (waiting) res.once('close', onClientGone);
+  }
+
+  private send(attempt: Attempt): void {
+    const { exchange, slot } = attempt;
+    const { req, res } = exchange;
+    const upstream = slot.upstream;
+    this.attempts.set(req, attempt);
+    attempt.responseTimer = setTimeout(() => this.timeout(attempt), this.config.upstream.responseTimeoutMs);
+    this.proxy.web(
+      req,
+      res,
+      {
+        target: { protocol: 'http:', host: upstream.host, port: upstream.port },
+        agent: upstream.agent,
+        // A retry re-sends a body-less request: the original request stream has already ended.
+        buffer: attempt.retried ? Readable.from([]) : undefined,
+      },
+      (error) => this.onError(attempt, error as NodeJS.ErrnoException),
+    );
+  }
+
+  private onProxyReq(proxyReq: http.ClientRequest, req: http.IncomingMessage): void {
+    const attempt = this.attempts.get(req);
+    if (!attempt) return;
+    attempt.proxyReq = proxyReq;
+    proxyReq.once('close', () => this.finishAttempt(attempt));
+    const socket = proxyReq.socket as Socket | null;
+    if (socket && socket.connecting) {
+      attempt.connectTimer = setTimeout(() => {
+        const error = Object.assign(new Error('connect timed out'), { code: 'ECONNECT_TIMEOUT' });
+        proxyReq.destroy(error);
+      }, this.config.upstream.connectTimeoutMs);
+      socket.once('connect', () => clearTimeout(attempt.connectTimer));
+    }
+  }
+
+  private onProxyRes(proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const attempt = this.attempts.get(req);
+    if (!attempt || attempt.failed) {
+      proxyRes.destroy();
+      return;
+    }
+    attempt.responded = true;
+    clearTimeout(attempt.responseTimer);
+    const { exchange, slot } = attempt;
+    // The worker's part ends when it has produced the whole response: free its slot then, even
+    // if a slow client is still reading the tail out of our window.
+    proxyRes.once('end', () => this.finishAttempt(attempt));
+    proxyRes.once('close', () => this.finishAttempt(attempt));
+    if (res.headersSent || res.destroyed) {
+      proxyRes.destroy();
+      return;
+    }
+    for (const pass of outgoingPasses) pass(req, res, proxyRes, {});
+    res.setHeader('x-switchyard-lane', exchange.lane);
+    if (this.config.debugHeaders) res.setHeader('x-switchyard-worker', slot.upstream.name);
+    if (exchange.closeConnection) res.setHeader('connection', 'close');
+    const window = new PassThrough({ highWaterMark: Math.ceil(this.config.streaming.responseWindowBytes / 2) });
+    pipeline(proxyRes, window, res, (error) => {
+      if (error && !res.writableFinished) {
+        this.log.warn({ worker: slot.upstream.name, url: req.url, err: error.message }, 'response stream cut');
+      }
+    });
+    res.once('finish', () =>
+      this.onOutcome({ exchange, status: res.statusCode, worker: slot.upstream.name, retried: attempt.retried }),
+    );
+  }
+
+  private timeout(attempt: Attempt): void {
+    if (attempt.responded || attempt.failed) return;
+    attempt.failed = true;
+    attempt.proxyReq?.destroy();
+    this.finishAttempt(attempt);
+    this.fail(attempt.exchange, 504, 'worker did not answer in time', attempt.slot.upstream.name, attempt.retried);
+  }
+
+  private onError(attempt: Attempt, error: NodeJS.ErrnoException): void {
+    if (attempt.failed) return;
+    attempt.failed = true;
+    clearTimeout(attempt.responseTimer);
+    clearTimeout(attempt.connectTimer);
+    const { exchange, slot } = attempt;
+    const upstream = slot.upstream;
+    const code = error.code ?? error.message;
+    const refused = CONNECT_FAILURES.has(code);
+    const reusedSocketReset = !refused && attempt.proxyReq?.reusedSocket === true && !attempt.responded;
+    upstream.failures++;
+    upstream.lastError = code;
+    if (refused || (!reusedSocketReset && !attempt.responded)) {
+      this.log.warn({ worker: upstream.name, err: code }, 'worker failed: ejected until its health check passes');
+      exchange.pool.setState(upstream, 'down');
+    }
+    this.finishAttempt(attempt);
+    if (attempt.responded || exchange.res.headersSent) {
+      exchange.res.destroy();
+      return;
+    }
+    const retryable =
+      !attempt.retried &&
+      (refused || reusedSocketReset) &&
+      IDEMPOTENT.has(exchange.req.method ?? '') &&
+      !hasBody(exchange.req) &&
+      !exchange.res.destroyed;
+    if (retryable) {
+      this.log.debug({ worker: upstream.name, err: code, url: exchange.req.url }, 'retrying once');
+      this.acquire(exchange, true);
+      return;
+    }
+    this.fail(exchange, 502, 'worker failed', upstream.name, attempt.retried, undefined, code);
+  }
+
+  private finishAttempt(attempt: Attempt): void {
+    clearTimeout(attempt.responseTimer);
+    clearTimeout(attempt.connectTimer);
+    attempt.slot.release();
+  }
+
+  private fail(
+    exchange: Exchange,
+    status: ErrorStatus,
+    reason: string,
+    worker: string | undefined,
+    retried: boolean,
+    headers: Record<string, string> = {},
+    error?: string,
+  ): void {
+    sendError(exchange.res, status, reason, { 'x-switchyard-lane': exchange.lane, ...headers });
+    this.onOutcome({ exchange, status, worker, retried, error: error ?? reason });
+  }
+
+  /** WebSocket upgrade passthrough to a ready worker; upgrades do not hold a request slot. */
+  upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer, target: { host: string; port: number }): void {
+    stripHopByHopExceptUpgrade(req.headers);
+    this.proxy.ws(req, socket, head, { target: { protocol: 'http:', ...target } }, (error) => {
+      this.log.warn({ url: req.url, err: (error as Error).message }, 'websocket upgrade failed');
+      if (!socket.destroyed) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    });
+  }
+
+  close(): void {
+    this.proxy.close();
+  }
+}
+
+function stripHopByHopExceptUpgrade(headers: http.IncomingHttpHeaders): void {
+  const { connection, upgrade } = headers;
+  stripHopByHop(headers);
+  headers.connection = connection;
+  headers.upgrade = upgrade;
+}

@@ -1,0 +1,346 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { once } from 'node:events';
+import { CidrSet, normalizeAddress } from '../lib/cidr.ts';
+import type { Lane, RequestClass, SwitchyardConfig } from '../lib/config.ts';
+import type { Logger } from '../lib/log.ts';
+import { createBalancer, type Balancer } from './balancer.ts';
+import { Classifier, splitUrl } from './classify.ts';
+import { connectionClientAddress, resolveClient, setConnectionClientAddress, setUpstreamForwardingHeaders } from './client-address.ts';
+import { ConnectionTracker } from './connections.ts';
+import { Forwarder, type ExchangeOutcome } from './forwarder.ts';
+import { HealthChecker } from './health-check.ts';
+import { Pool } from './pool.ts';
+import { acceptProxyProtocol } from './proxy-protocol.ts';
+import { rejectSocket, sendError } from './responses.ts';
+import { createStaticHandler } from './static.ts';
+import { Upstream } from './upstream.ts';
+
+const HEALTH_PATH = '/healthz';
+// RFC 3986 host: reg-name or IP literal, optional port.
+const VALID_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:\d{1,5})?$/;
+
+interface LaneRoute {
+  lane: Lane;
+  pool: Pool;
+  balancer: Balancer;
+  priority: number;
+}
+
+export interface SwitchyardProxyOptions {
+  config: SwitchyardConfig;
+  log: Logger;
+  onOutcome?: (outcome: ExchangeOutcome) => void;
+}
+
+/** Builds the upstream list of each pool: static targets, or supervised instances on portBase+i. */
+export function buildPools(config: SwitchyardConfig): Map<string, Pool> {
+  const pools = new Map<string, Pool>();
+  for (const [name, poolConfig] of Object.entries(config.pools)) {
+    const addresses = poolConfig.targets
+      ? poolConfig.targets.map((target) => {
+          const split = target.lastIndexOf(':');
+          return { host: target.slice(0, split).replace(/^\[|\]$/g, ''), port: Number(target.slice(split + 1)) };
+        })
+      : Array.from({ length: poolConfig.instances }, (_, index) => ({ host: poolConfig.host, port: poolConfig.portBase + index }));
+    const upstreams = addresses.map(
+      (address, index) =>
+        new Upstream({
+          pool: name,
+          index,
+          ...address,
+          concurrency: poolConfig.concurrency,
+          idleSocketTimeoutMs: config.proxy.upstream.idleSocketTimeoutMs,
+        }),
+    );
+    pools.set(name, new Pool(name, poolConfig, upstreams));
+  }
+  return pools;
+}
+
+/**
+ * The front proxy: classifies each request, routes its lane to a pool, and forwards it with
+ * per-worker slots, a bounded queue and streaming. Static files are served from disk here.
+ */
+export class SwitchyardProxy {
+  readonly server: http.Server;
+  readonly pools: Map<string, Pool>;
+  readonly connections: ConnectionTracker;
+  private readonly routes: Record<Lane, LaneRoute>;
+  private readonly classifier: Classifier;
+  private readonly forwarder: Forwarder;
+  private readonly health: HealthChecker;
+  private readonly trusted: CidrSet;
+  private readonly serveStatic: ReturnType<typeof createStaticHandler>;
+  private readonly config: SwitchyardConfig;
+  private readonly log: Logger;
+  private draining = false;
+  private inflight = 0;
+
+  constructor(options: SwitchyardProxyOptions) {
+    const { config, log } = options;
+    this.config = config;
+    this.log = log;
+    const proxyConfig = config.proxy;
+    this.trusted = new CidrSet(proxyConfig.trustedProxies);
+    this.classifier = new Classifier(config);
+    this.pools = buildPools(config);
+    this.routes = Object.fromEntries(
+      Object.entries(config.lanes).map(([lane, laneConfig]) => [
+        lane,
+        { lane, pool: this.pools.get(laneConfig.pool)!, balancer: createBalancer(laneConfig.balance), priority: laneConfig.priority },
+      ]),
+    ) as Record<Lane, LaneRoute>;
+    this.connections = new ConnectionTracker(proxyConfig.clients);
+    this.serveStatic = createStaticHandler(proxyConfig.static);
+    this.forwarder = new Forwarder(proxyConfig, log, (outcome) => {
+      this.logOutcome(outcome);
+      options.onOutcome?.(outcome);
+    });
+    this.health = new HealthChecker([...this.pools.values()], proxyConfig.healthCheck, log);
+
+    this.server = http.createServer({
+      // The parser's own cap sits above both of ours, so we can answer 414 and 431 precisely.
+      maxHeaderSize: proxyConfig.limits.maxHeaderBytes + proxyConfig.limits.maxUrlBytes,
+      requestTimeout: 0,
+      headersTimeout: proxyConfig.limits.headersTimeoutMs,
+      keepAliveTimeout: 0, // idle timeouts are per class, in ConnectionTracker
+      requireHostHeader: true,
+      connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(proxyConfig.limits.headersTimeoutMs / 4))),
+    });
+    this.server.maxRequestsPerSocket = 0;
+    this.wrapConnectionHandling();
+    this.server.on('request', (req, res) => this.onRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as Socket, head));
+    this.server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) =>
+      this.onClientError(error, socket),
+    );
+    for (const pool of this.pools.values()) {
+      pool.on('state', (upstream: Upstream, previous: string) =>
+        log.info({ worker: upstream.name, from: previous, to: upstream.state }, 'worker state changed'),
+      );
+    }
+  }
+
+  async listen(port = this.config.proxy.port, host = this.config.proxy.host): Promise<number> {
+    this.server.listen(port, host);
+    await once(this.server, 'listening');
+    this.health.start();
+    const actual = (this.server.address() as AddressInfo).port;
+    this.log.info({ host, port: actual, pools: [...this.pools.keys()] }, 'proxy listening');
+    return actual;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
+   * Graceful shutdown: /healthz turns 503 first (so a load balancer stops sending), then the
+   * listener closes, idle connections close, in-flight requests finish (up to graceMs).
+   */
+  async shutdown(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    const { healthFailLeadMs, graceMs } = this.config.proxy.shutdown;
+    this.log.info({ healthFailLeadMs, graceMs, inflight: this.inflight }, 'shutdown: draining');
+    if (healthFailLeadMs > 0) await new Promise((resolve) => setTimeout(resolve, healthFailLeadMs));
+    const closed = new Promise((resolve) => this.server.close(resolve));
+    this.connections.beginShutdown();
+    const deadline = Date.now() + graceMs;
+    while (this.inflight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (this.inflight > 0) this.log.warn({ inflight: this.inflight }, 'shutdown: grace period over, cutting connections');
+    this.connections.destroyAll();
+    this.health.stop();
+    for (const pool of this.pools.values()) pool.close();
+    this.forwarder.close();
+    await closed;
+    this.log.info('shutdown: done');
+  }
+
+  /** Everything an operator or the supervisor needs to see, as plain data. */
+  snapshot() {
+    return {
+      draining: this.draining,
+      inflight: this.inflight,
+      connections: this.connections.counts(),
+      pools: [...this.pools.values()].map((pool) => ({
+        name: pool.name,
+        queueDepth: pool.queueDepth,
+        ...pool.stats,
+        workers: pool.upstreams.map((upstream) => upstream.snapshot()),
+      })),
+    };
+  }
+
+  /** Runs our gate (per-IP limit, PROXY protocol) before Node's HTTP parser sees a connection. */
+  private wrapConnectionHandling(): void {
+    const [parseHttp] = this.server.listeners('connection') as Array<(socket: Socket) => void>;
+    this.server.removeAllListeners('connection');
+    this.server.on('connection', (socket: Socket) => {
+      socket.on('error', () => {}); // resets from clients are normal; the parser reports the rest
+      const peer = normalizeAddress(socket.remoteAddress ?? '');
+      const admit = (clientAddress: string, exempt: boolean) => {
+        if (this.draining) return socket.destroy();
+        if (!this.connections.admit(socket, clientAddress, exempt)) {
+          this.log.warn({ client: clientAddress }, 'too many connections from one client');
+          return rejectSocket(socket, 503, 'too many connections from your address', 'Retry-After: 1\r\n');
+        }
+        parseHttp.call(this.server, socket);
+      };
+      const trustedPeer = this.trusted.has(peer);
+      if (!trustedPeer || !this.config.proxy.proxyProtocol) return admit(peer, trustedPeer);
+      acceptProxyProtocol(socket, { timeoutMs: this.config.proxy.limits.headersTimeoutMs }, (result) => {
+        if (!result.ok) {
+          this.log.warn({ peer, reason: result.reason }, 'bad PROXY protocol header');
+          return socket.destroy();
+        }
+        if (result.remoteAddress) {
+          setConnectionClientAddress(socket, normalizeAddress(result.remoteAddress));
+          admit(normalizeAddress(result.remoteAddress), false);
+        } else {
+          admit(peer, true);
+        }
+      });
+    });
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = req.url ?? '/';
+    const limits = this.config.proxy.limits;
+    if (Buffer.byteLength(url) > limits.maxUrlBytes) return sendError(res, 414, 'URL too long', { connection: 'close' });
+    if (headerBytes(req) > limits.maxHeaderBytes) return sendError(res, 431, 'request headers too large', { connection: 'close' });
+    const host = req.headers.host;
+    if (host !== undefined && !VALID_HOST.test(host)) return sendError(res, 400, 'invalid Host header', { connection: 'close' });
+    if (url === HEALTH_PATH || url.startsWith(`${HEALTH_PATH}?`)) return this.serveHealth(res);
+
+    const peer = connectionClientAddress(req.socket) ?? normalizeAddress(req.socket.remoteAddress ?? '');
+    const client = resolveClient(req, this.trusted, peer);
+    const { path, query } = splitUrl(url);
+    const requestClass = this.classifier.classify({
+      method: req.method ?? 'GET',
+      path,
+      query,
+      headers: req.headers,
+      clientIp: client.ip,
+    });
+    const closeConnection = this.connections.requestStarted(req.socket, requestClass);
+    this.inflight++;
+    res.once('close', () => {
+      this.inflight--;
+      this.connections.requestFinished(req.socket);
+    });
+    if (closeConnection) res.setHeader('connection', 'close');
+    if (!this.guardRequestBody(req, res, requestClass)) return;
+
+    if (requestClass === 'static') {
+      res.setHeader('x-switchyard-lane', 'static');
+      return this.serveStatic(req, res);
+    }
+    const route = this.routes[requestClass];
+    setUpstreamForwardingHeaders(req.headers, client);
+    this.forwarder.forward({
+      req,
+      res,
+      lane: route.lane,
+      pool: route.pool,
+      balancer: route.balancer,
+      priority: route.priority,
+      clientIp: client.ip,
+      closeConnection,
+      startedAt: performance.now(),
+    });
+  }
+
+  /** 413 for bodies over the limit; 408 when the whole request does not arrive within its class's time. */
+  private guardRequestBody(req: http.IncomingMessage, res: http.ServerResponse, requestClass: RequestClass): boolean {
+    const maxBody = this.config.proxy.limits.maxBodyBytes;
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (maxBody > 0 && declared > maxBody) {
+      sendError(res, 413, 'request body too large', { connection: 'close' });
+      return false;
+    }
+    const policy = this.config.proxy.clients[requestClass];
+    if (req.complete) return true;
+    const timer = setTimeout(() => {
+      this.log.warn({ url: req.url }, 'request body did not arrive in time');
+      sendError(res, 408, 'request timed out', { connection: 'close' });
+      req.socket.destroy();
+    }, policy.requestTimeoutMs);
+    req.once('end', () => clearTimeout(timer));
+    req.once('close', () => clearTimeout(timer));
+    if (maxBody > 0 && req.headers['transfer-encoding'] !== undefined) {
+      let received = 0;
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > maxBody) {
+          sendError(res, 413, 'request body too large', { connection: 'close' });
+          req.socket.destroy();
+        }
+      });
+    }
+    return true;
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    const peer = connectionClientAddress(socket) ?? normalizeAddress(socket.remoteAddress ?? '');
+    const client = resolveClient(req, this.trusted, peer);
+    const { path, query } = splitUrl(req.url ?? '/');
+    const requestClass = this.classifier.classify({ method: req.method ?? 'GET', path, query, headers: req.headers, clientIp: client.ip });
+    if (requestClass === 'static' || this.draining) return rejectSocket(socket, 503, 'upgrade not available here');
+    const route = this.routes[requestClass];
+    const ready = route.pool.upstreams.filter((upstream) => upstream.state === 'ready');
+    const upstream = ready.sort((a, b) => a.inflight - b.inflight)[0];
+    if (!upstream) return rejectSocket(socket, 503, 'no worker available', 'Retry-After: 1\r\n');
+    this.connections.upgraded(socket);
+    setUpstreamForwardingHeaders(req.headers, client);
+    this.forwarder.upgrade(req, socket, head, { host: upstream.host, port: upstream.port });
+  }
+
+  private onClientError(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {
+    const code = error.code ?? '';
+    if (code === 'ECONNRESET' || code === 'EPIPE') return void socket.destroy();
+    this.log.warn({ err: code || error.message, peer: socket.remoteAddress }, 'malformed request');
+    if (code === 'HPE_HEADER_OVERFLOW') {
+      // No line break yet in what overflowed: it is the request line itself, so the URL is too long.
+      const requestLineEnded = error.rawPacket ? error.rawPacket.includes('\r\n') || error.rawPacket.includes('\n') : true;
+      return requestLineEnded ? rejectSocket(socket, 431, 'request headers too large') : rejectSocket(socket, 414, 'URL too long');
+    }
+    if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') return rejectSocket(socket, 408, 'request timed out');
+    rejectSocket(socket, 400, 'malformed request');
+  }
+
+  private serveHealth(res: http.ServerResponse): void {
+    const status = this.draining ? 503 : 200;
+    const body = JSON.stringify({ status: this.draining ? 'draining' : 'ok' });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      ...(this.draining ? { connection: 'close' } : {}),
+    });
+    res.end(body);
+  }
+
+  private logOutcome(outcome: ExchangeOutcome): void {
+    const { exchange } = outcome;
+    const entry = {
+      method: exchange.req.method,
+      url: exchange.req.url,
+      lane: exchange.lane,
+      worker: outcome.worker,
+      status: outcome.status,
+      ms: Math.round((performance.now() - exchange.startedAt) * 10) / 10,
+      client: exchange.clientIp,
+      retried: outcome.retried || undefined,
+    };
+    if (outcome.status >= 500) this.log.warn({ ...entry, err: outcome.error }, 'request failed');
+    else this.log.debug(entry, 'request');
+  }
+}
+
+function headerBytes(req: http.IncomingMessage): number {
+  let total = 0;
+  for (const part of req.rawHeaders) total += part.length + 2;
+  return total;
+}

@@ -1,0 +1,45 @@
+import pino from 'pino';
+import { LANES, validateConfig, type SwitchyardConfig } from '../lib/config.ts';
+import type { Logger } from '../lib/log.ts';
+import { SwitchyardProxy } from './server.ts';
+
+type Tree = Record<string, unknown>;
+
+function isTree(value: unknown): value is Tree {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function deepMerge(base: Tree, override: Tree): Tree {
+  const merged: Tree = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    merged[key] = isTree(value) && isTree(merged[key]) ? deepMerge(merged[key] as Tree, value) : value;
+  }
+  return merged;
+}
+
+export interface StartedProxy {
+  proxy: SwitchyardProxy;
+  config: SwitchyardConfig;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an in-process proxy on a free loopback port in front of static targets, for tests and
+ * benchmarks. Lanes whose pool is not given go to "web".
+ */
+export async function startProxy(options: { pools: Record<string, string[]>; config?: Tree; log?: Logger }): Promise<StartedProxy> {
+  const pools = Object.fromEntries(Object.entries(options.pools).map(([name, targets]) => [name, { targets }]));
+  const lanes = Object.fromEntries(
+    LANES.filter((lane) => !options.pools[{ browser: 'web', page: 'web', clone: 'clone', bot: 'bot' }[lane]]).map((lane) => [lane, { pool: 'web' }]),
+  );
+  const raw = deepMerge(
+    { proxy: { host: '127.0.0.1', port: 0, debugHeaders: true, healthCheck: { intervalMs: 200 } }, pools, lanes },
+    options.config ?? {},
+  );
+  const config = validateConfig(raw, '(test config)');
+  const proxy = new SwitchyardProxy({ config, log: options.log ?? pino({ level: process.env.LOG_LEVEL ?? 'silent' }) });
+  const port = await proxy.listen(0, '127.0.0.1');
+  return { proxy, config, port, url: `http://127.0.0.1:${port}`, close: () => proxy.shutdown() };
+}

@@ -1,0 +1,75 @@
+// A small HTTP app used as a worker in proxy tests: one process, routes that misbehave on demand.
+import http from 'node:http';
+import { WebSocketServer } from 'ws';
+
+const name = process.env.APP_NAME ?? `app-${process.pid}`;
+let inflight = 0;
+let maxInflight = 0;
+let served = 0;
+const chunk = Buffer.alloc(64 * 1024, 'x');
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://local');
+  if (url.pathname === '/_worker/health') {
+    res.setHeader('content-type', 'application/json');
+    return res.end(JSON.stringify({ pid: process.pid, name, inflight, maxInflight, served }));
+  }
+  served++;
+  inflight++;
+  maxInflight = Math.max(maxInflight, inflight);
+  res.on('close', () => inflight--);
+  res.setHeader('x-app', name);
+  const ms = Number(url.searchParams.get('ms') ?? 0);
+  switch (url.pathname) {
+    case '/slow':
+      return setTimeout(() => res.end(`slow ${name}\n`), ms);
+    case '/big': {
+      // Streams N bytes, honouring backpressure, and reports when the whole body was handed off.
+      let left = Number(url.searchParams.get('bytes') ?? 1024 * 1024);
+      res.setHeader('content-type', 'application/octet-stream');
+      res.setHeader('content-length', String(left));
+      const pump = () => {
+        while (left > 0) {
+          const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+          left -= piece.length;
+          if (!res.write(piece)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      return pump();
+    }
+    case '/reset': {
+      res.writeHead(200, { 'content-length': '1000000' });
+      res.write(chunk.subarray(0, 1000));
+      return setTimeout(() => req.socket.destroy(), ms || 20);
+    }
+    case '/hang':
+      return; // never answers
+    case '/crash':
+      return process.exit(3);
+    case '/echo': {
+      const body: Buffer[] = [];
+      req.on('data', (data: Buffer) => body.push(data));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers, bodyBytes: Buffer.concat(body).length }));
+      });
+      return;
+    }
+    case '/stats':
+      return res.end(JSON.stringify({ name, inflight, maxInflight, served }));
+    default:
+      res.setHeader('content-type', 'text/plain');
+      return setTimeout(() => res.end(`hello from ${name}\n`), ms);
+  }
+});
+server.keepAliveTimeout = 5000;
+
+const wss = new WebSocketServer({ server, path: '/ws' });
+wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`${name}: ${data}`)));
+
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  const address = server.address() as { port: number };
+  process.stdout.write(`LISTENING ${address.port}\n`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
