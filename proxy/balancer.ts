@@ -74,7 +74,9 @@ class IpHash implements Balancer {
   order(upstreams: readonly Upstream[], key: string): Upstream[] {
     this.sync(upstreams);
     if (this.byName.size === 0) return [];
-    const names = this.ring.get(key, this.byName.size) as string[];
+    // The ring's own string hash is skewed for correlated keys such as neighbouring IPs.
+    const spread = createHash('sha1').update(key).digest('base64');
+    const names = this.ring.get(spread, this.byName.size) as string[];
     return names.map((name) => this.byName.get(name)!);
   }
 

@@ -6,6 +6,9 @@ const name = process.env.APP_NAME ?? `app-${process.pid}`;
 let inflight = 0;
 let maxInflight = 0;
 let served = 0;
+let resetNextReused = false;
+let resets = 0;
+const socketsSeen = new WeakSet<object>();
 const chunk = Buffer.alloc(64 * 1024, 'x');
 
 const server = http.createServer((req, res) => {
@@ -13,6 +16,18 @@ const server = http.createServer((req, res) => {
   if (url.pathname === '/_worker/health') {
     res.setHeader('content-type', 'application/json');
     return res.end(JSON.stringify({ pid: process.pid, name, inflight, maxInflight, served }));
+  }
+  if (url.pathname === '/stats') {
+    // not counted: tests read it directly while requests are in flight
+    return res.end(JSON.stringify({ name, inflight, maxInflight, served, resets }));
+  }
+  const reused = socketsSeen.has(req.socket);
+  socketsSeen.add(req.socket);
+  if (resetNextReused && reused) {
+    // Models a keep-alive socket the worker closed just as the proxy reused it.
+    resetNextReused = false;
+    resets++;
+    return void req.socket.destroy();
   }
   served++;
   inflight++;
@@ -56,8 +71,9 @@ const server = http.createServer((req, res) => {
       });
       return;
     }
-    case '/stats':
-      return res.end(JSON.stringify({ name, inflight, maxInflight, served }));
+    case '/arm-reset':
+      resetNextReused = true;
+      return res.end('armed\n');
     default:
       res.setHeader('content-type', 'text/plain');
       return setTimeout(() => res.end(`hello from ${name}\n`), ms);
