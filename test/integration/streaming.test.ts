@@ -1,0 +1,110 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { startApp, startProxyProcess, type AppProcess } from '../helpers/processes.ts';
+import { request, sleep, waitFor } from '../helpers/http.ts';
+
+const MB = 1024 * 1024;
+
+/** Reads a response at about bytesPerSecond by pausing the stream between small reads. */
+function slowReader(url: string, bytesPerSecond: number) {
+  let received = 0;
+  let response: http.IncomingMessage | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const req = http.get(url, { agent: false }, (res) => {
+    response = res;
+    res.pause();
+    const tickMs = 50;
+    const perTick = Math.floor((bytesPerSecond * tickMs) / 1000);
+    timer = setInterval(() => {
+      let budget = perTick;
+      while (budget > 0) {
+        const chunk = res.read(Math.min(budget, 16 * 1024)) as Buffer | null;
+        if (!chunk) break;
+        budget -= chunk.length;
+        received += chunk.length;
+      }
+    }, tickMs);
+  });
+  req.on('error', () => {});
+  return {
+    get received() {
+      return received;
+    },
+    get status() {
+      return response?.statusCode;
+    },
+    stop() {
+      clearInterval(timer);
+      req.destroy();
+    },
+  };
+}
+
+describe('streaming with bounded buffers', () => {
+  let app: AppProcess;
+
+  before(async () => {
+    app = await startApp('streamer');
+  });
+  after(async () => {
+    await app.stop();
+  });
+
+  test('a 500 MB response to a client reading at 1 MB/s does not grow proxy memory beyond a few MB', async () => {
+    const proxy = await startProxyProcess({ proxy: { host: '127.0.0.1', port: 0 }, pools: { web: { targets: [app.address] } }, lanes: laneToWeb() });
+    try {
+      for (let i = 0; i < 20; i++) await request(`${proxy.url}/big?bytes=${MB}`); // warm up
+      const baseline = proxy.rssBytes();
+      const reader = slowReader(`${proxy.url}/big?bytes=${500 * MB}`, MB);
+      let peak = baseline;
+      for (let i = 0; i < 40; i++) {
+        await sleep(100);
+        peak = Math.max(peak, proxy.rssBytes());
+      }
+      assert.equal(reader.status, 200);
+      assert.ok(reader.received > 2 * MB && reader.received < 20 * MB, `client read ${reader.received} bytes in 4 s`);
+      const growth = peak - baseline;
+      assert.ok(growth < 6 * MB, `proxy RSS grew by ${(growth / MB).toFixed(1)} MB while streaming 500 MB to a slow client`);
+      reader.stop();
+      const stats = async () => JSON.parse((await request(`http://${app.address}/stats`)).body);
+      await waitFor(async () => (await stats()).inflight === 0, 'the worker let go of the abandoned response');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test('the response window frees the worker before a slow client has read its response', async () => {
+    const windowed = await startProxyProcess({
+      proxy: { host: '127.0.0.1', port: 0, streaming: { responseWindowBytes: 48 * MB } },
+      pools: { web: { targets: [app.address], concurrency: 1, queue: { timeoutMs: 3000 } } },
+      lanes: laneToWeb(),
+    });
+    const unwindowed = await startProxyProcess({
+      proxy: { host: '127.0.0.1', port: 0, streaming: { responseWindowBytes: 16 * 1024 } },
+      pools: { web: { targets: [app.address], concurrency: 1, queue: { timeoutMs: 1500 } } },
+      lanes: laneToWeb(),
+    });
+    try {
+      // A client that reads nothing of a 32 MB response: more than the kernel's socket buffers hold.
+      const stalled = slowReader(`${windowed.url}/big?bytes=${32 * MB}`, 0);
+      await waitFor(() => stalled.status === 200, 'headers arrived');
+      const next = await request(`${windowed.url}/`);
+      assert.equal(next.status, 200, 'with a 48 MB window the worker was free for the next request');
+      stalled.stop();
+
+      // The same without a window: the worker stays pinned by the stalled client, the next request times out.
+      const pinned = slowReader(`${unwindowed.url}/big?bytes=${32 * MB}`, 0);
+      await waitFor(() => pinned.status === 200, 'headers arrived');
+      const blocked = await request(`${unwindowed.url}/`);
+      assert.equal(blocked.status, 503, 'without the window the single worker is held by the slow client');
+      pinned.stop();
+    } finally {
+      await Promise.all([windowed.stop(), unwindowed.stop()]);
+    }
+  });
+});
+
+function laneToWeb() {
+  return { clone: { pool: 'web' }, bot: { pool: 'web' } };
+}
