@@ -1,0 +1,40 @@
+import type { FastifyInstance } from 'fastify';
+import type { WorkerContext } from '../context.ts';
+
+export const HEALTH_PATH = '/_worker/health';
+
+export interface WorkerHealth {
+  pid: number;
+  pool: string;
+  index: number;
+  inflight: number;
+  served: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  uptimeSec: number;
+  /** beyond the contract: what the cache and the deliberate leak hold */
+  cacheBytes: number;
+  leakedBytes: number;
+  children: number;
+}
+
+export function healthOf(ctx: WorkerContext): WorkerHealth {
+  const memory = process.memoryUsage();
+  return {
+    pid: process.pid,
+    pool: ctx.settings.pool,
+    index: ctx.settings.index,
+    inflight: ctx.stats.inflight,
+    served: ctx.stats.served,
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    uptimeSec: Math.round((Date.now() - ctx.stats.startedAt) / 1000),
+    cacheBytes: ctx.cache.localBytes,
+    leakedBytes: ctx.leak.retainedBytes,
+    children: ctx.children.count,
+  };
+}
+
+export function registerHealthRoute(app: FastifyInstance, ctx: WorkerContext): void {
+  app.get(HEALTH_PATH, async (_request, reply) => reply.header('cache-control', 'no-store').send(healthOf(ctx)));
+}
