@@ -42,6 +42,7 @@ interface Attempt {
   responseTimer?: NodeJS.Timeout;
   connectTimer?: NodeJS.Timeout;
   failed: boolean;
+  finished: boolean;
 }
 
 type OutgoingPass = (req: http.IncomingMessage, res: http.ServerResponse, proxyRes: http.IncomingMessage, options: object) => void;
@@ -60,7 +61,7 @@ export function stripHopByHop(headers: http.IncomingHttpHeaders): void {
   for (const name of [...HOP_BY_HOP, ...listed]) delete headers[name];
 }
 
-function hasBody(req: http.IncomingMessage): boolean {
+export function hasBody(req: http.IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
@@ -114,7 +115,7 @@ export class Forwarder {
           slot.release();
           return;
         }
-        this.send({ exchange, slot, retried, responded: false, failed: false });
+        this.send({ exchange, slot, retried, responded: false, failed: false, finished: false });
       },
     );
     if (waiting) res.once('close', onClientGone);
@@ -125,6 +126,11 @@ export class Forwarder {
     const { req, res } = exchange;
     const upstream = slot.upstream;
     this.attempts.set(req, attempt);
+    // Our own error responses (408, 413) finish `res` while the worker may still wait for the rest
+    // of a body that will never come: whenever the client side closes first, the upstream goes too.
+    res.once('close', () => {
+      if (!attempt.finished) attempt.proxyReq?.destroy();
+    });
     attempt.responseTimer = setTimeout(() => this.timeout(attempt), this.config.upstream.responseTimeoutMs);
     this.proxy.web(
       req,
@@ -144,6 +150,10 @@ export class Forwarder {
     if (!attempt) return;
     attempt.proxyReq = proxyReq;
     proxyReq.once('close', () => this.finishAttempt(attempt));
+    if (attempt.exchange.res.destroyed || attempt.exchange.res.writableFinished) {
+      proxyReq.destroy();
+      return;
+    }
     const socket = proxyReq.socket as Socket | null;
     if (socket && socket.connecting) {
       attempt.connectTimer = setTimeout(() => {
@@ -230,6 +240,7 @@ export class Forwarder {
   }
 
   private finishAttempt(attempt: Attempt): void {
+    attempt.finished = true;
     clearTimeout(attempt.responseTimer);
     clearTimeout(attempt.connectTimer);
     attempt.slot.release();

@@ -8,7 +8,7 @@ import { createBalancer, type Balancer } from './balancer.ts';
 import { Classifier, splitUrl } from './classify.ts';
 import { connectionClientAddress, resolveClient, setConnectionClientAddress, setUpstreamForwardingHeaders } from './client-address.ts';
 import { ConnectionTracker } from './connections.ts';
-import { Forwarder, type ExchangeOutcome } from './forwarder.ts';
+import { Forwarder, hasBody, type ExchangeOutcome } from './forwarder.ts';
 import { HealthChecker } from './health-check.ts';
 import { Pool } from './pool.ts';
 import { acceptProxyProtocol } from './proxy-protocol.ts';
@@ -260,15 +260,19 @@ export class SwitchyardProxy {
       sendError(res, 413, 'request body too large', { connection: 'close' });
       return false;
     }
-    const policy = this.config.proxy.clients[requestClass];
-    if (req.complete) return true;
-    const timer = setTimeout(() => {
-      this.log.warn({ url: req.url }, 'request body did not arrive in time');
-      sendError(res, 408, 'request timed out', { connection: 'close' });
-      req.socket.destroy();
-    }, policy.requestTimeoutMs);
-    req.once('end', () => clearTimeout(timer));
-    req.once('close', () => clearTimeout(timer));
+    if (req.complete || !hasBody(req)) return true;
+    // The clock runs while the body is being read: a request waiting in the queue is not read,
+    // and that wait is governed by the queue timeout instead.
+    const { requestTimeoutMs } = this.config.proxy.clients[requestClass];
+    req.once('resume', () => {
+      const timer = setTimeout(() => {
+        this.log.warn({ url: req.url }, 'request body did not arrive in time');
+        sendError(res, 408, 'request timed out', { connection: 'close' });
+        req.socket.destroy();
+      }, requestTimeoutMs);
+      req.once('end', () => clearTimeout(timer));
+      req.once('close', () => clearTimeout(timer));
+    });
     if (maxBody > 0 && req.headers['transfer-encoding'] !== undefined) {
       let received = 0;
       req.on('data', (chunk: Buffer) => {
