@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { WorkerContext } from './context.ts';
 import { installAppLock } from './http/app-lock.ts';
 import { registerHealthRoute } from './http/health.ts';
@@ -9,7 +9,8 @@ import { errorPage } from './pages/views.ts';
 export function buildApp(ctx: WorkerContext): FastifyInstance {
   const app = Fastify({
     loggerInstance: ctx.log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // app-lock.ts logs one line per request when its response is over (clones included)
+    logController: new LogController({ disableRequestLogging: true }),
     keepAliveTimeout: ctx.settings.keepAliveTimeoutMs,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
