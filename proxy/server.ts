@@ -75,6 +75,7 @@ export class SwitchyardProxy {
   private readonly config: SwitchyardConfig;
   private readonly log: Logger;
   private draining = false;
+  private closing = false;
   private inflight = 0;
 
   constructor(options: SwitchyardProxyOptions) {
@@ -145,6 +146,7 @@ export class SwitchyardProxy {
     const { healthFailLeadMs, graceMs } = this.config.proxy.shutdown;
     this.log.info({ healthFailLeadMs, graceMs, inflight: this.inflight }, 'shutdown: draining');
     if (healthFailLeadMs > 0) await new Promise((resolve) => setTimeout(resolve, healthFailLeadMs));
+    this.closing = true;
     const closed = new Promise((resolve) => this.server.close(resolve));
     this.connections.beginShutdown();
     const deadline = Date.now() + graceMs;
@@ -181,7 +183,7 @@ export class SwitchyardProxy {
       socket.on('error', () => {}); // resets from clients are normal; the parser reports the rest
       const peer = normalizeAddress(socket.remoteAddress ?? '');
       const admit = (clientAddress: string, exempt: boolean) => {
-        if (this.draining) return socket.destroy();
+        if (this.closing) return socket.destroy();
         if (!this.connections.admit(socket, clientAddress, exempt)) {
           this.log.warn({ client: clientAddress }, 'too many connections from one client');
           return rejectSocket(socket, 503, 'too many connections from your address', 'Retry-After: 1\r\n');
