@@ -1,0 +1,515 @@
+// The classifier against the requests real clients send (git, hg, curl, Chromium, Node), captured
+// by a real HTTP server, plus table-driven cases for every default rule and for custom rules.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import path from 'node:path';
+import { Classifier, splitUrl } from '../../proxy/classify.ts';
+import { validateConfig, type RequestClass } from '../../lib/config.ts';
+import { startCaptureServer, startHgServe, type CaptureServer, type CapturedRequest, type HgServe } from '../helpers/capture-server.ts';
+import {
+  addGitCommit,
+  addHgCommit,
+  available,
+  cleanEnv,
+  createGitRepo,
+  createHgRepo,
+  describe as describeRun,
+  removeDir,
+  run,
+  tempDir,
+} from '../helpers/capture-clients.ts';
+
+const BOT_TOKEN = 'ci-token-4f9a1c0e7d';
+
+function classifierWith(overrides: Record<string, unknown> = {}): Classifier {
+  return new Classifier(validateConfig(structuredClone(overrides), 'test'));
+}
+
+const defaults = classifierWith();
+const withBotIp = classifierWith({ bots: { cidrs: ['127.0.0.1/32'] } });
+const withBotToken = classifierWith({ bots: { tokens: [BOT_TOKEN] } });
+
+function classifyCaptured(classifier: Classifier, request: CapturedRequest): RequestClass {
+  const { path: requestPath, query } = splitUrl(request.url);
+  return classifier.classify({ method: request.method, path: requestPath, query, headers: request.headers, clientIp: request.clientIp });
+}
+
+function show(requests: CapturedRequest[]): string {
+  return requests
+    .map((request) => `${request.method} ${request.url} ${JSON.stringify(request.headers)}`)
+    .join('\n');
+}
+
+function assertAll(classifier: Classifier, requests: CapturedRequest[], expected: RequestClass, label: string): void {
+  assert.ok(requests.length > 0, `${label}: no requests were captured`);
+  for (const request of requests) {
+    assert.equal(
+      classifyCaptured(classifier, request),
+      expected,
+      `${label}: ${request.method} ${request.url} (UA ${request.headers['user-agent']}) should be ${expected}\n${show(requests)}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real clients
+// ---------------------------------------------------------------------------------------------
+
+const HAVE = { git: available('git'), hg: available('hg'), curl: available('curl'), chromium: available('chromium') };
+const CHROMIUM = existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : 'chromium';
+
+describe('requests captured from real clients', () => {
+  let work: string;
+  let env: Record<string, string>;
+  let server: CaptureServer;
+  let hgServe: HgServe | undefined;
+  let gitRoot: string;
+  let hgRepo: string;
+
+  before(async () => {
+    work = tempDir('classify');
+    env = cleanEnv(path.join(work, 'home'));
+    gitRoot = path.join(work, 'git');
+    if (HAVE.git) createGitRepo(gitRoot, 'demo-git', env);
+    if (HAVE.hg) {
+      hgRepo = createHgRepo(path.join(work, 'hg-origin'), env);
+      hgServe = await startHgServe(hgRepo, 'demo-hg', env);
+    }
+    server = await startCaptureServer({ gitRoot, hg: hgServe, env });
+  });
+
+  after(async () => {
+    await server?.close();
+    await hgServe?.stop();
+    if (work) removeDir(work);
+  });
+
+  const git = (args: string[], cwd?: string) => run('git', args, { cwd: cwd ?? work, env, timeoutMs: 20_000 });
+  const hg = (args: string[], cwd?: string) => run('hg', args, { cwd: cwd ?? work, env, timeoutMs: 20_000 });
+
+  async function gitClone(label: string, options: string[], cloneArgs: string[] = []): Promise<CapturedRequest[]> {
+    const mark = server.mark();
+    const target = path.join(work, `clone-${label}`);
+    const result = await git([...options, 'clone', '-q', ...cloneArgs, `${server.baseUrl}/demo-git`, target]);
+    assert.equal(result.code, 0, `git clone (${label}) failed: ${describeRun(result)}`);
+    assert.ok(existsSync(path.join(target, 'README')), `git clone (${label}) produced no checkout`);
+    return server.since(mark);
+  }
+
+  function assertSmartHttp(requests: CapturedRequest[], label: string): void {
+    assert.ok(
+      requests.some((r) => r.method === 'GET' && r.url === '/demo-git/info/refs?service=git-upload-pack'),
+      `${label}: no ref advertisement request\n${show(requests)}`,
+    );
+    assert.ok(
+      requests.some((r) => r.method === 'POST' && r.url === '/demo-git/git-upload-pack'),
+      `${label}: git never went on to POST git-upload-pack\n${show(requests)}`,
+    );
+  }
+
+  test('git clone (default protocol) is clone; from a bot IP it is bot', { skip: !HAVE.git && 'git is not installed' }, async () => {
+    const requests = await gitClone('default', []);
+    assertSmartHttp(requests, 'git clone');
+    assert.match(String(requests[0].headers['user-agent']), /^git\//);
+    assertAll(defaults, requests, 'clone', 'git clone');
+    // bots.cidrs contains 127.0.0.1/32: the very same requests are a bot's
+    assertAll(withBotIp, requests, 'bot', 'git clone from a bot IP');
+  });
+
+  test('git clone -c protocol.version=2 is clone', { skip: !HAVE.git && 'git is not installed' }, async () => {
+    const requests = await gitClone('v2', ['-c', 'protocol.version=2']);
+    assertSmartHttp(requests, 'git clone v2');
+    assert.ok(
+      requests.some((r) => r.headers['git-protocol'] === 'version=2'),
+      `git did not ask for protocol v2\n${show(requests)}`,
+    );
+    assert.ok(
+      requests.some((r) => r.method === 'POST' && String(r.headers['content-type']).startsWith('application/x-git-upload-pack-request')),
+      `no upload-pack request body\n${show(requests)}`,
+    );
+    assertAll(defaults, requests, 'clone', 'git clone v2');
+  });
+
+  test('git clone -c protocol.version=0 is clone', { skip: !HAVE.git && 'git is not installed' }, async () => {
+    const requests = await gitClone('v0', ['-c', 'protocol.version=0']);
+    assertSmartHttp(requests, 'git clone v0');
+    assertAll(defaults, requests, 'clone', 'git clone v0');
+  });
+
+  test('git clone --depth 1 is clone', { skip: !HAVE.git && 'git is not installed' }, async () => {
+    const requests = await gitClone('shallow', [], ['--depth', '1']);
+    assertSmartHttp(requests, 'git clone --depth 1');
+    assertAll(defaults, requests, 'clone', 'git clone --depth 1');
+  });
+
+  test('git fetch is clone', { skip: !HAVE.git && 'git is not installed' }, async () => {
+    await gitClone('for-fetch', []);
+    addGitCommit(path.join(gitRoot, 'demo-git'), env, 'fetched.txt');
+    const mark = server.mark();
+    const result = await git(['fetch', '-q', 'origin'], path.join(work, 'clone-for-fetch'));
+    assert.equal(result.code, 0, `git fetch failed: ${describeRun(result)}`);
+    const requests = server.since(mark);
+    assertSmartHttp(requests, 'git fetch');
+    assertAll(defaults, requests, 'clone', 'git fetch');
+    const log = await git(['log', '--oneline', 'origin/main'], path.join(work, 'clone-for-fetch'));
+    assert.match(log.stdout, /add fetched\.txt/, 'the fetch did not bring the new commit');
+  });
+
+  test('git clone with a CI user agent is bot', { skip: !HAVE.git && 'git is not installed' }, async () => {
+    const requests = await gitClone('jenkins', ['-c', 'http.userAgent=Jenkins/2.4 git/2.39']);
+    assertSmartHttp(requests, 'Jenkins git clone');
+    assert.ok(requests.every((r) => r.headers['user-agent'] === 'Jenkins/2.4 git/2.39'), show(requests));
+    assertAll(defaults, requests, 'bot', 'Jenkins git clone');
+  });
+
+  test('git clone with the bot token header is bot (only when the token is configured)', { skip: !HAVE.git && 'git is not installed' }, async () => {
+    const requests = await gitClone('token', ['-c', `http.extraHeader=X-Switchyard-Bot-Token: ${BOT_TOKEN}`]);
+    assertSmartHttp(requests, 'git clone with token');
+    assert.ok(requests.every((r) => r.headers['x-switchyard-bot-token'] === BOT_TOKEN), show(requests));
+    assertAll(withBotToken, requests, 'bot', 'git clone with a configured bot token');
+    assertAll(defaults, requests, 'clone', 'git clone with a token nobody configured');
+    assertAll(classifierWith({ bots: { tokens: ['some-other-token'] } }), requests, 'clone', 'git clone with a wrong token');
+  });
+
+  test('hg clone and hg pull are clone', { skip: !HAVE.hg && 'hg is not installed' }, async () => {
+    const target = path.join(work, 'hg-clone');
+    let mark = server.mark();
+    const cloned = await hg(['clone', '-q', `${server.baseUrl}/demo-hg`, target]);
+    assert.equal(cloned.code, 0, `hg clone failed: ${describeRun(cloned)}`);
+    assert.ok(existsSync(path.join(target, 'README')), 'hg clone produced no checkout');
+    const cloneRequests = server.since(mark);
+    assert.ok(
+      cloneRequests.some((r) => r.method === 'GET' && r.url.startsWith('/demo-hg') && new URLSearchParams(r.url.split('?')[1]).get('cmd') === 'capabilities'),
+      `hg never asked for capabilities\n${show(cloneRequests)}`,
+    );
+    assert.ok(
+      cloneRequests.some((r) => /cmd=(getbundle|batch)/.test(r.url)),
+      `hg clone went no further than capabilities\n${show(cloneRequests)}`,
+    );
+    assert.match(String(cloneRequests[0].headers['user-agent']), /^mercurial\//);
+    assertAll(defaults, cloneRequests, 'clone', 'hg clone');
+    assertAll(withBotIp, cloneRequests, 'bot', 'hg clone from a bot IP');
+
+    addHgCommit(hgRepo, env, 'pulled.txt');
+    mark = server.mark();
+    const pulled = await hg(['pull', '-q'], target);
+    assert.equal(pulled.code, 0, `hg pull failed: ${describeRun(pulled)}`);
+    const pullRequests = server.since(mark);
+    assert.ok(pullRequests.some((r) => /cmd=capabilities/.test(r.url)), show(pullRequests));
+    assertAll(defaults, pullRequests, 'clone', 'hg pull');
+    const log = await hg(['log', '-r', 'tip', '--template', '{desc}'], target);
+    assert.equal(log.stdout, 'add pulled.txt', 'the pull did not bring the new changeset');
+  });
+
+  test('curl is page', { skip: !HAVE.curl && 'curl is not installed' }, async () => {
+    const mark = server.mark();
+    const plain = await run('curl', ['-sS', '--max-time', '10', '-o', '/dev/null', `${server.baseUrl}/page`], { env, timeoutMs: 15_000 });
+    assert.equal(plain.code, 0, describeRun(plain));
+    const html = await run('curl', ['-sS', '--max-time', '10', '-o', '/dev/null', '-H', 'Accept: text/html', `${server.baseUrl}/page`], {
+      env,
+      timeoutMs: 15_000,
+    });
+    assert.equal(html.code, 0, describeRun(html));
+    const requests = server.since(mark);
+    assert.equal(requests.length, 2, show(requests));
+    assert.match(String(requests[0].headers['user-agent']), /^curl\//);
+    assertAll(defaults, requests, 'page', 'curl');
+  });
+
+  test('Chromium: navigation is browser, /_static/ subresources are static, its fetch() is browser', { skip: !HAVE.chromium && 'chromium is not installed' }, async () => {
+    const mark = server.mark();
+    const profile = path.join(work, 'chromium-profile');
+    const result = await run(
+      CHROMIUM,
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--no-default-browser-check',
+        `--user-data-dir=${profile}`,
+        '--dump-dom',
+        `${server.baseUrl}/page`,
+      ],
+      { env: { ...env, HOME: profile }, timeoutMs: 30_000 },
+    );
+    assert.equal(result.code, 0, `chromium failed: ${describeRun(result)}`);
+    assert.match(result.stdout, /<h1>capture<\/h1>/, 'chromium did not render the page');
+    const requests = server.since(mark);
+    const find = (url: string) => {
+      const found = requests.find((r) => r.url === url);
+      assert.ok(found, `chromium never requested ${url}\n${show(requests)}`);
+      return found;
+    };
+    const navigation = find('/page');
+    assert.equal(navigation.headers['sec-fetch-dest'], 'document');
+    assert.match(String(navigation.headers['user-agent']), /^Mozilla\//);
+    assert.match(String(navigation.headers.accept), /text\/html/);
+    assert.equal(classifyCaptured(defaults, navigation), 'browser');
+
+    for (const url of ['/_static/app.css', '/_static/logo.png']) {
+      const subresource = find(url);
+      assert.ok(subresource.headers['sec-fetch-dest'], `no Sec-Fetch-Dest on ${url}`);
+      assert.equal(classifyCaptured(defaults, subresource), 'static', url);
+      // static is decided before the bot rule
+      assert.equal(classifyCaptured(withBotIp, subresource), 'static', `${url} from a bot IP`);
+    }
+    const api = find('/api/data');
+    assert.equal(api.headers['sec-fetch-dest'], 'empty');
+    assert.equal(classifyCaptured(defaults, api), 'browser');
+    for (const request of requests) {
+      assert.notEqual(classifyCaptured(defaults, request), 'page', `a Chromium request fell through to page: ${request.url}`);
+      assert.notEqual(classifyCaptured(defaults, request), 'clone', `a Chromium request was taken for a clone: ${request.url}`);
+    }
+  });
+
+  test('Node fetch() and http.get API calls are page', async () => {
+    const mark = server.mark();
+    const controller = AbortSignal.timeout(10_000);
+    const response = await fetch(`${server.baseUrl}/api/data`, { signal: controller });
+    assert.equal(response.status, 200);
+    await response.text();
+    await new Promise<void>((resolve, reject) => {
+      const request = http.get(`${server.baseUrl}/api/data`, { headers: { accept: 'application/json' }, timeout: 10_000 }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      request.on('timeout', () => request.destroy(new Error('http.get timed out')));
+      request.on('error', reject);
+    });
+    const requests = server.since(mark);
+    assert.equal(requests.length, 2, show(requests));
+    assertAll(defaults, requests, 'page', 'Node API call');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic cases
+// ---------------------------------------------------------------------------------------------
+
+interface Case {
+  name: string;
+  url: string;
+  method?: string;
+  headers?: IncomingHttpHeaders;
+  ip?: string;
+  expect: RequestClass;
+}
+
+const CHROME_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
+const FIREFOX_UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0';
+
+function classifyCase(classifier: Classifier, testCase: Case): RequestClass {
+  const { path: requestPath, query } = splitUrl(testCase.url);
+  return classifier.classify({
+    method: testCase.method ?? 'GET',
+    path: requestPath,
+    query,
+    headers: testCase.headers ?? {},
+    clientIp: testCase.ip ?? '192.0.2.10',
+  });
+}
+
+function runTable(classifier: Classifier, cases: Case[]): void {
+  for (const testCase of cases) {
+    assert.equal(classifyCase(classifier, testCase), testCase.expect, `${testCase.name}: ${testCase.method ?? 'GET'} ${testCase.url} ${JSON.stringify(testCase.headers ?? {})} ip=${testCase.ip ?? '192.0.2.10'}`);
+  }
+}
+
+test('splitUrl separates path and query without throwing', () => {
+  const cases: Array<[string, string, Array<[string, string]>]> = [
+    ['/repo/info/refs?service=git-upload-pack', '/repo/info/refs', [['service', 'git-upload-pack']]],
+    ['/repo', '/repo', []],
+    ['/repo?', '/repo', []],
+    ['/?cmd=capabilities', '/', [['cmd', 'capabilities']]],
+    ['/a?x=1&x=2&y', '/a', [['x', '1'], ['x', '2'], ['y', '']]],
+    ['/a?b?c=d', '/a', [['b?c', 'd']]],
+    ['/a?q=%zz', '/a', [['q', '%zz']]],
+  ];
+  for (const [url, expectedPath, expectedQuery] of cases) {
+    const { path: gotPath, query } = splitUrl(url);
+    assert.equal(gotPath, expectedPath, url);
+    assert.deepEqual([...query.entries()], expectedQuery, url);
+  }
+});
+
+test('static: the static prefix wins over every rule', () => {
+  runTable(classifierWith({ bots: { cidrs: ['10.20.0.0/16'] } }), [
+    { name: 'css', url: '/_static/app.css', headers: { 'user-agent': CHROME_UA, 'sec-fetch-dest': 'style' }, expect: 'static' },
+    { name: 'static with a query', url: '/_static/app.js?v=3', expect: 'static' },
+    { name: 'static from a bot IP', url: '/_static/x.png', ip: '10.20.1.1', expect: 'static' },
+    { name: 'static from Jenkins', url: '/_static/x.png', headers: { 'user-agent': 'Jenkins/2.4' }, expect: 'static' },
+    { name: 'static with a git UA', url: '/_static/x.png', headers: { 'user-agent': 'git/2.39.5' }, expect: 'static' },
+    { name: 'prefix needs its slash', url: '/_staticfoo/x.css', expect: 'page' },
+    { name: 'prefix only at the start', url: '/repo/_static/x.css', expect: 'page' },
+    { name: 'prefix in the query does not count', url: '/x?/_static/', expect: 'page' },
+  ]);
+  const custom = classifierWith({ proxy: { static: { prefix: '/assets/' } } });
+  runTable(custom, [
+    { name: 'custom prefix', url: '/assets/a.css', expect: 'static' },
+    { name: 'default prefix no longer static', url: '/_static/a.css', expect: 'page' },
+  ]);
+});
+
+test('bot: bots.cidrs, bots.userAgents and the bot token', () => {
+  const classifier = classifierWith({ bots: { cidrs: ['10.20.0.0/16'], tokens: [BOT_TOKEN, 'second-token-xyz'] } });
+  const gitRefs = '/demo/info/refs?service=git-upload-pack';
+  runTable(classifier, [
+    { name: 'bot cidr', url: '/', ip: '10.20.3.4', expect: 'bot' },
+    { name: 'bot cidr, IPv4-mapped IPv6 address', url: '/', ip: '::ffff:10.20.3.4', expect: 'bot' },
+    { name: 'outside bot cidr', url: '/', ip: '10.21.0.1', expect: 'page' },
+    { name: 'bot cidr + git clone', url: gitRefs, ip: '10.20.0.9', headers: { 'user-agent': 'git/2.39.5' }, expect: 'bot' },
+    { name: 'Jenkins', url: gitRefs, headers: { 'user-agent': 'Jenkins/2.426 git/2.39' }, expect: 'bot' },
+    { name: 'GitLab-Runner', url: '/', headers: { 'user-agent': 'gitlab-runner 16.5.0 (GitLab-Runner)' }, expect: 'bot' },
+    { name: 'buildkite', url: '/', headers: { 'user-agent': 'buildkite-agent/3.59' }, expect: 'bot' },
+    { name: 'TeamCity', url: '/', headers: { 'user-agent': 'TeamCity Server 2023.05' }, expect: 'bot' },
+    { name: 'Bamboo', url: '/', headers: { 'user-agent': 'Atlassian Bamboo/9.2' }, expect: 'bot' },
+    { name: 'CI as a word', url: '/', headers: { 'user-agent': 'acme CI/1.0' }, expect: 'bot' },
+    { name: 'UA match is case-insensitive', url: '/', headers: { 'user-agent': 'JENKINS' }, expect: 'bot' },
+    { name: '"ci" inside a word is no bot', url: '/', headers: { 'user-agent': 'special-client/1.0' }, expect: 'page' },
+    { name: 'bot token', url: '/', headers: { 'x-switchyard-bot-token': BOT_TOKEN }, expect: 'bot' },
+    { name: 'second bot token', url: '/', headers: { 'x-switchyard-bot-token': 'second-token-xyz' }, expect: 'bot' },
+    { name: 'wrong token', url: '/', headers: { 'x-switchyard-bot-token': 'not-the-token-123' }, expect: 'page' },
+    { name: 'token prefix', url: '/', headers: { 'x-switchyard-bot-token': BOT_TOKEN.slice(0, -1) }, expect: 'page' },
+    { name: 'token with extra', url: '/', headers: { 'x-switchyard-bot-token': `${BOT_TOKEN}x` }, expect: 'page' },
+    { name: 'empty token', url: '/', headers: { 'x-switchyard-bot-token': '' }, expect: 'page' },
+    { name: 'token in another header', url: '/', headers: { 'x-bot-token': BOT_TOKEN }, expect: 'page' },
+  ]);
+  // an IPv6 bot range
+  runTable(classifierWith({ bots: { cidrs: ['2001:db8:c1::/48'] } }), [
+    { name: 'IPv6 bot range', url: '/', ip: '2001:db8:c1::7', expect: 'bot' },
+    { name: 'outside IPv6 bot range', url: '/', ip: '2001:db8:c2::7', expect: 'page' },
+    { name: 'IPv4 never matches an IPv6 range', url: '/', ip: '10.20.3.4', expect: 'page' },
+  ]);
+  // an IPv4 range written in IPv4-mapped IPv6 form matches plain IPv4 and mapped clients
+  runTable(classifierWith({ bots: { cidrs: ['::ffff:10.30.0.0/112'] } }), [
+    { name: 'mapped range, plain client', url: '/', ip: '10.30.5.6', expect: 'bot' },
+    { name: 'mapped range, mapped client', url: '/', ip: '::ffff:10.30.5.6', expect: 'bot' },
+    { name: 'mapped range, outside', url: '/', ip: '10.31.0.1', expect: 'page' },
+  ]);
+  // without configured tokens the header means nothing; odd client addresses never throw
+  runTable(defaults, [
+    { name: 'token header, no tokens configured', url: '/', headers: { 'x-switchyard-bot-token': BOT_TOKEN }, expect: 'page' },
+    { name: 'empty client address', url: '/', ip: '', expect: 'page' },
+    { name: 'garbage client address', url: '/', ip: 'not-an-ip', expect: 'page' },
+  ]);
+});
+
+test('clone: git smart HTTP and hg wire protocol, each default alternative', () => {
+  const curl = { 'user-agent': 'curl/8.5.0', accept: '*/*' };
+  const hgCommands = ['capabilities', 'batch', 'getbundle', 'lookup', 'heads', 'branchmap', 'between', 'listkeys', 'known', 'clonebundles', 'stream_out', 'unbundle', 'pushkey', 'protocaps'];
+  runTable(defaults, [
+    { name: 'upload-pack refs', url: '/demo/info/refs?service=git-upload-pack', headers: curl, expect: 'clone' },
+    { name: 'receive-pack refs', url: '/demo/info/refs?service=git-receive-pack', headers: curl, expect: 'clone' },
+    { name: 'nested repo path', url: '/group/sub/demo.git/info/refs?service=git-upload-pack', headers: curl, expect: 'clone' },
+    { name: 'dumb refs without service', url: '/demo/info/refs', headers: curl, expect: 'page' },
+    { name: 'unknown service', url: '/demo/info/refs?service=git-evil', headers: curl, expect: 'page' },
+    { name: 'service on another path', url: '/demo/info?service=git-upload-pack', headers: curl, expect: 'page' },
+    { name: 'POST upload-pack', url: '/demo/git-upload-pack', method: 'POST', headers: curl, expect: 'clone' },
+    { name: 'POST receive-pack', url: '/demo/git-receive-pack', method: 'POST', headers: curl, expect: 'clone' },
+    { name: 'GET upload-pack path alone', url: '/demo/git-upload-pack', method: 'GET', headers: curl, expect: 'page' },
+    { name: 'POST to a page', url: '/demo/comments', method: 'POST', headers: curl, expect: 'page' },
+    { name: 'git content type', url: '/anything', method: 'POST', headers: { ...curl, 'content-type': 'application/x-git-upload-pack-request' }, expect: 'clone' },
+    { name: 'git content type, any case', url: '/anything', method: 'POST', headers: { ...curl, 'content-type': 'Application/X-Git-Receive-Pack-Request' }, expect: 'clone' },
+    ...hgCommands.map((cmd): Case => ({ name: `hg cmd=${cmd}`, url: `/demo-hg?cmd=${cmd}`, headers: curl, expect: 'clone' })),
+    { name: 'hg cmd among other params', url: '/demo-hg?x=1&cmd=getbundle&heads=abc', headers: curl, expect: 'clone' },
+    { name: 'repeated cmd, one matches', url: '/demo-hg?cmd=nope&cmd=batch', headers: curl, expect: 'clone' },
+    { name: 'unknown hg cmd', url: '/demo-hg?cmd=rm-rf', headers: curl, expect: 'page' },
+    { name: 'hg cmd must match whole', url: '/demo-hg?cmd=capabilitiesX', headers: curl, expect: 'page' },
+    { name: 'cmd in the path is not a query', url: '/demo-hg/cmd=capabilities', headers: curl, expect: 'page' },
+    { name: 'mercurial content type', url: '/demo-hg', method: 'POST', headers: { ...curl, 'content-type': 'application/mercurial-0.1' }, expect: 'clone' },
+    { name: 'mercurial accept', url: '/demo-hg', headers: { ...curl, accept: 'application/mercurial-0.2, application/mercurial-0.1' }, expect: 'clone' },
+    { name: 'git UA', url: '/demo/objects/info/packs', headers: { 'user-agent': 'git/2.39.5' }, expect: 'clone' },
+    { name: 'git UA, any case', url: '/demo', headers: { 'user-agent': 'Git/2.43.0.windows.1' }, expect: 'clone' },
+    { name: 'mercurial UA', url: '/demo-hg', headers: { 'user-agent': 'mercurial/proto-1.0 (Mercurial 6.3.2)' }, expect: 'clone' },
+    { name: 'UA must start with git/', url: '/demo', headers: { 'user-agent': 'legit/1.0' }, expect: 'page' },
+    { name: 'GitHub desktop-ish UA is not git/', url: '/demo', headers: { 'user-agent': 'GitHubDesktop/3.3' }, expect: 'page' },
+  ]);
+});
+
+test('browser: Sec-Fetch-* or a Mozilla UA asking for HTML; page is the fallback', () => {
+  runTable(defaults, [
+    { name: 'Chrome navigation', url: '/demo', headers: { 'user-agent': CHROME_UA, accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'sec-fetch-dest': 'document', 'sec-fetch-mode': 'navigate' }, expect: 'browser' },
+    { name: 'Sec-Fetch-Dest alone', url: '/demo', headers: { 'sec-fetch-dest': 'empty' }, expect: 'browser' },
+    { name: 'old Safari: Mozilla UA + text/html, no Sec-Fetch', url: '/demo', headers: { 'user-agent': 'Mozilla/5.0 (Macintosh) Version/15.0 Safari/605.1.15', accept: 'text/html,*/*;q=0.8' }, expect: 'browser' },
+    { name: 'Firefox HTML', url: '/', headers: { 'user-agent': FIREFOX_UA, accept: 'text/html' }, expect: 'browser' },
+    { name: 'Accept match is case-insensitive', url: '/', headers: { 'user-agent': FIREFOX_UA, accept: 'TEXT/HTML' }, expect: 'browser' },
+    { name: 'Accept given as several header values', url: '/', headers: { 'user-agent': FIREFOX_UA, accept: ['application/json', 'text/html'] as unknown as string }, expect: 'browser' },
+    { name: 'Mozilla UA asking for JSON', url: '/api/x', headers: { 'user-agent': FIREFOX_UA, accept: 'application/json' }, expect: 'page' },
+    { name: 'Mozilla UA without Accept', url: '/', headers: { 'user-agent': FIREFOX_UA }, expect: 'page' },
+    { name: 'curl asking for HTML', url: '/', headers: { 'user-agent': 'curl/8.5.0', accept: 'text/html' }, expect: 'page' },
+    { name: 'empty Sec-Fetch-Dest', url: '/', headers: { 'sec-fetch-dest': '' }, expect: 'page' },
+    { name: 'Node fetch (only Sec-Fetch-Mode)', url: '/api', headers: { 'user-agent': 'node', accept: '*/*', 'sec-fetch-mode': 'cors' }, expect: 'page' },
+    { name: 'feed reader', url: '/demo/feed.atom', headers: { 'user-agent': 'FreshRSS/1.23', accept: 'application/atom+xml' }, expect: 'page' },
+    { name: 'no headers at all', url: '/', expect: 'page' },
+  ]);
+});
+
+test('first match wins: bot before clone before browser', () => {
+  const classifier = classifierWith({ bots: { cidrs: ['10.20.0.0/16'], tokens: [BOT_TOKEN] } });
+  runTable(classifier, [
+    { name: 'Jenkins with browser headers', url: '/demo', headers: { 'user-agent': 'Mozilla/5.0 Jenkins', accept: 'text/html', 'sec-fetch-dest': 'document' }, expect: 'bot' },
+    { name: 'bot token on a git clone', url: '/demo/info/refs?service=git-upload-pack', headers: { 'user-agent': 'git/2.39', 'x-switchyard-bot-token': BOT_TOKEN }, expect: 'bot' },
+    { name: 'bot IP on an hg clone', url: '/demo-hg?cmd=capabilities', ip: '10.20.0.1', headers: { 'user-agent': 'mercurial/proto-1.0' }, expect: 'bot' },
+    { name: 'git refs fetched by a browser tab', url: '/demo/info/refs?service=git-upload-pack', headers: { 'user-agent': CHROME_UA, accept: 'text/html', 'sec-fetch-dest': 'document' }, expect: 'clone' },
+    { name: 'hg cmd from a browser', url: '/demo-hg?cmd=capabilities', headers: { 'sec-fetch-dest': 'document' }, expect: 'clone' },
+  ]);
+});
+
+test('custom rules from the config: order, pathPrefix, method, query, headers, cidrs', () => {
+  const classifier = classifierWith({
+    classify: [
+      // rules are YAML-ish: lowercase methods and mixed-case header names must still work
+      { class: 'page', any: [{ pathPrefix: '/api/', method: ['post', 'put'] }] },
+      { class: 'browser', any: [{ pathPrefix: '/api/' }] },
+      { class: 'clone', any: [{ query: { format: '^(zip|tar\\.gz)$' } }, { headers: { 'X-Archive-Client': '^yes$' } }] },
+      { class: 'bot', any: [{ cidrs: ['198.51.100.0/24', '::ffff:203.0.113.0/120'] }, { userAgent: 'crawler', path: '^/search' }] },
+    ],
+  });
+  runTable(classifier, [
+    { name: 'POST under /api/ (method lowercased in config)', url: '/api/items', method: 'POST', expect: 'page' },
+    { name: 'PUT under /api/', url: '/api/items/1', method: 'PUT', expect: 'page' },
+    { name: 'GET under /api/ falls to the next rule', url: '/api/items', method: 'GET', expect: 'browser' },
+    { name: 'pathPrefix is a prefix, not a substring', url: '/v1/api/items', method: 'POST', expect: 'page' },
+    { name: 'pathPrefix is literal, not a regex', url: '/apiX/', expect: 'page' },
+    { name: 'query rule', url: '/demo/archive?format=zip', expect: 'clone' },
+    { name: 'query rule, other value', url: '/demo/archive?format=rar', expect: 'page' },
+    { name: 'header rule (name given in mixed case)', url: '/demo', headers: { 'x-archive-client': 'YES' }, expect: 'clone' },
+    { name: 'header rule, wrong value', url: '/demo', headers: { 'x-archive-client': 'yes please' }, expect: 'page' },
+    { name: 'cidrs rule', url: '/demo', ip: '198.51.100.77', expect: 'bot' },
+    { name: 'cidrs rule, mapped client address', url: '/demo', ip: '::ffff:198.51.100.77', expect: 'bot' },
+    { name: 'cidrs rule, mapped range', url: '/demo', ip: '203.0.113.9', expect: 'bot' },
+    { name: 'cidrs rule, outside', url: '/demo', ip: '198.51.101.1', expect: 'page' },
+    { name: 'AND inside one entry: both', url: '/search?q=x', headers: { 'user-agent': 'SomeCrawler/1.0' }, expect: 'bot' },
+    { name: 'AND inside one entry: only UA', url: '/browse', headers: { 'user-agent': 'SomeCrawler/1.0' }, expect: 'page' },
+    { name: 'AND inside one entry: only path', url: '/search?q=x', headers: { 'user-agent': 'curl/8' }, expect: 'page' },
+    // the custom list replaces the defaults entirely
+    { name: 'git clone without a clone rule', url: '/demo/info/refs?service=git-upload-pack', headers: { 'user-agent': 'git/2.39' }, expect: 'page' },
+    { name: 'browser without a browser rule', url: '/demo', headers: { 'user-agent': CHROME_UA, accept: 'text/html', 'sec-fetch-dest': 'document' }, expect: 'page' },
+    { name: 'static still first', url: '/_static/a.css', ip: '198.51.100.1', expect: 'static' },
+  ]);
+  // an empty rule list: everything but static is page
+  runTable(classifierWith({ classify: [] }), [
+    { name: 'no rules, git', url: '/demo/info/refs?service=git-upload-pack', headers: { 'user-agent': 'git/2.39' }, expect: 'page' },
+    { name: 'no rules, static', url: '/_static/a.css', expect: 'static' },
+  ]);
+  // bot rules by reference (botCidr/botUserAgent/botToken) follow bots.* in a custom list
+  const reordered = classifierWith({
+    bots: { userAgents: ['RoboHammer'] },
+    classify: [
+      { class: 'clone', any: [{ userAgent: '^git/' }] },
+      { class: 'bot', any: [{ botUserAgent: true }] },
+    ],
+  });
+  runTable(reordered, [
+    { name: 'custom bot UA', url: '/', headers: { 'user-agent': 'robohammer/2' }, expect: 'bot' },
+    { name: 'default bot UAs replaced', url: '/', headers: { 'user-agent': 'Jenkins/2' }, expect: 'page' },
+    { name: 'clone rule placed first wins', url: '/', headers: { 'user-agent': 'git/2 RoboHammer' }, expect: 'clone' },
+  ]);
+});

@@ -1,0 +1,359 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { validateConfig } from '../../lib/config.ts';
+import { createBalancer, type Balancer } from '../../proxy/balancer.ts';
+import { Pool, type AcquireFailure, type Slot } from '../../proxy/pool.ts';
+import { Upstream } from '../../proxy/upstream.ts';
+
+const pools: Pool[] = [];
+after(() => {
+  for (const pool of pools) pool.close();
+});
+
+function makePool(options: { workers?: number; concurrency?: number; max?: number; timeoutMs?: number } = {}): Pool {
+  const concurrency = options.concurrency ?? 1;
+  const base = validateConfig({}, 'test').pools.web;
+  const config = { ...base, concurrency, queue: { max: options.max ?? 100, timeoutMs: options.timeoutMs ?? 10_000 } };
+  const upstreams = Array.from(
+    { length: options.workers ?? 1 },
+    (_, index) => new Upstream({ pool: 'web', index, host: '127.0.0.1', port: 9100 + index, concurrency, idleSocketTimeoutMs: 1000 }),
+  );
+  const pool = new Pool('web', config, upstreams);
+  pools.push(pool);
+  return pool;
+}
+
+interface Ticket {
+  label: string;
+  calls: number;
+  failure: AcquireFailure | undefined;
+  slot: Slot | undefined;
+  cancel: () => void;
+  /** resolves on the (first) callback */
+  done: Promise<void>;
+}
+
+/** Acquires and records every callback call, so "exactly once" can be checked. */
+function acquire(pool: Pool, label: string, priority = 0, balancer: Balancer = createBalancer('round-robin'), key = '192.0.2.1'): Ticket {
+  let resolveDone!: () => void;
+  const ticket: Ticket = {
+    label,
+    calls: 0,
+    failure: undefined,
+    slot: undefined,
+    cancel: () => {},
+    done: new Promise<void>((resolve) => (resolveDone = resolve)),
+  };
+  ticket.cancel = pool.acquire({ balancer, key, priority }, (failure, slot) => {
+    ticket.calls++;
+    ticket.failure = failure;
+    ticket.slot = slot;
+    order.push(label);
+    resolveDone();
+  });
+  return ticket;
+}
+
+let order: string[] = [];
+
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function served(ticket: Ticket): Slot {
+  assert.equal(ticket.calls, 1, `${ticket.label}: callback ran ${ticket.calls} times`);
+  assert.equal(ticket.failure, undefined, `${ticket.label} failed with ${ticket.failure}`);
+  assert.ok(ticket.slot, `${ticket.label} has no slot`);
+  return ticket.slot;
+}
+
+function waiting(ticket: Ticket): void {
+  assert.equal(ticket.calls, 0, `${ticket.label} should still be waiting`);
+}
+
+test('each worker has `concurrency` slots; the next request queues', () => {
+  order = [];
+  const pool = makePool({ workers: 1, concurrency: 2 });
+  const [upstream] = pool.upstreams;
+  const a = acquire(pool, 'a');
+  const b = acquire(pool, 'b');
+  // a free slot is granted synchronously
+  served(a);
+  served(b);
+  assert.equal(upstream.inflight, 2);
+  const c = acquire(pool, 'c');
+  waiting(c);
+  assert.equal(pool.queueDepth, 1);
+  assert.equal(pool.stats.queued, 1);
+  a.slot!.release();
+  assert.equal(served(c).upstream, upstream);
+  assert.equal(upstream.inflight, 2);
+  assert.equal(pool.queueDepth, 0);
+  b.slot!.release();
+  c.slot!.release();
+  assert.equal(upstream.inflight, 0);
+
+  const wide = makePool({ workers: 2, concurrency: 2 });
+  const tickets = ['w1', 'w2', 'w3', 'w4'].map((label) => acquire(wide, label));
+  for (const ticket of tickets) served(ticket);
+  assert.deepEqual(wide.upstreams.map((u) => u.inflight), [2, 2]);
+  const fifth = acquire(wide, 'w5');
+  waiting(fifth);
+  tickets[3].slot!.release();
+  assert.equal(served(fifth).upstream, tickets[3].slot!.upstream);
+});
+
+test('waiters of one priority are served first in, first out', () => {
+  order = [];
+  const pool = makePool();
+  const holder = acquire(pool, 'holder');
+  const waiters = ['w1', 'w2', 'w3', 'w4'].map((label) => acquire(pool, label, 1));
+  waiters.forEach(waiting);
+  let current = served(holder);
+  for (const ticket of waiters) {
+    current.release();
+    current = served(ticket);
+    for (const later of waiters.slice(waiters.indexOf(ticket) + 1)) waiting(later);
+  }
+  current.release();
+  assert.deepEqual(order, ['holder', 'w1', 'w2', 'w3', 'w4']);
+  assert.equal(pool.upstreams[0].inflight, 0);
+});
+
+test('a lower priority number is served first; FIFO inside each priority', () => {
+  order = [];
+  const pool = makePool();
+  const holder = acquire(pool, 'holder');
+  const tickets = [
+    acquire(pool, 'page-1', 1),
+    acquire(pool, 'page-2', 1),
+    acquire(pool, 'browser-1', 0),
+    acquire(pool, 'low-1', 5),
+    acquire(pool, 'browser-2', 0),
+  ];
+  let current = served(holder);
+  for (let i = 0; i < tickets.length; i++) {
+    current.release();
+    current = served(tickets.find((t) => t.label === order[order.length - 1])!);
+  }
+  current.release();
+  assert.deepEqual(order, ['holder', 'browser-1', 'browser-2', 'page-1', 'page-2', 'low-1']);
+});
+
+test('queue.max: the next request fails at once with queue-full', () => {
+  order = [];
+  const pool = makePool({ max: 2 });
+  const holder = acquire(pool, 'holder');
+  const q1 = acquire(pool, 'q1');
+  const q2 = acquire(pool, 'q2');
+  const rejected = acquire(pool, 'rejected');
+  // synchronously, not after a timeout
+  assert.equal(rejected.calls, 1);
+  assert.equal(rejected.failure, 'queue-full');
+  assert.equal(rejected.slot, undefined);
+  assert.equal(pool.stats.queueFull, 1);
+  assert.equal(pool.queueDepth, 2);
+  rejected.cancel(); // harmless
+  served(holder).release();
+  served(q1).release();
+  served(q2).release();
+  assert.equal(rejected.calls, 1, 'a rejected request must never get a slot later');
+
+  const none = makePool({ max: 0 });
+  const first = acquire(none, 'first');
+  served(first);
+  const second = acquire(none, 'second');
+  assert.equal(second.failure, 'queue-full', 'queue.max 0 means no queue at all');
+  assert.equal(none.queueDepth, 0);
+});
+
+test('a waiter that gets no slot within queue.timeoutMs fails with queue-timeout', async () => {
+  order = [];
+  const pool = makePool({ timeoutMs: 50 });
+  const holder = acquire(pool, 'holder');
+  const late = acquire(pool, 'late');
+  waiting(late);
+  await within(late.done, 2000, 'queue-timeout');
+  assert.equal(late.failure, 'queue-timeout');
+  assert.equal(late.slot, undefined);
+  assert.equal(pool.stats.queueTimeouts, 1);
+  assert.equal(pool.queueDepth, 0);
+  // the freed slot goes nowhere (the timed-out waiter is gone)
+  served(holder).release();
+  assert.equal(late.calls, 1);
+  assert.equal(pool.upstreams[0].inflight, 0);
+  assert.ok(pool.retryAfterSec >= 1);
+});
+
+test('a waiter served before its deadline never also times out', async () => {
+  order = [];
+  const pool = makePool({ timeoutMs: 40 });
+  const holder = acquire(pool, 'holder');
+  const next = acquire(pool, 'next');
+  served(holder).release();
+  served(next);
+  await sleep(120);
+  assert.equal(next.calls, 1);
+  assert.equal(next.failure, undefined);
+  assert.equal(pool.stats.queueTimeouts, 0);
+  next.slot!.release();
+});
+
+test('cancel removes a waiter; the next waiter gets the slot; cancel is a no-op afterwards', async () => {
+  order = [];
+  const pool = makePool({ timeoutMs: 50 });
+  const holder = acquire(pool, 'holder');
+  const gone = acquire(pool, 'gone');
+  const next = acquire(pool, 'next');
+  assert.equal(pool.queueDepth, 2);
+  gone.cancel();
+  assert.equal(pool.queueDepth, 1);
+  gone.cancel(); // twice: no double decrement
+  assert.equal(pool.queueDepth, 1);
+  served(holder).release();
+  served(next);
+  assert.equal(gone.calls, 0, 'a cancelled waiter must not be called back');
+  // cancelling a served request does not release its slot or touch the queue
+  next.cancel();
+  assert.equal(pool.upstreams[0].inflight, 1);
+  // the cancelled waiter's timer is gone too: no queue-timeout later
+  await sleep(120);
+  assert.equal(gone.calls, 0);
+  assert.equal(pool.stats.queueTimeouts, 0);
+  assert.equal(pool.queueDepth, 0);
+  next.slot!.release();
+  // an immediate grant returns a harmless cancel
+  const immediate = acquire(pool, 'immediate');
+  served(immediate);
+  immediate.cancel();
+  assert.equal(pool.upstreams[0].inflight, 1);
+  immediate.slot!.release();
+});
+
+test('release is idempotent: a double release frees one slot, not two', () => {
+  order = [];
+  const pool = makePool({ concurrency: 1 });
+  const [upstream] = pool.upstreams;
+  const first = acquire(pool, 'first');
+  const w1 = acquire(pool, 'w1');
+  const w2 = acquire(pool, 'w2');
+  const slot = served(first);
+  slot.release();
+  slot.release();
+  served(w1);
+  waiting(w2);
+  assert.equal(upstream.inflight, 1, 'inflight went wrong after a double release');
+  w1.slot!.release();
+  served(w2).release();
+  w2.slot!.release();
+  assert.equal(upstream.inflight, 0);
+  assert.ok(upstream.hasFreeSlot);
+});
+
+test('a worker set back to ready gets the queued waiters', () => {
+  order = [];
+  const pool = makePool({ workers: 2, concurrency: 1 });
+  const [u0, u1] = pool.upstreams;
+  const events: string[] = [];
+  pool.on('state', (upstream: Upstream, previous: string) => events.push(`${upstream.name}:${previous}->${upstream.state}`));
+  pool.setState(u0, 'down');
+  pool.setState(u1, 'down');
+  const a = acquire(pool, 'a');
+  const b = acquire(pool, 'b');
+  const c = acquire(pool, 'c');
+  waiting(a);
+  pool.setState(u1, 'ready');
+  assert.equal(served(a).upstream, u1);
+  waiting(b);
+  pool.setState(u0, 'ready');
+  assert.equal(served(b).upstream, u0);
+  waiting(c);
+  pool.setState(u0, 'ready'); // unchanged: no event, no extra slot
+  waiting(c);
+  assert.deepEqual(events, ['web-0:ready->down', 'web-1:ready->down', 'web-1:down->ready', 'web-0:down->ready']);
+  a.slot!.release();
+  assert.equal(served(c).upstream, u1);
+});
+
+test('draining and down workers never get new slots, even when idle', () => {
+  order = [];
+  const pool = makePool({ workers: 3, concurrency: 1 });
+  const [u0, u1, u2] = pool.upstreams;
+  const onU1 = acquire(pool, 'on-u1', 0, { pick: (upstreams) => upstreams[1] });
+  assert.equal(served(onU1).upstream, u1);
+  pool.setState(u1, 'draining');
+  pool.setState(u2, 'down');
+  const a = acquire(pool, 'a');
+  assert.equal(served(a).upstream, u0);
+  const b = acquire(pool, 'b');
+  const c = acquire(pool, 'c', 0, createBalancer('least-outstanding'));
+  const d = acquire(pool, 'd', 0, createBalancer('ip-hash'), '198.51.100.7');
+  waiting(b);
+  // the draining worker finishes its request: its slot must not be handed on
+  onU1.slot!.release();
+  assert.equal(u1.inflight, 0);
+  waiting(b);
+  pool.dispatch();
+  waiting(b);
+  waiting(c);
+  waiting(d);
+  // each release on u0 serves the next waiter, always on u0
+  a.slot!.release();
+  assert.equal(served(b).upstream, u0);
+  b.slot!.release();
+  assert.equal(served(c).upstream, u0);
+  c.slot!.release();
+  assert.equal(served(d).upstream, u0);
+  d.slot!.release();
+  assert.equal(u1.inflight + u2.inflight, 0);
+  assert.equal(u1.served, 1, 'the draining worker got a new request');
+  assert.equal(u2.served, 0, 'the down worker got a request');
+});
+
+test('waiters are served even when their callbacks release at once (re-entrant dispatch)', () => {
+  order = [];
+  const pool = makePool({ concurrency: 1 });
+  const holder = acquire(pool, 'holder');
+  const released: string[] = [];
+  for (const label of ['r1', 'r2', 'r3']) {
+    pool.acquire({ balancer: createBalancer('round-robin'), key: 'k', priority: 0 }, (failure, slot) => {
+      assert.equal(failure, undefined);
+      released.push(label);
+      slot!.release();
+    });
+  }
+  served(holder).release();
+  assert.deepEqual(released, ['r1', 'r2', 'r3']);
+  assert.equal(pool.queueDepth, 0);
+  assert.equal(pool.upstreams[0].inflight, 0);
+  assert.equal(pool.stats.queuePeak, 3);
+});
+
+test('close() fails every waiter with closing, once, and stops their timers', async () => {
+  order = [];
+  const pool = makePool({ timeoutMs: 50 });
+  const holder = acquire(pool, 'holder');
+  const waiters = [acquire(pool, 'w1', 0), acquire(pool, 'w2', 1), acquire(pool, 'w3', 1)];
+  pool.close();
+  for (const ticket of waiters) {
+    assert.equal(ticket.calls, 1, `${ticket.label} not told`);
+    assert.equal(ticket.failure, 'closing');
+    assert.equal(ticket.slot, undefined);
+  }
+  assert.equal(pool.queueDepth, 0);
+  await sleep(120);
+  for (const ticket of waiters) assert.equal(ticket.calls, 1, `${ticket.label} called again after close`);
+  assert.equal(pool.stats.queueTimeouts, 0);
+  served(holder);
+  waiters[0].cancel(); // harmless after close
+  assert.equal(pool.queueDepth, 0);
+});
