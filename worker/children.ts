@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 /**
@@ -10,7 +11,10 @@ export class ChildProcesses {
   private readonly running = new Set<ChildProcess>();
 
   constructor() {
-    process.once('exit', () => this.killAll());
+    // at exit there is no time for the graceful path: SIGKILL every group at once
+    process.once('exit', () => {
+      for (const child of this.running) killGroupNow(child.pid);
+    });
   }
 
   spawn(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
@@ -28,19 +32,86 @@ export class ChildProcesses {
   killAll(): void {
     for (const child of this.running) killProcessGroup(child);
   }
+
+  /** Kills every child and waits (bounded) until they are reaped, so none is left a zombie. */
+  async killAllAndWait(timeoutMs = 2000): Promise<void> {
+    const children = [...this.running];
+    const exits = children.map((child) => new Promise((resolve) => child.once('exit', resolve)));
+    this.killAll();
+    const deadline = Date.now() + timeoutMs;
+    await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+    // grandchildren too: wait until every process group is empty (or the time is up)
+    while (Date.now() < deadline && children.some((child) => (groupMembers(child.pid!) ?? []).length > 0)) {
+      await new Promise((resolve) => setTimeout(resolve, KILL_ROUND_MS));
+    }
+    for (const child of children) killGroupNow(child.pid);
+  }
 }
 
-/** SIGKILL to the child's process group; harmless if it is already gone. */
-export function killProcessGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
+const KILL_ROUND_MS = 40;
+const KILL_ROUNDS = 8;
+
+interface GroupMember {
+  pid: number;
+  ppid: number;
+  zombie: boolean;
+}
+
+function groupMembers(pgid: number): GroupMember[] | undefined {
+  let names: string[];
   try {
-    process.kill(-child.pid, 'SIGKILL');
+    names = readdirSync('/proc');
   } catch {
+    return undefined; // no procfs: the caller falls back to killing the group
+  }
+  const members: GroupMember[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
     try {
-      child.kill('SIGKILL');
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid) members.push({ pid: Number(name), ppid: Number(fields[1]), zombie: fields[0] === 'Z' });
     } catch {
-      // already reaped
+      // gone meanwhile
     }
+  }
+  return members;
+}
+
+/**
+ * Ends a child and everything it started, leaves first: git http-backend runs upload-pack which
+ * runs pack-objects, and killing a parent before its child would orphan the child to init (a
+ * zombie until init gets round to it). Killing the leaves makes each parent see its child die and
+ * reap it on the way out. Whatever is left of the process group after a few rounds gets SIGKILL.
+ */
+export function killProcessGroup(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const pgid = child.pid;
+  let round = 0;
+  const killLeaves = () => {
+    const members = groupMembers(pgid);
+    if (!members || round++ >= KILL_ROUNDS) return killGroupNow(pgid);
+    const live = members.filter((member) => !member.zombie);
+    if (live.length === 0) return;
+    const parents = new Set(live.map((member) => member.ppid));
+    for (const leaf of live.filter((member) => !parents.has(member.pid))) {
+      try {
+        process.kill(leaf.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    setTimeout(killLeaves, KILL_ROUND_MS).unref();
+  };
+  killLeaves();
+}
+
+function killGroupNow(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is gone: the usual case
   }
 }
 

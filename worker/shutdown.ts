@@ -8,7 +8,7 @@ import type { WorkerContext } from './context.ts';
 export function installGracefulShutdown(app: FastifyInstance, ctx: WorkerContext): void {
   let stopping = false;
   const stop = async (reason: string) => {
-    if (stopping) return;
+    if (stopping) return ctx.log.info({ reason }, 'already shutting down');
     stopping = true;
     ctx.log.info({ reason, inflight: ctx.stats.inflight }, 'shutting down');
     const deadline = setTimeout(() => {
@@ -25,13 +25,13 @@ export function installGracefulShutdown(app: FastifyInstance, ctx: WorkerContext
     }
     clearTimeout(deadline);
     clearInterval(idleSweep);
-    ctx.children.killAll();
+    await ctx.children.killAllAndWait();
     await Promise.allSettled([ctx.registry.close(), ctx.cache.close()]);
     ctx.log.info({ served: ctx.stats.served }, 'stopped');
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
   process.on('message', (message) => {
     if (message === 'shutdown') void stop('pm2 shutdown message');
   });
