@@ -64,10 +64,10 @@ export function validateConfig(
   env: Env = {},
   locate: (keys: PropertyKey[]) => number | string = () => '?',
 ): SwitchyardConfig {
-  applyEnvOverrides(raw, env);
+  const envOrigins = applyEnvOverrides(raw, env);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError(file, result.error.issues.map((issue) => describeIssue(issue, raw, file, locate)));
+    throw new ConfigError(file, result.error.issues.map((issue) => describeIssue(issue, raw, file, locate, envOrigins)));
   }
   const config = result.data;
   const crossProblems = crossCheck(config);
@@ -80,27 +80,36 @@ export function validateConfig(
   return config;
 }
 
+/** Sets a nested key, creating missing parents; a parent of the wrong type is left for the schema to report. */
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {
   let node = target;
   for (const key of keys.slice(0, -1)) {
-    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    if (node[key] === undefined || node[key] === null) node[key] = {};
+    if (typeof node[key] !== 'object' || Array.isArray(node[key])) return;
     node = node[key] as Record<string, unknown>;
   }
   node[keys[keys.length - 1]] = value;
 }
 
+const asNumber = (value: string): unknown => (/^\d+$/.test(value) ? Number(value) : value);
+
 const ENV_OVERRIDES: Array<[string, string[], (value: string) => unknown]> = [
   ['SWITCHYARD_DATA', ['data'], String],
   ['SWITCHYARD_REPOS', ['worker', 'repos'], String],
-  ['SWITCHYARD_PROXY_PORT', ['proxy', 'port'], Number],
-  ['SWITCHYARD_DASHBOARD_PORT', ['supervisor', 'port'], Number],
+  ['SWITCHYARD_PROXY_PORT', ['proxy', 'port'], asNumber],
+  ['SWITCHYARD_DASHBOARD_PORT', ['supervisor', 'port'], asNumber],
 ];
 
-function applyEnvOverrides(raw: Record<string, unknown>, env: Env): void {
+/** Applies env overrides; returns which key paths came from which variable, for error messages. */
+function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Map<string, string> {
+  const origins = new Map<string, string>();
   for (const [name, keys, convert] of ENV_OVERRIDES) {
     const value = env[name];
-    if (value !== undefined && value !== '') setPath(raw, keys, convert(value));
+    if (value === undefined || value === '') continue;
+    setPath(raw, keys, convert(value));
+    origins.set(keys.join('.'), name);
   }
+  return origins;
 }
 
 function crossCheck(config: SwitchyardConfig): Array<{ key: string[]; message: string }> {
@@ -150,7 +159,13 @@ function valueAt(raw: unknown, keys: PropertyKey[]): unknown {
   return node;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown, file: string, locate: (keys: PropertyKey[]) => number | string): string {
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  raw: unknown,
+  file: string,
+  locate: (keys: PropertyKey[]) => number | string,
+  envOrigins: Map<string, string>,
+): string {
   const keys = issue.path;
   if (issue.code === 'unrecognized_keys') {
     return issue.keys
@@ -160,8 +175,11 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, file: string, loca
       })
       .join('\n  ');
   }
-  const where = `${file}:${locate(keys)}`;
   const value = valueAt(raw, keys);
   const shown = value === undefined ? 'missing' : JSON.stringify(value);
-  return `${where}: ${keys.join('.') || '(top level)'} = ${shown}: ${issue.message}`;
+  // zod nests the reason for a bad record key (such as a pool name) one level down.
+  const reason = issue.code === 'invalid_key' ? issue.issues.map((inner) => inner.message).join('; ') : issue.message;
+  const fromEnv = envOrigins.get(keys.join('.'));
+  if (fromEnv) return `environment: ${fromEnv}=${String(value)} (for ${keys.join('.')}): ${reason}`;
+  return `${file}:${locate(keys)}: ${keys.join('.') || '(top level)'} = ${shown}: ${reason}`;
 }

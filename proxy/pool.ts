@@ -37,8 +37,9 @@ export interface PoolStats {
 }
 
 /**
- * A pool of workers with per-worker concurrency slots and one bounded FIFO queue per priority.
- * When a slot frees, the oldest waiter of the most urgent priority takes it.
+ * A pool of workers with per-worker concurrency slots and a bounded queue (queue.max waiters in
+ * all), FIFO within each priority. When a slot frees, the oldest waiter of the most urgent
+ * priority takes it.
  */
 export class Pool extends EventEmitter {
   readonly name: string;
@@ -77,7 +78,7 @@ export class Pool extends EventEmitter {
       callback(undefined, this.occupy(upstream));
       return () => {};
     }
-    if (this.queued >= this.config.queue.max) {
+    if (this.queued >= this.config.queue.max && !this.evictLessUrgentThan(request.priority)) {
       this.stats.queueFull++;
       callback('queue-full', undefined);
       return () => {};
@@ -149,6 +150,25 @@ export class Pool extends EventEmitter {
     this.queued++;
     this.stats.queued = this.queued;
     this.stats.queuePeak = Math.max(this.stats.queuePeak, this.queued);
+  }
+
+  /**
+   * A full queue still admits a more urgent request: the newest waiter of the least urgent
+   * priority gives way (503), so a flood of page requests cannot lock browsers out.
+   */
+  private evictLessUrgentThan(priority: number): boolean {
+    for (const candidate of [...this.priorities].reverse()) {
+      if (candidate <= priority) return false;
+      const queue = this.queues.get(candidate)!;
+      const victim = queue[queue.length - 1];
+      if (!victim) continue;
+      this.remove(victim);
+      clearTimeout(victim.timer);
+      this.stats.queueFull++;
+      victim.callback('queue-full', undefined);
+      return true;
+    }
+    return false;
   }
 
   private peek(): Waiter | undefined {

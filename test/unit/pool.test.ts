@@ -357,3 +357,21 @@ test('close() fails every waiter with closing, once, and stops their timers', as
   waiters[0].cancel(); // harmless after close
   assert.equal(pool.queueDepth, 0);
 });
+
+test('a full queue makes room for a more urgent request by turning away the newest less urgent one', () => {
+  const config = validateConfig({ pools: { web: { queue: { max: 2, timeoutMs: 60_000 } }, clone: {}, bot: {} } }, 'test');
+  const upstream = new Upstream({ pool: 'web', index: 0, host: '127.0.0.1', port: 1, concurrency: 1, idleSocketTimeoutMs: 1000 });
+  const pool = new Pool('web', config.pools.web, [upstream]);
+  const balancer = createBalancer('round-robin');
+  const outcomes: string[] = [];
+  const record = (label: string) => (failure: string | undefined) => outcomes.push(`${label}:${failure ?? 'slot'}`);
+  pool.acquire({ balancer, key: 'a', priority: 1 }, record('busy'));
+  pool.acquire({ balancer, key: 'a', priority: 1 }, record('page1'));
+  pool.acquire({ balancer, key: 'a', priority: 1 }, record('page2'));
+  pool.acquire({ balancer, key: 'a', priority: 0 }, record('browser'));
+  pool.acquire({ balancer, key: 'a', priority: 1 }, record('page3'));
+  assert.deepEqual(outcomes, ['busy:slot', 'page2:queue-full', 'page3:queue-full']);
+  assert.equal(pool.queueDepth, 2);
+  pool.close();
+  assert.deepEqual(outcomes.slice(3).sort(), ['browser:closing', 'page1:closing']);
+});
