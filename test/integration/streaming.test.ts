@@ -43,20 +43,29 @@ function slowReader(url: string, bytesPerSecond: number) {
 
 describe('streaming with bounded buffers', () => {
   let app: AppProcess;
+  const readers: Array<{ stop(): void }> = [];
 
   before(async () => {
     app = await startApp('streamer');
   });
   after(async () => {
+    for (const reader of readers) reader.stop();
     await app.stop();
   });
 
   test('a 500 MB response to a client reading at 1 MB/s does not grow proxy memory beyond a few MB', async () => {
     const proxy = await startProxyProcess({ proxy: { host: '127.0.0.1', port: 0 }, pools: { web: { targets: [app.address] } }, lanes: laneToWeb() });
     try {
-      for (let i = 0; i < 20; i++) await request(`${proxy.url}/big?bytes=${MB}`); // warm up
+      // Warm up with the same pattern, so the heap and allocator are at their steady size.
+      for (let i = 0; i < 20; i++) await request(`${proxy.url}/big?bytes=${MB}`);
+      const warmUp = slowReader(`${proxy.url}/big?bytes=${500 * MB}`, MB);
+      readers.push(warmUp);
+      await sleep(3000);
+      warmUp.stop();
+      await sleep(300);
       const baseline = proxy.rssBytes();
       const reader = slowReader(`${proxy.url}/big?bytes=${500 * MB}`, MB);
+      readers.push(reader);
       let peak = baseline;
       for (let i = 0; i < 40; i++) {
         await sleep(100);
@@ -88,6 +97,7 @@ describe('streaming with bounded buffers', () => {
     try {
       // A client that reads nothing of a 32 MB response: more than the kernel's socket buffers hold.
       const stalled = slowReader(`${windowed.url}/big?bytes=${32 * MB}`, 0);
+      readers.push(stalled);
       await waitFor(() => stalled.status === 200, 'headers arrived');
       const next = await request(`${windowed.url}/`);
       assert.equal(next.status, 200, 'with a 48 MB window the worker was free for the next request');
@@ -95,6 +105,7 @@ describe('streaming with bounded buffers', () => {
 
       // The same without a window: the worker stays pinned by the stalled client, the next request times out.
       const pinned = slowReader(`${unwindowed.url}/big?bytes=${32 * MB}`, 0);
+      readers.push(pinned);
       await waitFor(() => pinned.status === 200, 'headers arrived');
       const blocked = await request(`${unwindowed.url}/`);
       assert.equal(blocked.status, 503, 'without the window the single worker is held by the slow client');
