@@ -13,7 +13,8 @@ export async function createGitRepo(
 ): Promise<void> {
   const env = gitEnv();
   await capture(children, 'git', ['init', '--quiet', '--bare', '--initial-branch=main', '--', dir], { env });
-  const importer = children.spawn('git', [`--git-dir=${dir}`, 'fast-import', '--quiet', '--done'], {
+  // unpackLimit=0: small imports stay one pack (not loose objects) that upload-pack can send as is
+  const importer = children.spawn('git', [`--git-dir=${dir}`, '-c', 'fastimport.unpackLimit=0', 'fast-import', '--quiet', '--done'], {
     env,
     stdio: ['pipe', 'ignore', 'pipe'],
   });
