@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
-import { PassThrough, Readable, pipeline } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 // The response passes (status, headers, hop-by-hop clean-up) that http-proxy-3 runs when it
 // handles the response itself; we run them too, then add our bounded window before the client.
@@ -185,15 +185,42 @@ export class Forwarder {
     res.setHeader('x-switchyard-lane', exchange.lane);
     if (this.config.debugHeaders) res.setHeader('x-switchyard-worker', slot.upstream.name);
     if (exchange.closeConnection) res.setHeader('connection', 'close');
-    const window = new PassThrough({ highWaterMark: Math.ceil(this.config.streaming.responseWindowBytes / 2) });
-    pipeline(proxyRes, window, res, (error) => {
-      if (error && !res.writableFinished) {
-        this.log.warn({ worker: slot.upstream.name, url: req.url, err: error.message }, 'response stream cut');
-      }
-    });
+    this.relay(proxyRes, res, attempt);
     res.once('finish', () =>
       this.onOutcome({ exchange, status: res.statusCode, worker: slot.upstream.name, retried: attempt.retried }),
     );
+  }
+
+  /**
+   * Copies the worker's response to the client holding at most the window in the proxy. A body
+   * whose declared length fits the window is written straight through (the worker is free as soon
+   * as it has sent it); a larger or unknown one flows through a bounded buffer with backpressure.
+   * Plain pipes with explicit clean-up: stream.pipeline costs an AbortSignal per response.
+   */
+  private relay(proxyRes: http.IncomingMessage, res: http.ServerResponse, attempt: Attempt): void {
+    const windowBytes = this.config.streaming.responseWindowBytes;
+    const cut = (error?: Error) => {
+      if (res.writableFinished) return;
+      this.log.warn({ worker: attempt.slot.upstream.name, url: attempt.exchange.req.url, err: error?.message ?? 'aborted' }, 'response stream cut');
+      res.destroy();
+    };
+    proxyRes.once('error', cut);
+    proxyRes.once('aborted', () => cut());
+    const declared = Number(proxyRes.headers['content-length'] ?? NaN);
+    if (declared <= windowBytes) {
+      proxyRes.on('data', (chunk: Buffer) => res.write(chunk));
+      proxyRes.once('end', () => res.end());
+      res.once('close', () => {
+        if (!proxyRes.complete) proxyRes.destroy();
+      });
+      return;
+    }
+    const window = new PassThrough({ highWaterMark: Math.ceil(windowBytes / 2) });
+    proxyRes.pipe(window).pipe(res);
+    res.once('close', () => {
+      window.destroy();
+      if (!proxyRes.complete) proxyRes.destroy();
+    });
   }
 
   private timeout(attempt: Attempt): void {

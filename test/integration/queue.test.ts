@@ -59,7 +59,7 @@ describe('per-worker slots and the bounded, timed queue', () => {
 
   test('browser requests leave the queue before page requests that came first', async () => {
     const order: string[] = [];
-    const busy = request(`${proxy.url}/slow?ms=400`);
+    const busy = request(`${proxy.url}/slow?ms=1000`);
     await waitFor(async () => (await stats()).inflight === 1, 'the worker is busy');
     const page = request(`${proxy.url}/slow?ms=1`).then((response) => order.push(`page:${response.status}`));
     await waitFor(() => queueDepth() === 1, 'page queued');
