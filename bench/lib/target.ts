@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, waitForPort } from './net.ts';
+import { announcedPort, spawnChild, spawnNodeScript, type Child } from './processes.ts';
+import { findBinary } from './system-packages.ts';
+
+/** A running HTTP server under test, in its own process. */
+export interface Target {
+  name: string;
+  url: string;
+  /** the process to charge CPU time to (with its children) */
+  pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+/** Starts a bench/targets/*.ts entry point that announces its port (bench/lib/announce.ts). */
+export async function startNodeTarget(name: string, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Target> {
+  const child = spawnNodeScript(name, script, args, env);
+  return targetOf(child, await announcedPort(child).catch(stopAndThrow(child)));
+}
+
+/**
+ * Starts an external server (nginx, HAProxy) whose config is written by `configure` into a fresh
+ * temp dir for a free port; the dir is removed when the target stops.
+ */
+export async function startExternalTarget(
+  name: string,
+  binary: string,
+  configure: (dir: string, port: number) => string[],
+): Promise<Target> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `switchyard-bench-${name}-`));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir); // also after Ctrl-C, which exits without unwinding
+  const port = await freePort();
+  // setpriv --pdeathsig: the kernel stops it even if the benchmark is killed with SIGKILL
+  const setpriv = findBinary('setpriv');
+  const args = configure(dir, port);
+  const child = setpriv ? spawnChild(name, setpriv, ['--pdeathsig', 'TERM', binary, ...args]) : spawnChild(name, binary, args);
+  await waitForPort(port, child).catch(stopAndThrow(child));
+  const target = targetOf(child, port);
+  return {
+    ...target,
+    async stop() {
+      await target.stop();
+      removeDir();
+    },
+  };
+}
+
+function targetOf(child: Child, port: number): Target {
+  return { name: child.name, url: `http://127.0.0.1:${port}`, pid: child.process.pid, stop: () => child.stop() };
+}
+
+function stopAndThrow(child: Child) {
+  return async (error: unknown): Promise<never> => {
+    await child.stop();
+    throw error;
+  };
+}

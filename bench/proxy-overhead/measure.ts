@@ -1,0 +1,103 @@
+import { runLoad, type LoadResult } from '../lib/load.ts';
+import type { Progress } from '../lib/progress.ts';
+import { fixed, thousands } from '../lib/table.ts';
+import type { Target } from '../lib/target.ts';
+import type { TargetSpec } from './targets.ts';
+
+export interface Settings {
+  connections: number;
+  warmupSec: number;
+  durationSec: number;
+  /** each phase measures every target this many times, interleaved, and keeps the best */
+  rounds: number;
+  /** the fixed rate is this fraction of the bare forwarder's maximum */
+  rateFraction: number;
+}
+
+export interface Measurement {
+  spec: TargetSpec;
+  /** the round with the highest req/s */
+  saturation?: LoadResult;
+  /** req/s of every saturation round, to show the noise */
+  saturationRounds: number[];
+  /** the round with the lowest p99 */
+  atRate?: LoadResult;
+  /** why the target or a phase was not measured */
+  note?: string;
+}
+
+export const progressSteps = (targets: number, settings: Settings) => 2 * targets * settings.rounds;
+
+const best = (results: LoadResult[], better: (a: LoadResult, b: LoadResult) => boolean) =>
+  results.reduce<LoadResult | undefined>((kept, result) => (kept === undefined || better(result, kept) ? result : kept), undefined);
+
+/**
+ * Starts every target (each in its own process, all in front of the same upstream), then runs
+ * the saturation phase (`connections` closed-loop connections, as fast as they go) and the
+ * fixed-rate phase (a fraction of the bare forwarder's best) in interleaved rounds, so that
+ * background load on a shared machine hits all targets alike.
+ */
+export async function measureAll(
+  specs: TargetSpec[],
+  upstream: string,
+  settings: Settings,
+  progress: Progress,
+): Promise<{ measurements: Measurement[]; rate: number }> {
+  const measurements: Measurement[] = specs.map((spec) => ({ spec, saturationRounds: [], note: spec.skipped }));
+  const running: { measurement: Measurement; target: Target }[] = [];
+  try {
+    for (const measurement of measurements.filter((m) => !m.spec.skipped)) {
+      running.push({ measurement, target: await measurement.spec.start(upstream) });
+    }
+    const load = async (label: string, target: Target, overallRate: number | undefined, warmupSec: number) => {
+      progress.start(label);
+      if (warmupSec > 0) {
+        progress.update('warming up');
+        await runLoad({ url: target.url, connections: settings.connections, durationSec: warmupSec, overallRate });
+      }
+      const result = await runLoad({
+        url: target.url,
+        pid: target.pid,
+        connections: settings.connections,
+        durationSec: settings.durationSec,
+        overallRate,
+        onProgress: (responses, elapsed) => progress.update(`${thousands(responses / elapsed)} req/s, ${Math.round(elapsed)}/${settings.durationSec} s`),
+      });
+      const problems = result.errors + result.non2xx ? `  errors ${result.errors} non-2xx ${result.non2xx}` : '';
+      progress.done(`${thousands(result.requestsPerSec)} req/s  p50 ${fixed(result.p50Ms, 3)} ms  p99 ${fixed(result.p99Ms, 3)} ms${problems}`);
+      return result;
+    };
+
+    const saturation = new Map<Measurement, LoadResult[]>();
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const { measurement, target } of running) {
+        const result = await load(`round ${round}/${settings.rounds} ${measurement.spec.label}: saturation`, target, undefined, settings.warmupSec);
+        saturation.set(measurement, [...(saturation.get(measurement) ?? []), result]);
+        measurement.saturationRounds.push(result.requestsPerSec);
+      }
+    }
+    for (const [measurement, results] of saturation) measurement.saturation = best(results, (a, b) => a.requestsPerSec > b.requestsPerSec);
+
+    const bare = measurements.find((m) => m.spec.id === 'bare')?.saturation;
+    if (!bare) throw new Error('the bare http-proxy-3 forwarder was not measured: it sets the fixed rate');
+    const rate = Math.round(bare.requestsPerSec * settings.rateFraction);
+    const atRate = new Map<Measurement, LoadResult[]>();
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const { measurement, target } of running) {
+        const label = `round ${round}/${settings.rounds} ${measurement.spec.label}: fixed rate ${thousands(rate)} req/s`;
+        if (measurement.saturation!.requestsPerSec < rate * 1.05) {
+          measurement.note = `saturates at ${thousands(measurement.saturation!.requestsPerSec)} req/s, below the fixed rate`;
+          progress.start(`${label}: skipped`);
+          progress.done();
+          continue;
+        }
+        const result = await load(label, target, rate, round === 1 ? settings.warmupSec : 0);
+        atRate.set(measurement, [...(atRate.get(measurement) ?? []), result]);
+      }
+    }
+    for (const [measurement, results] of atRate) measurement.atRate = best(results, (a, b) => a.p99Ms < b.p99Ms);
+    return { measurements, rate };
+  } finally {
+    await Promise.all(running.map(({ target }) => target.stop()));
+  }
+}

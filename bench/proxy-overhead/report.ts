@@ -1,0 +1,167 @@
+import type { MachineInfo } from '../lib/machine.ts';
+import { fixed, formatTable, thousands } from '../lib/table.ts';
+import type { Measurement, Settings } from './measure.ts';
+import type { TargetId } from './targets.ts';
+
+/** The issue's targets for Switchyard against the bare http-proxy-3 forwarder. */
+export const GOAL = { throughputRatio: 0.9, addedP99Ms: 1 };
+
+export interface Run {
+  measurements: Measurement[];
+  rate: number;
+  settings: Settings;
+  machine: MachineInfo;
+  date: Date;
+}
+
+const byId = (run: Run, id: TargetId) => run.measurements.find((measurement) => measurement.spec.id === id);
+const ratio = (value: number | undefined, base: number | undefined) => (value && base ? `${fixed(value / base, 2)}x` : '-');
+const signed = (value: number) => (Number.isFinite(value) ? `${value >= 0 ? '+' : ''}${value.toFixed(3)}` : '-');
+
+export function saturationTable(run: Run): string {
+  const bare = byId(run, 'bare')?.saturation?.requestsPerSec;
+  const direct = byId(run, 'direct')?.saturation?.requestsPerSec;
+  const rows = run.measurements.map(({ spec, saturation: s, saturationRounds, note }) => {
+    if (!s) return [spec.label, `skipped: ${note ?? ''}`];
+    const spread = `${thousands(Math.min(...saturationRounds))}-${thousands(Math.max(...saturationRounds))}`;
+    return [spec.label, thousands(s.requestsPerSec), spread, ratio(s.requestsPerSec, bare), ratio(s.requestsPerSec, direct), fixed(s.p50Ms, 2), fixed(s.p99Ms, 2), thousands(s.cpuUsPerRequest), String(s.errors + s.non2xx)];
+  });
+  return formatTable(
+    [
+      { header: 'target' },
+      { header: 'req/s', align: 'right' },
+      { header: 'rounds req/s', align: 'right' },
+      { header: 'vs bare', align: 'right' },
+      { header: 'vs direct', align: 'right' },
+      { header: 'p50 ms', align: 'right' },
+      { header: 'p99 ms', align: 'right' },
+      { header: 'CPU us/req', align: 'right' },
+      { header: 'errors', align: 'right' },
+    ],
+    rows,
+  );
+}
+
+export function rateTable(run: Run): string {
+  const direct = byId(run, 'direct')?.atRate;
+  const added = (id: TargetId, value: number, base: number | undefined) => (id === 'direct' || base === undefined ? '' : signed(value - base));
+  const measured = run.measurements.filter(({ saturation }) => saturation);
+  const rows = measured
+    .filter(({ atRate }) => atRate)
+    .map(({ spec, atRate: r }) => [
+      spec.label,
+      thousands(r!.requestsPerSec),
+      fixed(r!.p50Ms, 3),
+      fixed(r!.p99Ms, 3),
+      added(spec.id, r!.p50Ms, direct?.p50Ms),
+      added(spec.id, r!.p99Ms, direct?.p99Ms),
+      thousands(r!.cpuUsPerRequest),
+      String(r!.errors + r!.non2xx),
+    ]);
+  const table = formatTable(
+    [
+      { header: 'target' },
+      { header: 'achieved req/s', align: 'right' },
+      { header: 'p50 ms', align: 'right' },
+      { header: 'p99 ms', align: 'right' },
+      { header: 'added p50 ms', align: 'right' },
+      { header: 'added p99 ms', align: 'right' },
+      { header: 'CPU us/req', align: 'right' },
+      { header: 'errors', align: 'right' },
+    ],
+    rows,
+  );
+  const notes = measured.filter(({ atRate }) => !atRate).map(({ spec, note }) => `\n\nNot measured at this rate: ${spec.label} (${note ?? 'no result'}).`);
+  return table + notes.join('');
+}
+
+/** Whether Switchyard met the issue's targets, and where it stands against nginx and HAProxy. */
+export function verdict(run: Run): { met: boolean; lines: string[] } {
+  const switchyard = byId(run, 'switchyard');
+  const bare = byId(run, 'bare');
+  const direct = byId(run, 'direct');
+  const s = switchyard?.saturation?.requestsPerSec;
+  const b = bare?.saturation?.requestsPerSec;
+  if (!s || !b) return { met: false, lines: ['Switchyard or the bare forwarder was not measured.'] };
+  const throughputRatio = s / b;
+  const added = switchyard.atRate && direct?.atRate ? switchyard.atRate.p99Ms - direct.atRate.p99Ms : Number.NaN;
+  const throughputOk = throughputRatio >= GOAL.throughputRatio;
+  const latencyOk = added < GOAL.addedP99Ms;
+  const lines = [
+    `Throughput: Switchyard (concurrency 64) does ${fixed(throughputRatio, 2)}x the bare http-proxy-3 forwarder ` +
+      `(target >= ${GOAL.throughputRatio}x): ${throughputOk ? 'met' : 'NOT met'}.`,
+    switchyard.atRate
+      ? `Latency: at ${thousands(run.rate)} req/s (${Math.round(run.settings.rateFraction * 100)}% of the bare forwarder's maximum) ` +
+        `Switchyard adds ${fixed(added, 3)} ms to the direct p99 (target < ${GOAL.addedP99Ms} ms): ${latencyOk ? 'met' : 'NOT met'}.`
+      : `Latency: NOT met: Switchyard cannot sustain the fixed rate of ${thousands(run.rate)} req/s ` +
+        `(${Math.round(run.settings.rateFraction * 100)}% of the bare forwarder's maximum) at all, so its added p99 there is unbounded (queueing).`,
+  ];
+  const cpu = (m: Measurement | undefined) => m?.saturation?.cpuUsPerRequest ?? Number.NaN;
+  if (Number.isFinite(cpu(switchyard) / cpu(bare))) {
+    lines.push(
+      `CPU per request at saturation: Switchyard ${thousands(cpu(switchyard))} us, bare forwarder ${thousands(cpu(bare))} us ` +
+        `(${fixed(cpu(switchyard) / cpu(bare), 1)}x).`,
+    );
+  }
+  const others = (['nginx', 'haproxy'] as const).map((id) => byId(run, id)).filter((m) => m?.saturation);
+  if (others.length > 0) {
+    lines.push(
+      `Against the C proxies: ${others
+        .map((m) => `${m!.spec.label} ${thousands(m!.saturation!.requestsPerSec)} req/s (Switchyard ${fixed(s / m!.saturation!.requestsPerSec, 2)}x of it)`)
+        .join(', ')}.`,
+    );
+  }
+  const queued = byId(run, 'switchyard-c1')?.saturation?.requestsPerSec;
+  if (queued) {
+    const share = queued / s;
+    lines.push(
+      `With the product default of one in-flight request per worker (one upstream here, the rest queue in the proxy), ` +
+        `Switchyard does ${thousands(queued)} req/s (${fixed(share, 2)}x of concurrency 64)` +
+        (share < 0.9 ? ': the cost of serialising on one worker.' : ': the proxy itself, not the queue, is the bottleneck here.'),
+    );
+  }
+  return { met: throughputOk && latencyOk, lines };
+}
+
+export function markdownSection(run: Run, versions: Record<string, string | undefined>): string {
+  const { machine, settings } = run;
+  const { met, lines } = verdict(run);
+  return `Generated by \`npm run bench -- proxy-overhead\` (\`bench/proxy-overhead.ts\`) on ${run.date.toISOString().slice(0, 16).replace('T', ' ')} UTC.
+Re-running replaces this section.
+
+Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGb} GB, ${machine.kernel}; Node ${machine.node}; ` +
+    `${Object.entries(versions).map(([name, version]) => `${name} ${version ?? 'n/a'}`).join(', ')}; load average at start ${machine.loadAverage}.
+The machine is small and shared: the load generator, the target and the upstream all run on its ${machine.cpus} cores,
+and other work (tests, builds) may have been running. Absolute numbers are only indicative; the ratios between rows
+of one run are what count.
+
+Setup: one Node upstream process (keep-alive, fixed ~50-byte JSON body) on loopback; every target runs in its own
+process in front of it (all started up front, idle while another one is measured); autocannon runs in the orchestrating process with ${settings.connections} keep-alive connections,
+${settings.warmupSec} s warm-up and ${settings.durationSec} s per measurement. Each phase measures all targets in ${settings.rounds}
+interleaved rounds and keeps each target's best round (highest req/s at saturation, lowest p99 at the fixed rate), so that
+background load on the shared machine hits every target alike. Latencies are exact per-request percentiles (autocannon's
+own histogram has 1 ms resolution). \`CPU us/req\` is the user+system CPU time of the target's process(es) per response,
+read from /proc (for the direct row, the upstream's own): less sensitive to background load than req/s.
+- **bare http-proxy-3**: \`createProxyServer\` in \`http.createServer\`, keep-alive agent with 64 sockets, \`xfwd\`.
+- **Switchyard**: \`proxy/testing.ts\` \`startProxy\` in its own process, one pool with the upstream as its only worker,
+  \`LOG_LEVEL=warn\`, \`page\` clients kept alive without a request cap (as for nginx and HAProxy); concurrency 64
+  (the overhead row) and 1 (the product default: one in-flight request per single-threaded worker, the rest queue).
+- **nginx**: \`worker_processes 1\`, upstream \`keepalive 64\`, \`proxy_http_version 1.1\`, \`Connection ""\`, access log off.
+- **HAProxy**: \`nbthread 1\`, \`mode http\`, \`http-reuse always\`, server \`maxconn 64\`, \`option forwardfor\`.
+
+### Saturation (${settings.connections} connections, as fast as possible, best of ${settings.rounds} rounds)
+
+${saturationTable(run)}
+
+### Fixed rate: ${thousands(run.rate)} req/s (${Math.round(settings.rateFraction * 100)}% of the bare forwarder's maximum)
+
+Added latency is relative to the direct run at the same rate.
+
+${rateTable(run)}
+
+### Verdict
+
+${lines.map((line) => `- ${line}`).join('\n')}
+- Overall: the issue's targets are ${met ? '**met**' : '**not met**'} in this run.
+`;
+}
