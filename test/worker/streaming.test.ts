@@ -85,8 +85,12 @@ async function procStat(pid: number): Promise<string> {
   return readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
 }
 
-async function processExists(pid: number): Promise<boolean> {
-  return (await procStat(pid)) !== '';
+/** Running, or a zombie still waiting for a parent other than init. */
+async function stillOurs(pid: number): Promise<boolean> {
+  const stat = await procStat(pid);
+  if (stat === '') return false;
+  const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return !(state === 'Z' && ppid === '1');
 }
 
 async function vcsChildrenOf(worker: RunningWorker) {
@@ -101,10 +105,11 @@ for (const kind of ['git', 'hg'] as const) {
       const children = await vcsChildrenOf(worker);
       assert.ok(children.length > 0, 'the clone has a running child');
       clone.req.destroy();
-      // every process of the clone, grandchildren included, must be gone: not left running, not
-      // reparented to init as a zombie
-      const gone = await waitFor(async () => (await Promise.all(children.map((child) => processExists(child.pid)))).every((exists) => !exists), 1000);
+      // every process of the clone, grandchildren included, must be gone: the worker reaps its
+      // children; a grandchild whose parent died first belongs to init (ppid 1), not to us
+      const gone = await waitFor(async () => (await Promise.all(children.map((child) => stillOurs(child.pid)))).every((ours) => !ours), 1000);
       assert.ok(gone, `children left: ${JSON.stringify(await Promise.all(children.map((child) => procStat(child.pid))))}`);
+      assert.deepEqual(await vcsChildrenOf(worker), []);
       const health = await worker.health();
       assert.equal(health.children, 0);
       assert.equal(health.inflight, 0);
@@ -134,7 +139,7 @@ test('health answers and other app requests wait while a clone holds the app loc
 });
 
 test('graceful shutdown lets a running clone finish, then exits 0', async () => {
-  const worker = await startWorker({ data, repos });
+  const worker = await startWorker({ data, repos, worker: { shutdownTimeoutMs: 120_000 } });
   const clone = await startPausedClone(worker, 'hg');
   worker.process.kill('SIGTERM');
   // the listener closes at once; the clone in flight is not cut
@@ -150,7 +155,7 @@ test('shutdown timeout: a stuck clone is cut, its children killed and reaped, ex
   const children = await vcsChildrenOf(worker);
   assert.ok(children.length > 0);
   assert.equal(await worker.stop('SIGTERM'), 0);
-  const gone = await waitFor(async () => (await Promise.all(children.map((child) => processExists(child.pid)))).every((exists) => !exists), 1000);
+  const gone = await waitFor(async () => (await Promise.all(children.map((child) => stillOurs(child.pid)))).every((ours) => !ours), 1000);
   assert.ok(gone, `children left: ${JSON.stringify(await Promise.all(children.map((child) => procStat(child.pid))))}`);
 });
 
