@@ -141,6 +141,13 @@ const proxySchema = z.strictObject({
   host: z.string().default('0.0.0.0'),
   port: z.number().int().min(0).max(65535).default(8080),
   debugHeaders: z.boolean().default(false),
+  /** loopback API for the supervisor: fleet state, drains, stats, metrics (Bearer admin token) */
+  control: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8081),
+    })
+    .prefault({}),
   /** X-Forwarded-* and PROXY protocol are believed only from these peers */
   trustedProxies: z.array(cidr).default(['127.0.0.1/32', '::1/128']),
   /** accept a PROXY protocol v1/v2 header from trusted peers */

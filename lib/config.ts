@@ -97,6 +97,7 @@ const ENV_OVERRIDES: Array<[string, string[], (value: string) => unknown]> = [
   ['SWITCHYARD_DATA', ['data'], String],
   ['SWITCHYARD_REPOS', ['worker', 'repos'], String],
   ['SWITCHYARD_PROXY_PORT', ['proxy', 'port'], asNumber],
+  ['SWITCHYARD_PROXY_CONTROL_PORT', ['proxy', 'control', 'port'], asNumber],
   ['SWITCHYARD_DASHBOARD_PORT', ['supervisor', 'port'], asNumber],
 ];
 

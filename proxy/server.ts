@@ -14,7 +14,10 @@ import { Pool } from './pool.ts';
 import { acceptProxyProtocol } from './proxy-protocol.ts';
 import { rejectSocket, sendError } from './responses.ts';
 import { createStaticHandler } from './static.ts';
-import { Upstream } from './upstream.ts';
+import { ProxyStats, type StatLane } from './stats.ts';
+import { ControlServer } from './control.ts';
+import { Upstream, type UpstreamState } from './upstream.ts';
+import { adminToken } from '../lib/admin-token.ts';
 
 const HEALTH_PATH = '/healthz';
 // RFC 3986 host: reg-name or IP literal, optional port.
@@ -66,6 +69,10 @@ export class SwitchyardProxy {
   readonly server: http.Server;
   readonly pools: Map<string, Pool>;
   readonly connections: ConnectionTracker;
+  readonly stats: ProxyStats;
+  private control: ControlServer | undefined;
+  private sampler: NodeJS.Timeout | undefined;
+  controlPort: number | undefined;
   private readonly routes: Record<Lane, LaneRoute>;
   private readonly classifier: Classifier;
   private readonly forwarder: Forwarder;
@@ -93,6 +100,11 @@ export class SwitchyardProxy {
       ]),
     ) as Record<Lane, LaneRoute>;
     this.connections = new ConnectionTracker(proxyConfig.clients);
+    this.stats = new ProxyStats(
+      [...this.pools.values()],
+      this.connections,
+      Object.fromEntries(Object.values(this.routes).map((route) => [route.lane, route.pool])),
+    );
     this.serveStatic = createStaticHandler(proxyConfig.static);
     this.forwarder = new Forwarder(proxyConfig, log, (outcome) => {
       this.logOutcome(outcome);
@@ -127,8 +139,13 @@ export class SwitchyardProxy {
     this.server.listen(port, host);
     await once(this.server, 'listening');
     this.health.start();
+    this.sampler = setInterval(() => this.stats.sample(), 1000);
+    this.sampler.unref();
+    const control = this.config.proxy.control;
+    this.control = new ControlServer(this, adminToken(this.config.data).token, this.log);
+    this.controlPort = await this.control.listen(control.port, control.host);
     const actual = (this.server.address() as AddressInfo).port;
-    this.log.info({ host, port: actual, pools: [...this.pools.keys()] }, 'proxy listening');
+    this.log.info({ host, port: actual, controlPort: this.controlPort, pools: [...this.pools.keys()] }, 'proxy listening');
     return actual;
   }
 
@@ -154,6 +171,8 @@ export class SwitchyardProxy {
     if (this.inflight > 0) this.log.warn({ inflight: this.inflight }, 'shutdown: grace period over, cutting connections');
     this.connections.destroyAll();
     this.health.stop();
+    clearInterval(this.sampler);
+    await this.control?.close();
     for (const pool of this.pools.values()) pool.close();
     this.forwarder.close();
     await closed;
@@ -173,6 +192,23 @@ export class SwitchyardProxy {
         workers: pool.upstreams.map((upstream) => upstream.snapshot()),
       })),
     };
+  }
+
+  /** Snapshot plus per-lane statistics: what the control API's /state returns. */
+  state() {
+    return { ...this.snapshot(), lanes: this.stats.summary() };
+  }
+
+  /** Sets a worker's state (drains come from the supervisor); returns its snapshot, or undefined. */
+  setWorkerState(name: string, state: UpstreamState) {
+    for (const pool of this.pools.values()) {
+      const upstream = pool.upstreams.find((candidate) => candidate.name === name);
+      if (upstream) {
+        pool.setState(upstream, state);
+        return upstream.snapshot();
+      }
+    }
+    return undefined;
   }
 
   /** Runs our gate (per-IP limit, PROXY protocol) before Node's HTTP parser sees a connection. */
@@ -237,6 +273,8 @@ export class SwitchyardProxy {
 
     if (requestClass === 'static') {
       res.setHeader('x-switchyard-lane', 'static');
+      const startedAt = performance.now();
+      res.once('finish', () => this.stats.record('static', res.statusCode, (performance.now() - startedAt) / 1000));
       return this.serveStatic(req, res);
     }
     const route = this.routes[requestClass];
@@ -330,6 +368,7 @@ export class SwitchyardProxy {
 
   private logOutcome(outcome: ExchangeOutcome): void {
     const { exchange } = outcome;
+    this.stats.record(exchange.lane as StatLane, outcome.status, (performance.now() - exchange.startedAt) / 1000);
     const entry = {
       method: exchange.req.method,
       url: exchange.req.url,

@@ -35,7 +35,7 @@ export async function startProxy(options: { pools: Record<string, string[]>; con
     LANES.filter((lane) => !options.pools[{ browser: 'web', page: 'web', clone: 'clone', bot: 'bot' }[lane]]).map((lane) => [lane, { pool: 'web' }]),
   );
   const raw = deepMerge(
-    { proxy: { host: '127.0.0.1', port: 0, debugHeaders: true, healthCheck: { intervalMs: 200 } }, pools, lanes },
+    { proxy: { host: '127.0.0.1', port: 0, control: { port: 0 }, debugHeaders: true, healthCheck: { intervalMs: 200 } }, pools, lanes },
     options.config ?? {},
   );
   const config = validateConfig(raw, '(test config)');

@@ -62,7 +62,8 @@ export async function startProxyProcess(config: Record<string, unknown>, env: Re
   const { stringify } = await import('yaml');
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-proxy-'));
   const file = path.join(dir, 'switchyard.yaml');
-  writeFileSync(file, stringify(config));
+  const withControl = { ...config, proxy: { control: { port: 0 }, ...(config.proxy as object) } };
+  writeFileSync(file, stringify(withControl));
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, '..', '..', 'proxy', 'main.ts')], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env, SWITCHYARD_CONFIG: file, SWITCHYARD_DATA: dir },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,0 +1,94 @@
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { bearerMatches } from '../lib/admin-token.ts';
+import type { Logger } from '../lib/log.ts';
+import type { SwitchyardProxy } from './server.ts';
+import type { UpstreamState } from './upstream.ts';
+
+const SETTABLE_STATES: ReadonlySet<string> = new Set<UpstreamState>(['ready', 'draining', 'down']);
+const BODY_LIMIT = 4096;
+
+function send(res: http.ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  const text = type === 'application/json' ? JSON.stringify(body) : String(body);
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function readJson(req: http.IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.length > BODY_LIMIT) reject(new Error('body too large'));
+    });
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(text || '{}'));
+      } catch {
+        reject(new Error('body is not JSON'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+/**
+ * The proxy's loopback control API, for the supervisor (Bearer admin token):
+ *   GET /state                      fleet as this proxy sees it, connections, lane summaries
+ *   GET /stats/minutes?since=<iso>  finished per-minute lane stats
+ *   GET /metrics                    Prometheus text of this proxy
+ *   PUT /workers/<name>/state       {"state":"draining"|"ready"|"down"}
+ */
+export class ControlServer {
+  readonly server: http.Server;
+
+  constructor(
+    private readonly proxy: SwitchyardProxy,
+    private readonly token: string,
+    private readonly log: Logger,
+  ) {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((error: Error) => send(res, 400, { error: error.message }));
+    });
+  }
+
+  async listen(port: number, host: string): Promise<number> {
+    this.server.listen(port, host);
+    await once(this.server, 'listening');
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!bearerMatches(req.headers.authorization, this.token)) return send(res, 401, { error: 'admin token required' });
+    const url = new URL(req.url ?? '/', 'http://control');
+    if (req.method === 'GET' && url.pathname === '/state') return send(res, 200, this.proxy.state());
+    if (req.method === 'GET' && url.pathname === '/metrics') {
+      return send(res, 200, await this.proxy.stats.registry.metrics(), this.proxy.stats.registry.contentType);
+    }
+    if (req.method === 'GET' && url.pathname === '/stats/minutes') {
+      const since = url.searchParams.get('since');
+      const sinceDate = since ? new Date(since) : undefined;
+      if (sinceDate && Number.isNaN(sinceDate.getTime())) return send(res, 400, { error: 'since must be an ISO date' });
+      return send(res, 200, this.proxy.stats.finishedMinutes(sinceDate));
+    }
+    const stateRoute = /^\/workers\/([a-z0-9-]+)\/state$/.exec(url.pathname);
+    if (req.method === 'PUT' && stateRoute) {
+      const body = (await readJson(req)) as { state?: unknown };
+      if (typeof body.state !== 'string' || !SETTABLE_STATES.has(body.state)) {
+        return send(res, 400, { error: 'expected {"state": "ready" | "draining" | "down"}' });
+      }
+      const worker = this.proxy.setWorkerState(stateRoute[1], body.state as UpstreamState);
+      if (!worker) return send(res, 404, { error: `no worker ${stateRoute[1]}` });
+      this.log.info({ worker: worker.name, state: worker.state }, 'worker state set over the control API');
+      return send(res, 200, worker);
+    }
+    send(res, 404, { error: 'unknown route' });
+  }
+}

@@ -1,0 +1,188 @@
+import * as hdr from 'hdr-histogram-js';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ConnectionTracker } from './connections.ts';
+import type { Pool } from './pool.ts';
+
+export const STAT_LANES = ['static', 'browser', 'page', 'clone', 'bot'] as const;
+export type StatLane = (typeof STAT_LANES)[number];
+
+/** One lane's numbers for one minute (the unit of history). */
+export interface LaneMinute {
+  minute: string;
+  lane: StatLane;
+  requests: number;
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+  queuePeak: number;
+}
+
+interface MinuteWindow {
+  start: number;
+  requests: number;
+  errors: number;
+  latencyUs: hdr.Histogram;
+  queuePeak: number;
+}
+
+const MINUTE = 60_000;
+
+function newHistogram(): hdr.Histogram {
+  return hdr.build({ useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
+}
+
+/**
+ * Request statistics of one proxy: Prometheus metrics (names of DESIGN.md) and, per lane, exact
+ * per-minute percentiles from an HDR histogram for the dashboard and the history.
+ */
+export class ProxyStats {
+  readonly registry = new Registry();
+  private readonly requestsTotal: Counter<'lane' | 'code'>;
+  private readonly duration: Histogram<'lane'>;
+  private readonly requestCounters = new Map<string, ReturnType<Counter<'lane' | 'code'>['labels']>>();
+  private readonly durationByLane = new Map<string, ReturnType<Histogram<'lane'>['labels']>>();
+  private readonly current = new Map<StatLane, MinuteWindow>();
+  private readonly finished: LaneMinute[] = [];
+  private readonly totals = new Map<StatLane, { requests: number; errors: number }>();
+
+  constructor(
+    private readonly pools: Pool[],
+    private readonly connections: ConnectionTracker,
+    private readonly laneToPool: Partial<Record<StatLane, Pool>>,
+  ) {
+    this.requestsTotal = new Counter({ name: 'switchyard_requests_total', help: 'Requests answered, by lane and status code', labelNames: ['lane', 'code'], registers: [this.registry] });
+    this.duration = new Histogram({
+      name: 'switchyard_request_duration_seconds',
+      help: 'Time from request to the end of the response, by lane',
+      labelNames: ['lane'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [this.registry],
+    });
+    const poolList = this.pools;
+    new Gauge({
+      name: 'switchyard_queue_depth',
+      help: 'Requests waiting for a worker slot, by pool',
+      labelNames: ['pool'],
+      registers: [this.registry],
+      collect() {
+        for (const pool of poolList) this.set({ pool: pool.name }, pool.queueDepth);
+      },
+    });
+    new Counter({
+      name: 'switchyard_queue_rejections_total',
+      help: 'Requests answered 503 by the queue (full or timed out), by pool',
+      labelNames: ['pool', 'reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const pool of poolList) {
+          this.inc({ pool: pool.name, reason: 'full' }, pool.stats.queueFull);
+          this.inc({ pool: pool.name, reason: 'timeout' }, pool.stats.queueTimeouts);
+        }
+      },
+    });
+    new Gauge({
+      name: 'switchyard_worker_inflight',
+      help: 'Requests in flight on each worker, as the proxy counts them',
+      labelNames: ['worker'],
+      registers: [this.registry],
+      collect() {
+        for (const pool of poolList) for (const upstream of pool.upstreams) this.set({ worker: upstream.name }, upstream.inflight);
+      },
+    });
+    const connectionsRef = this.connections;
+    new Gauge({
+      name: 'switchyard_client_connections',
+      help: 'Open client connections by the class of their latest request and state',
+      labelNames: ['class', 'state'],
+      registers: [this.registry],
+      collect() {
+        for (const [requestClass, counts] of Object.entries(connectionsRef.counts().byClass)) {
+          this.set({ class: requestClass, state: 'active' }, counts.active);
+          this.set({ class: requestClass, state: 'idle' }, counts.idle);
+        }
+      },
+    });
+  }
+
+  record(lane: StatLane, status: number, seconds: number): void {
+    const key = `${lane} ${status}`;
+    let counter = this.requestCounters.get(key);
+    if (!counter) {
+      counter = this.requestsTotal.labels(lane, String(status));
+      this.requestCounters.set(key, counter);
+    }
+    counter.inc();
+    let histogram = this.durationByLane.get(lane);
+    if (!histogram) {
+      histogram = this.duration.labels(lane);
+      this.durationByLane.set(lane, histogram);
+    }
+    histogram.observe(seconds);
+    const window = this.window(lane, Date.now());
+    window.requests++;
+    const failed = status >= 500;
+    if (failed) window.errors++;
+    window.latencyUs.recordValue(Math.max(1, Math.round(seconds * 1e6)));
+    const total = this.totals.get(lane) ?? { requests: 0, errors: 0 };
+    total.requests++;
+    if (failed) total.errors++;
+    this.totals.set(lane, total);
+  }
+
+  /** Samples queue depth into the per-minute peak; call about once a second. */
+  sample(now = Date.now()): void {
+    for (const lane of STAT_LANES) {
+      const pool = this.laneToPool[lane];
+      if (!pool) continue;
+      const window = this.window(lane, now);
+      window.queuePeak = Math.max(window.queuePeak, pool.queueDepth);
+    }
+  }
+
+  /** Completed minutes (the last day's), oldest first, optionally only those after `since`. */
+  finishedMinutes(since?: Date, now = Date.now()): LaneMinute[] {
+    for (const lane of STAT_LANES) this.window(lane, now);
+    if (!since) return [...this.finished];
+    const after = since.toISOString();
+    return this.finished.filter((minute) => minute.minute > after);
+  }
+
+  /** Totals since start and the running minute, per lane. */
+  summary(now = Date.now()) {
+    return STAT_LANES.map((lane) => {
+      const window = this.window(lane, now);
+      return {
+        lane,
+        totalRequests: this.totals.get(lane)?.requests ?? 0,
+        totalErrors: this.totals.get(lane)?.errors ?? 0,
+        minute: this.describe(lane, window),
+      };
+    });
+  }
+
+  private describe(lane: StatLane, window: MinuteWindow): LaneMinute {
+    const empty = window.requests === 0;
+    return {
+      minute: new Date(window.start).toISOString(),
+      lane,
+      requests: window.requests,
+      errors: window.errors,
+      p50Ms: empty ? 0 : window.latencyUs.getValueAtPercentile(50) / 1000,
+      p99Ms: empty ? 0 : window.latencyUs.getValueAtPercentile(99) / 1000,
+      queuePeak: window.queuePeak,
+    };
+  }
+
+  private window(lane: StatLane, now: number): MinuteWindow {
+    const start = now - (now % MINUTE);
+    const window = this.current.get(lane);
+    if (window && window.start === start) return window;
+    if (window && (window.requests > 0 || window.queuePeak > 0)) this.finished.push(this.describe(lane, window));
+    if (this.finished.length > 24 * 60) this.finished.splice(0, this.finished.length - 24 * 60);
+    const fresh = { start, requests: 0, errors: 0, latencyUs: window?.latencyUs ?? newHistogram(), queuePeak: 0 };
+    fresh.latencyUs.reset();
+    this.current.set(lane, fresh);
+    return fresh;
+  }
+}
