@@ -33,11 +33,12 @@ const tsApp = (name: string, script: string, env: Record<string, string>): Pm2Ap
   env,
 });
 
-/** The PM2 apps for a validated config: the proxy and one fork-mode app per supervised pool. */
+/** The PM2 apps for a validated config: the proxy, the supervisor and one fork-mode app per supervised pool. */
 export function pm2Apps(config: SwitchyardConfig, configFile: string): Pm2App[] {
   const shared = { SWITCHYARD_CONFIG: configFile, SWITCHYARD_DATA: config.data };
   const apps: Pm2App[] = [
     { ...tsApp('proxy', 'proxy/main.ts', shared), kill_timeout: config.proxy.shutdown.graceMs + config.proxy.shutdown.healthFailLeadMs + 5000 },
+    { ...tsApp('supervisor', 'supervisor/main.ts', shared), kill_timeout: 10_000 },
   ];
   for (const [pool, poolConfig] of Object.entries(config.pools)) {
     if (poolConfig.targets) continue; // static targets run outside PM2

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/log.ts';
+import { FleetSubscriber } from './fleet-subscriber.ts';
 import { SwitchyardProxy } from './server.ts';
 
 const log = createLogger('proxy');
@@ -17,6 +18,8 @@ async function main(): Promise<void> {
   }
   const proxy = new SwitchyardProxy({ config, log });
   await proxy.listen();
+  // With Redis, drains reach every proxy over pub/sub; without it, the supervisor uses the control API.
+  const fleet = process.env.REDIS_URL ? new FleetSubscriber(process.env.REDIS_URL, (worker, state) => proxy.setWorkerState(worker, state), log) : undefined;
   process.send?.('ready');
 
   let stopping = false;
@@ -24,6 +27,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ reason }, 'stopping');
+    void fleet?.close();
     proxy.shutdown().then(
       () => process.exit(0),
       (error) => {

@@ -1,0 +1,92 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { bearerMatches } from '../lib/admin-token.ts';
+import type { Logger } from '../lib/log.ts';
+import { FleetActionError } from './drain-coordinator.ts';
+import type { Supervisor } from './supervisor.ts';
+
+export interface ApiOptions {
+  supervisor: Supervisor;
+  token: string;
+  log: Logger;
+}
+
+/**
+ * Who may use the API. Bearer admin token for now; the dashboard's login adds its session
+ * cookie here, so every route keeps one gate.
+ */
+export function isAuthorized(request: FastifyRequest, token: string): boolean {
+  return bearerMatches(request.headers.authorization, token);
+}
+
+/** Routes that need no authentication. */
+const PUBLIC_ROUTES = new Set(['/healthz']);
+
+function sendError(reply: FastifyReply, error: unknown): FastifyReply {
+  if (error instanceof FleetActionError) return reply.code(error.status).send({ error: error.message });
+  throw error;
+}
+
+/**
+ * The supervisor's HTTP API (DESIGN.md): fleet, events, drain / recycle / roll, Prometheus metrics.
+ */
+export function buildApi({ supervisor, token, log }: ApiOptions): FastifyInstance {
+  const app = Fastify({ loggerInstance: log.child({ component: 'supervisor-api' }) as FastifyBaseLogger, disableRequestLogging: true });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (PUBLIC_ROUTES.has(request.url)) return;
+    if (!isAuthorized(request, token)) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'admin token required' });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/api/fleet', async () => supervisor.snapshot());
+
+  app.get<{ Querystring: { since?: string; limit?: string } }>('/api/events', async (request, reply) => {
+    const since = request.query.since ? new Date(request.query.since) : undefined;
+    if (since && Number.isNaN(since.getTime())) return reply.code(400).send({ error: 'since must be an ISO date' });
+    const limit = request.query.limit ? Math.min(Math.max(Number(request.query.limit) || 1, 1), 10_000) : undefined;
+    return supervisor.events.since(since, limit);
+  });
+
+  app.post<{ Params: { name: string } }>('/api/workers/:name/drain', async (request, reply) => {
+    try {
+      supervisor.coordinator.drain(request.params.name);
+      return reply.code(202).send({ worker: request.params.name, state: supervisor.fleet.get(request.params.name)?.state });
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  });
+
+  // Beyond DESIGN.md: puts a manually drained worker back into rotation.
+  app.post<{ Params: { name: string } }>('/api/workers/:name/ready', async (request, reply) => {
+    try {
+      supervisor.coordinator.undrain(request.params.name);
+      return { worker: request.params.name, state: 'ready' };
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  });
+
+  app.post<{ Params: { name: string } }>('/api/workers/:name/recycle', async (request, reply) => {
+    try {
+      const queued = supervisor.coordinator.requestRecycle(request.params.name, 'manual');
+      return reply.code(202).send({ worker: request.params.name, queued, alreadyPending: !queued });
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  });
+
+  app.post<{ Params: { pool: string } }>('/api/pools/:pool/roll', async (request, reply) => {
+    try {
+      return reply.code(202).send({ pool: request.params.pool, queued: supervisor.coordinator.roll(request.params.pool) });
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  });
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', supervisor.metrics.registry.contentType).send(await supervisor.metricsText()),
+  );
+
+  return app;
+}

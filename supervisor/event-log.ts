@@ -1,0 +1,42 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../lib/log.ts';
+import type { FleetEvent, HistoryStore } from './history/types.ts';
+
+const RECENT_LIMIT = 1000;
+
+/**
+ * Fleet events: logged, kept in memory (the recent ones), and written to the history store when
+ * there is one. Emits 'event' for live listeners (the dashboard).
+ */
+export class EventLog extends EventEmitter {
+  private readonly recent: FleetEvent[] = [];
+  history: HistoryStore | undefined;
+
+  constructor(private readonly log: Logger) {
+    super();
+  }
+
+  record(event: Omit<FleetEvent, 'at'>): FleetEvent {
+    const full: FleetEvent = { at: new Date(), ...event };
+    this.recent.push(full);
+    if (this.recent.length > RECENT_LIMIT) this.recent.shift();
+    this.history?.recordEvent(full);
+    const level = event.kind === 'crash' || event.kind === 'error' ? 'warn' : 'info';
+    this.log[level]({ event: event.kind, pool: event.pool, worker: event.worker, reason: event.reason, ...event.detail }, `fleet event: ${event.kind}`);
+    this.emit('event', full);
+    return full;
+  }
+
+  /** Events at or after `since`, oldest first: from history when it answers, else from memory. */
+  async since(since: Date | undefined, limit = RECENT_LIMIT): Promise<{ events: FleetEvent[]; source: 'history' | 'memory' }> {
+    if (this.history) {
+      try {
+        return { events: await this.history.events({ since, limit }), source: 'history' };
+      } catch {
+        // the database is unreachable: what this process remembers is better than nothing
+      }
+    }
+    const events = this.recent.filter((event) => !since || event.at >= since).slice(-limit);
+    return { events, source: 'memory' };
+  }
+}

@@ -1,0 +1,86 @@
+import { Redis } from 'ioredis';
+import { FLEET_CHANNEL, FLEET_STATE_KEY, type FleetMessage, type ProxyWorkerState } from '../lib/fleet-channel.ts';
+import type { Logger } from '../lib/log.ts';
+import { workersOf, type ProxyControlClient } from './proxy-control.ts';
+
+/**
+ * Tells the proxies which workers to route to: over each known proxy's control API (one host,
+ * no Redis), and with REDIS_URL also on the `switchyard:fleet` channel plus the state hash, so
+ * every subscribed proxy, on any host, applies the same drains.
+ */
+export class FleetPublisher {
+  private readonly redis: Redis | undefined;
+  private readonly unreachable = new Set<string>();
+
+  constructor(
+    readonly proxies: ProxyControlClient[],
+    redisUrl: string | undefined,
+    private readonly log: Logger,
+  ) {
+    if (redisUrl) {
+      this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
+      this.redis.on('error', (error: Error) => this.log.debug({ err: error.message }, 'fleet publisher: Redis error'));
+    }
+  }
+
+  /** Pushes these states now, to every proxy that answers. */
+  async publish(states: Record<string, ProxyWorkerState>): Promise<void> {
+    await Promise.all([
+      ...this.proxies.map((proxy) =>
+        this.reach(proxy, () => Promise.all(Object.entries(states).map(([worker, state]) => proxy.setWorkerState(worker, state)))),
+      ),
+      this.publishOnRedis(states),
+    ]);
+  }
+
+  /** Brings every proxy in line with `desired` (a restarted proxy starts with all workers ready). */
+  async reconcile(desired: Record<string, ProxyWorkerState>): Promise<void> {
+    await Promise.all([
+      ...this.proxies.map((proxy) =>
+        this.reach(proxy, async () => {
+          const seen = workersOf(await proxy.state());
+          const stale = Object.entries(desired).filter(([worker, state]) => seen.has(worker) && seen.get(worker)!.state !== state);
+          await Promise.all(stale.map(([worker, state]) => proxy.setWorkerState(worker, state)));
+        }),
+      ),
+      this.publishOnRedis(desired),
+    ]);
+  }
+
+  /** Requests the reachable proxies still have in flight on this worker. */
+  async proxyInflight(worker: string): Promise<number> {
+    const counts = await Promise.all(
+      this.proxies.map((proxy) => this.reach(proxy, async () => workersOf(await proxy.state()).get(worker)?.inflight ?? 0)),
+    );
+    return counts.reduce<number>((sum, count) => sum + (count ?? 0), 0);
+  }
+
+  async close(): Promise<void> {
+    this.redis?.disconnect();
+  }
+
+  /** Runs one call on a proxy; an unreachable proxy (stopped, restarting) is logged once and skipped. */
+  private async reach<T>(proxy: ProxyControlClient, call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const result = await call();
+      if (this.unreachable.delete(proxy.baseUrl)) this.log.info({ proxy: proxy.baseUrl }, 'proxy control API reachable again');
+      return result;
+    } catch (error) {
+      if (!this.unreachable.has(proxy.baseUrl)) {
+        this.unreachable.add(proxy.baseUrl);
+        this.log.warn({ proxy: proxy.baseUrl, err: (error as Error).message }, 'proxy control API unreachable; will retry');
+      }
+      return undefined;
+    }
+  }
+
+  private async publishOnRedis(states: Record<string, ProxyWorkerState>): Promise<void> {
+    if (!this.redis || Object.keys(states).length === 0) return;
+    const message: FleetMessage = { states, at: new Date().toISOString() };
+    try {
+      await this.redis.multi().hset(FLEET_STATE_KEY, states).publish(FLEET_CHANNEL, JSON.stringify(message)).exec();
+    } catch (error) {
+      this.log.debug({ err: (error as Error).message }, 'fleet publisher: Redis publish failed; the next reconcile retries');
+    }
+  }
+}

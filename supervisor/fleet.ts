@@ -1,0 +1,160 @@
+import { EventEmitter } from 'node:events';
+import type { PoolConfig, SwitchyardConfig } from '../lib/config.ts';
+import type { ProxyWorkerState } from '../lib/fleet-channel.ts';
+import { thresholdsFor, type RecycleThresholds } from './recycle-policy.ts';
+
+/**
+ * ready: in rotation. draining: the proxies send nothing new (a recycle, or a manual drain).
+ * restarting: PM2 is replacing the process. down: not answering (crashed, starting, or unknown).
+ */
+export type WorkerState = 'ready' | 'draining' | 'restarting' | 'down';
+
+/** What the worker reports at /_worker/health. */
+export interface WorkerHealth {
+  pid: number;
+  pool: string;
+  index: number;
+  inflight: number;
+  served: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  uptimeSec: number;
+}
+
+/** How a supervisor state looks to a proxy: a restarting worker stays out of rotation like a draining one. */
+export function proxyStateOf(state: WorkerState): ProxyWorkerState {
+  return state === 'restarting' ? 'draining' : state;
+}
+
+/** Consecutive failed health polls before a ready worker counts as down. */
+const FAILURES_BEFORE_DOWN = 2;
+
+export class FleetWorker {
+  readonly name: string;
+  state: WorkerState = 'down';
+  /** PM2's id for this instance, once seen in `pm2 list` */
+  pmId: number | undefined;
+  pid: number | undefined;
+  /** restarts of this instance as PM2 counts them */
+  restarts = 0;
+  health: WorkerHealth | undefined;
+  healthAt = 0;
+  healthFailures = 0;
+  limits: RecycleThresholds;
+  stateSince = Date.now();
+
+  constructor(
+    readonly pool: string,
+    readonly index: number,
+    readonly host: string,
+    readonly port: number,
+    private readonly recycle: PoolConfig['recycle'],
+    private readonly random: () => number,
+  ) {
+    this.name = `${pool}-${index}`;
+    this.limits = thresholdsFor(recycle, random());
+  }
+
+  /** A new process gets its own jittered limits. */
+  newProcess(pid: number): void {
+    this.pid = pid;
+    this.limits = thresholdsFor(this.recycle, this.random());
+  }
+
+  snapshot() {
+    return {
+      name: this.name,
+      pool: this.pool,
+      index: this.index,
+      address: `${this.host}:${this.port}`,
+      state: this.state,
+      stateSince: new Date(this.stateSince).toISOString(),
+      pmId: this.pmId,
+      pid: this.pid,
+      restarts: this.restarts,
+      inflight: this.health?.inflight,
+      served: this.health?.served,
+      rssBytes: this.health?.rssBytes,
+      heapUsedBytes: this.health?.heapUsedBytes,
+      uptimeSec: this.health?.uptimeSec,
+      limits: this.limits,
+    };
+  }
+}
+
+export interface FleetPool {
+  name: string;
+  config: PoolConfig;
+  workers: FleetWorker[];
+}
+
+/**
+ * The supervisor's view of every supervised worker (`<pool>-<index>`, PM2 app `worker-<pool>`).
+ * Emits 'state' (worker, previous, reason) on every change; that is what gets published.
+ */
+export class Fleet extends EventEmitter {
+  readonly pools = new Map<string, FleetPool>();
+  private readonly workers = new Map<string, FleetWorker>();
+
+  constructor(config: SwitchyardConfig, random: () => number = Math.random) {
+    super();
+    for (const [name, poolConfig] of Object.entries(config.pools)) {
+      if (poolConfig.targets) continue; // static targets are not ours to restart
+      const workers = Array.from(
+        { length: poolConfig.instances },
+        (_, index) => new FleetWorker(name, index, poolConfig.host, poolConfig.portBase + index, poolConfig.recycle, random),
+      );
+      this.pools.set(name, { name, config: poolConfig, workers });
+      for (const worker of workers) this.workers.set(worker.name, worker);
+    }
+  }
+
+  get(name: string): FleetWorker | undefined {
+    return this.workers.get(name);
+  }
+
+  all(): FleetWorker[] {
+    return [...this.workers.values()];
+  }
+
+  /** The worker a PM2 process runs, if it is one of ours. */
+  byPm2(appName: string, instance: number | undefined): FleetWorker | undefined {
+    if (!appName.startsWith('worker-') || instance === undefined) return undefined;
+    return this.workers.get(`${appName.slice('worker-'.length)}-${instance}`);
+  }
+
+  setState(worker: FleetWorker, state: WorkerState, reason?: string): void {
+    if (worker.state === state) return;
+    const previous = worker.state;
+    worker.state = state;
+    worker.stateSince = Date.now();
+    this.emit('state', worker, previous, reason);
+  }
+
+  /**
+   * A health poll result (undefined: no answer). Ready and down follow the health checks;
+   * draining and restarting belong to whoever started them.
+   */
+  observeHealth(worker: FleetWorker, health: WorkerHealth | undefined, now = Date.now()): void {
+    if (health) {
+      if (health.pid !== worker.pid) worker.newProcess(health.pid);
+      worker.health = health;
+      worker.healthAt = now;
+      worker.healthFailures = 0;
+      if (worker.state === 'down') this.setState(worker, 'ready', 'health check passed');
+      return;
+    }
+    worker.healthFailures++;
+    if (worker.state === 'ready' && worker.healthFailures >= FAILURES_BEFORE_DOWN) this.setState(worker, 'down', 'health check failed');
+  }
+
+  snapshot() {
+    return [...this.pools.values()].map((pool) => ({
+      name: pool.name,
+      maxUnavailable: pool.config.maxUnavailable,
+      drainTimeoutSec: pool.config.drainTimeoutSec,
+      recycle: pool.config.recycle,
+      workers: pool.workers.map((worker) => worker.snapshot()),
+    }));
+  }
+}

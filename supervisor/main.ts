@@ -1,0 +1,85 @@
+// The supervisor entry point: `tsx supervisor/main.ts` (the PM2 app "supervisor").
+import { adminToken } from '../lib/admin-token.ts';
+import { ConfigError, loadConfig, type SwitchyardConfig } from '../lib/config.ts';
+import { createLogger } from '../lib/log.ts';
+import { buildApi } from './api.ts';
+import { openHistory } from './history/store.ts';
+import type { HistoryStore } from './history/types.ts';
+import { Pm2Client } from './pm2-client.ts';
+import { ProxyControlClient } from './proxy-control.ts';
+import { Supervisor } from './supervisor.ts';
+
+const log = createLogger('supervisor');
+
+function loadConfigOrExit(): SwitchyardConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    log.fatal({ file: error.file, problems: error.problems }, error.message);
+    process.exit(78);
+  }
+}
+
+/** The proxy's control API as seen from this host (a wildcard listen address is reached on loopback). */
+function controlUrl(config: SwitchyardConfig): string {
+  const { host, port } = config.proxy.control;
+  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${reachable}:${port}`;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const { token, file } = adminToken(config.data);
+  log.info({ tokenFile: file ?? '(from SWITCHYARD_ADMIN_TOKEN)' }, 'admin token for the API and dashboard');
+
+  const supervisor = new Supervisor({
+    config,
+    log,
+    pm2: new Pm2Client(),
+    proxies: [new ProxyControlClient(controlUrl(config), token)],
+    redisUrl: process.env.REDIS_URL || undefined,
+  });
+  await supervisor.start();
+
+  // History may take a while to open (embedded Postgres) or be down: the fleet does not wait for it.
+  let history: HistoryStore | undefined;
+  openHistory({ databaseUrl: process.env.DATABASE_URL || undefined, dataDir: config.data, retentionDays: config.supervisor.historyDays, log }).then(
+    (opened) => {
+      history = opened;
+      supervisor.attachHistory(opened);
+    },
+    (error: Error) => log.error({ err: error.message }, 'history store unavailable; fleet events stay in memory'),
+  );
+
+  const api = buildApi({ supervisor, token, log });
+  await api.listen({ host: config.supervisor.host, port: config.supervisor.port });
+  log.info({ host: config.supervisor.host, port: config.supervisor.port, proxies: supervisor.publisher.proxies.map((p) => p.baseUrl) }, 'supervisor listening');
+  process.send?.('ready');
+
+  let stopping = false;
+  const stop = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ reason }, 'stopping');
+    await api.close().catch(() => {});
+    await supervisor.stop().catch((error: Error) => log.warn({ err: error.message }, 'supervisor stop failed'));
+    await history?.close().catch(() => {});
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('message', (message) => {
+    if (message === 'shutdown') void stop('pm2 shutdown message');
+  });
+}
+
+process.on('uncaughtException', (error) => {
+  log.fatal({ err: error }, 'uncaught exception');
+  process.exit(1);
+});
+
+void main().catch((error: Error) => {
+  log.fatal({ err: error }, 'supervisor failed to start');
+  process.exit(1);
+});

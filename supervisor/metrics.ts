@@ -1,0 +1,46 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Fleet } from './fleet.ts';
+import type { RecycleReason } from './recycle-policy.ts';
+
+/** The supervisor's own Prometheus series; /metrics appends them to the proxy's. */
+export class SupervisorMetrics {
+  readonly registry = new Registry();
+  private readonly recycles: Counter<'pool' | 'reason'>;
+
+  constructor(fleet: Fleet) {
+    this.recycles = new Counter({
+      name: 'switchyard_worker_recycles_total',
+      help: 'Workers recycled (drained and restarted), by pool and reason',
+      labelNames: ['pool', 'reason'],
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'switchyard_worker_rss_bytes',
+      help: 'Resident memory of each worker, from its last health poll',
+      labelNames: ['worker'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const worker of fleet.all()) if (worker.health) this.set({ worker: worker.name }, worker.health.rssBytes);
+      },
+    });
+    new Gauge({
+      name: 'switchyard_worker_up',
+      help: '1 when the supervisor counts the worker as ready, else 0',
+      labelNames: ['worker', 'state'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const worker of fleet.all()) this.set({ worker: worker.name, state: worker.state }, worker.state === 'ready' ? 1 : 0);
+      },
+    });
+  }
+
+  recycled(pool: string, reason: RecycleReason): void {
+    this.recycles.inc({ pool, reason });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,125 @@
+import { homedir } from 'node:os';
+import path from 'node:path';
+import pm2 from 'pm2';
+
+/** One PM2-managed process, as the supervisor needs it. */
+export interface Pm2Process {
+  pmId: number;
+  name: string;
+  pid: number;
+  /** online, launching, stopping, stopped, errored */
+  status: string;
+  /** SWITCHYARD_WORKER_INDEX (the ecosystem's instance_var), for worker apps */
+  instance: number | undefined;
+  restarts: number;
+}
+
+export interface Pm2ProcessEvent {
+  /** online, exit, restart, stop, 'restart overlimit', ... */
+  event: string;
+  process: Pm2Process;
+}
+
+type Callback<T> = (error: Error | null, result: T) => void;
+
+/** The part of pm2's programmatic API (an instance of `pm2.custom`) that we use. */
+interface Pm2Api {
+  connect(callback: Callback<unknown>): void;
+  disconnect(): void;
+  list(callback: Callback<RawProcess[]>): void;
+  restart(process: number | string, callback: Callback<unknown>): void;
+  start(options: object, callback: Callback<unknown>): void;
+  stop(process: number | string, callback: Callback<unknown>): void;
+  delete(process: number | string, callback: Callback<unknown>): void;
+  launchBus(callback: Callback<{ on(event: string, handler: (packet: RawEvent) => void): void; close?(): void }>): void;
+  killDaemon(callback: Callback<unknown>): void;
+}
+
+type RawEnv = Record<string, unknown> & { name?: string; pm_id?: number; status?: string; restart_time?: number };
+interface RawProcess {
+  name?: string;
+  pid?: number;
+  pm_id?: number;
+  pm2_env?: RawEnv;
+}
+interface RawEvent {
+  event: string;
+  process: RawEnv & { pid?: number };
+}
+
+const INSTANCE_VAR = 'SWITCHYARD_WORKER_INDEX';
+
+function toProcess(env: RawEnv, pid: number | undefined): Pm2Process {
+  const instance = env[INSTANCE_VAR] ?? env.NODE_APP_INSTANCE;
+  return {
+    pmId: Number(env.pm_id),
+    name: String(env.name),
+    pid: pid ?? 0,
+    status: String(env.status),
+    instance: instance === undefined ? undefined : Number(instance),
+    restarts: Number(env.restart_time ?? 0),
+  };
+}
+
+export function pm2Home(env: Record<string, string | undefined> = process.env): string {
+  return env.PM2_HOME ?? path.join(homedir(), '.pm2');
+}
+
+/**
+ * A promise-shaped client of one PM2 daemon (the one of PM2_HOME: under `npm start` that is
+ * pm2-runtime's own, under `pm2 start` the user's daemon). Connecting starts a daemon if none runs.
+ */
+export class Pm2Client {
+  private readonly api: Pm2Api;
+
+  constructor(home = pm2Home()) {
+    const Custom = (pm2 as unknown as { custom: new (options: object) => Pm2Api }).custom;
+    this.api = new Custom({ pm2_home: home });
+  }
+
+  private call<T>(run: (callback: Callback<T>) => void): Promise<T> {
+    return new Promise((resolve, reject) => run((error, result) => (error ? reject(error) : resolve(result))));
+  }
+
+  connect(): Promise<unknown> {
+    return this.call((callback) => this.api.connect(callback));
+  }
+
+  disconnect(): void {
+    this.api.disconnect();
+  }
+
+  async list(): Promise<Pm2Process[]> {
+    const raw = await this.call<RawProcess[]>((callback) => this.api.list(callback));
+    return raw.filter((entry) => entry.pm2_env).map((entry) => toProcess({ ...entry.pm2_env!, pm_id: entry.pm_id }, entry.pid));
+  }
+
+  /** Stops the process (SIGINT, then SIGKILL after the app's kill_timeout) and starts it again. */
+  async restart(pmId: number): Promise<void> {
+    await this.call((callback) => this.api.restart(pmId, callback));
+  }
+
+  async start(app: object): Promise<void> {
+    await this.call((callback) => this.api.start(app, callback));
+  }
+
+  async stop(nameOrId: string | number): Promise<void> {
+    await this.call((callback) => this.api.stop(nameOrId, callback));
+  }
+
+  async delete(nameOrId: string | number): Promise<void> {
+    await this.call((callback) => this.api.delete(nameOrId, callback));
+  }
+
+  /** Lifecycle events of every process (PM2's bus "process:event"). */
+  async onProcessEvent(handler: (event: Pm2ProcessEvent) => void): Promise<void> {
+    const bus = await this.call<{ on(event: string, handler: (packet: RawEvent) => void): void }>((callback) =>
+      this.api.launchBus(callback),
+    );
+    bus.on('process:event', (packet) => handler({ event: packet.event, process: toProcess(packet.process, packet.process.pid as number | undefined) }));
+  }
+
+  async killDaemon(): Promise<void> {
+    await this.call((callback) => this.api.killDaemon(callback));
+  }
+}

@@ -1,0 +1,246 @@
+import type { SwitchyardConfig } from '../lib/config.ts';
+import type { Logger } from '../lib/log.ts';
+import type { ProxyWorkerState } from '../lib/fleet-channel.ts';
+import { CrashTracker } from './crash-tracker.ts';
+import { DrainCoordinator } from './drain-coordinator.ts';
+import { EventLog } from './event-log.ts';
+import { Fleet, proxyStateOf, type FleetWorker, type WorkerState } from './fleet.ts';
+import { FleetPublisher } from './fleet-publisher.ts';
+import { fetchHealth, HealthPoller } from './health-poller.ts';
+import type { HistoryStore } from './history/types.ts';
+import { SupervisorMetrics } from './metrics.ts';
+import type { Pm2Client, Pm2ProcessEvent } from './pm2-client.ts';
+import type { ProxyControlClient } from './proxy-control.ts';
+import { recycleReason } from './recycle-policy.ts';
+
+export interface SupervisorTiming {
+  healthIntervalMs: number;
+  healthTimeoutMs: number;
+  /** re-push draining/ready to the proxies and re-read `pm2 list` this often */
+  reconcileMs: number;
+  /** fetch finished lane minutes from the proxy this often */
+  laneMinutesMs: number;
+  drainPollMs: number;
+}
+
+export const DEFAULT_TIMING: SupervisorTiming = {
+  healthIntervalMs: 1000,
+  healthTimeoutMs: 2000,
+  reconcileMs: 3000,
+  laneMinutesMs: 15_000,
+  drainPollMs: 100,
+};
+
+export interface SupervisorOptions {
+  config: SwitchyardConfig;
+  log: Logger;
+  pm2: Pm2Client;
+  /** the proxies whose control API we know; the first one also provides lane minutes and metrics */
+  proxies: ProxyControlClient[];
+  redisUrl?: string;
+  timing?: Partial<SupervisorTiming>;
+}
+
+/**
+ * The fleet supervisor: watches workers (PM2 events and health polls), recycles them by policy
+ * or on request through the drain coordinator, and keeps the proxies' view of the fleet in line.
+ */
+export class Supervisor {
+  readonly fleet: Fleet;
+  readonly events: EventLog;
+  readonly coordinator: DrainCoordinator;
+  readonly publisher: FleetPublisher;
+  readonly metrics: SupervisorMetrics;
+  readonly timing: SupervisorTiming;
+  private history: HistoryStore | undefined;
+  private readonly poller: HealthPoller;
+  private readonly crashes = new CrashTracker();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private laneMinutesSince: Date | undefined;
+
+  constructor(private readonly options: SupervisorOptions) {
+    const { config, log } = options;
+    this.timing = { ...DEFAULT_TIMING, ...options.timing };
+    this.fleet = new Fleet(config);
+    this.events = new EventLog(log);
+    this.metrics = new SupervisorMetrics(this.fleet);
+    this.publisher = new FleetPublisher(options.proxies, options.redisUrl, log);
+    this.coordinator = new DrainCoordinator(
+      this.fleet,
+      {
+        inflight: (worker) => this.inflight(worker),
+        restart: (worker) => this.restart(worker),
+        waitHealthy: (worker, previousPid, timeoutMs) => this.waitHealthy(worker, previousPid, timeoutMs),
+        recycled: (worker, reason) => this.metrics.recycled(worker.pool, reason),
+      },
+      this.events,
+      { pollMs: this.timing.drainPollMs, restartTimeoutMs: 90_000 },
+    );
+    this.poller = new HealthPoller(this.fleet, { intervalMs: this.timing.healthIntervalMs, timeoutMs: this.timing.healthTimeoutMs }, (workers) =>
+      this.applyPolicy(workers),
+    );
+    this.fleet.on('state', (worker: FleetWorker, previous: WorkerState, reason?: string) => this.onStateChange(worker, previous, reason));
+  }
+
+  async start(): Promise<void> {
+    await this.options.pm2.connect();
+    await this.options.pm2.onProcessEvent((event) => this.onPm2Event(event));
+    await this.refreshPm2();
+    this.events.record({ kind: 'start', detail: { pools: [...this.fleet.pools.keys()], proxies: this.publisher.proxies.map((proxy) => proxy.baseUrl) } });
+    this.poller.start();
+    this.every(this.timing.reconcileMs, () => this.reconcile());
+    this.every(this.timing.laneMinutesMs, () => this.collectLaneMinutes());
+  }
+
+  /** Hands events and lane minutes to the history store from now on (it may open after start). */
+  attachHistory(history: HistoryStore): void {
+    this.history = history;
+    this.events.history = history;
+  }
+
+  historyStatus() {
+    return this.history?.status();
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.poller.stop();
+    this.coordinator.stop();
+    this.events.record({ kind: 'stop' });
+    await this.collectLaneMinutes();
+    await this.publisher.close();
+    this.options.pm2.disconnect();
+  }
+
+  snapshot() {
+    return {
+      pools: this.fleet.snapshot().map((pool) => ({
+        ...pool,
+        workers: pool.workers.map((worker) => ({ ...worker, pendingRecycle: this.coordinator.pendingReason(worker.name) })),
+      })),
+      proxies: this.publisher.proxies.map((proxy) => proxy.baseUrl),
+      redis: Boolean(this.options.redisUrl),
+      history: this.historyStatus() ?? null,
+    };
+  }
+
+  /** The first proxy's Prometheus text followed by the supervisor's own series. */
+  async metricsText(): Promise<string> {
+    const proxy = this.publisher.proxies[0];
+    const proxyText = proxy ? await proxy.metrics().catch(() => '') : '';
+    return `${proxyText}${proxyText.endsWith('\n') || proxyText === '' ? '' : '\n'}${await this.metrics.text()}`;
+  }
+
+  private every(ms: number, task: () => Promise<unknown>): void {
+    let running = false;
+    this.timers.push(
+      setInterval(() => {
+        if (running) return;
+        running = true;
+        task()
+          .catch((error: Error) => this.options.log.warn({ err: error.message }, 'supervisor: periodic task failed'))
+          .finally(() => (running = false));
+      }, ms),
+    );
+  }
+
+  private onStateChange(worker: FleetWorker, previous: WorkerState, reason: string | undefined): void {
+    this.options.log.info({ worker: worker.name, from: previous, to: worker.state, reason }, 'worker state changed');
+    if (proxyStateOf(previous) !== proxyStateOf(worker.state)) {
+      void this.publisher.publish({ [worker.name]: proxyStateOf(worker.state) });
+    }
+    if (previous === 'down' && worker.state === 'ready') this.events.record({ kind: 'ready', pool: worker.pool, worker: worker.name, reason });
+    this.coordinator.tick();
+  }
+
+  private applyPolicy(workers: FleetWorker[]): void {
+    for (const worker of workers) {
+      if (worker.state !== 'ready' || !worker.health) continue;
+      const reason = recycleReason(worker.limits, worker.health);
+      if (reason) this.coordinator.requestRecycle(worker.name, reason);
+    }
+    this.coordinator.tick();
+  }
+
+  private onPm2Event({ event, process }: Pm2ProcessEvent): void {
+    const worker = this.fleet.byPm2(process.name, process.instance);
+    if (!worker) return;
+    worker.pmId = process.pmId;
+    if (event === 'restart overlimit') {
+      this.events.record({ kind: 'crash', pool: worker.pool, worker: worker.name, reason: 'PM2 gave up restarting it (too many unstable restarts)' });
+      return;
+    }
+    if (event !== 'exit' || this.coordinator.isBusy(worker.name)) return; // our own restarts exit too
+    const stoppedOnPurpose = process.status === 'stopping';
+    this.fleet.setState(worker, 'down', stoppedOnPurpose ? 'stopped through PM2' : 'crashed');
+    if (stoppedOnPurpose) {
+      this.events.record({ kind: 'stop', pool: worker.pool, worker: worker.name, reason: 'stopped or restarted through PM2' });
+      return;
+    }
+    const { inWindow, loop } = this.crashes.record(worker.name);
+    this.events.record({
+      kind: 'crash',
+      pool: worker.pool,
+      worker: worker.name,
+      reason: loop ? 'crash loop: PM2 restarts it with exponential backoff' : 'worker exited unexpectedly',
+      detail: { crashesLastMinute: inWindow, crashLoop: loop, pid: worker.pid },
+    });
+  }
+
+  private async refreshPm2(): Promise<void> {
+    for (const process of await this.options.pm2.list()) {
+      const worker = this.fleet.byPm2(process.name, process.instance);
+      if (!worker) continue;
+      worker.pmId = process.pmId;
+      worker.restarts = process.restarts;
+    }
+  }
+
+  private async restart(worker: FleetWorker): Promise<void> {
+    if (worker.pmId === undefined) await this.refreshPm2();
+    if (worker.pmId === undefined) throw new Error(`PM2 runs no process for ${worker.name} (app worker-${worker.pool})`);
+    await this.options.pm2.restart(worker.pmId);
+  }
+
+  private async inflight(worker: FleetWorker): Promise<number> {
+    // The worker's own count also covers proxies we cannot ask (other hosts, over Redis).
+    const [viaProxies, health] = await Promise.all([
+      this.publisher.proxyInflight(worker.name),
+      fetchHealth(worker.host, worker.port, this.timing.healthTimeoutMs),
+    ]);
+    return viaProxies + (health?.inflight ?? 0);
+  }
+
+  private async waitHealthy(worker: FleetWorker, previousPid: number | undefined, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const health = await fetchHealth(worker.host, worker.port, this.timing.healthTimeoutMs);
+      this.fleet.observeHealth(worker, health);
+      if (health && health.pid !== previousPid) return true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return false;
+  }
+
+  /** Re-pushes what the proxies should know (a restarted proxy starts with every worker ready). */
+  private async reconcile(): Promise<void> {
+    await this.refreshPm2().catch((error: Error) => this.options.log.warn({ err: error.message }, 'supervisor: pm2 list failed'));
+    const fresh = Date.now() - 3 * this.timing.healthIntervalMs;
+    const desired: Record<string, ProxyWorkerState> = {};
+    for (const worker of this.fleet.all()) {
+      if (worker.state === 'draining' || worker.state === 'restarting') desired[worker.name] = 'draining';
+      else if (worker.state === 'ready' && worker.healthAt >= fresh) desired[worker.name] = 'ready';
+    }
+    await this.publisher.reconcile(desired);
+  }
+
+  private async collectLaneMinutes(): Promise<void> {
+    const proxy = this.publisher.proxies[0];
+    if (!proxy || !this.history) return;
+    const minutes = await proxy.finishedMinutes(this.laneMinutesSince).catch(() => []);
+    for (const minute of minutes) {
+      this.history.recordLaneMinute(minute);
+      if (!this.laneMinutesSince || minute.minute > this.laneMinutesSince) this.laneMinutesSince = minute.minute;
+    }
+  }
+}
