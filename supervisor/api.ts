@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { bearerMatches } from '../lib/admin-token.ts';
 import type { Logger } from '../lib/log.ts';
 import { FleetActionError } from './drain-coordinator.ts';
@@ -30,7 +30,10 @@ function sendError(reply: FastifyReply, error: unknown): FastifyReply {
  * The supervisor's HTTP API (DESIGN.md): fleet, events, drain / recycle / roll, Prometheus metrics.
  */
 export function buildApi({ supervisor, token, log }: ApiOptions): FastifyInstance {
-  const app = Fastify({ loggerInstance: log.child({ component: 'supervisor-api' }) as FastifyBaseLogger, disableRequestLogging: true });
+  const app = Fastify({
+    loggerInstance: log.child({ component: 'supervisor-api' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_ROUTES.has(request.url)) return;

@@ -69,7 +69,10 @@ export class DrainCoordinator {
     private readonly ports: DrainPorts,
     private readonly events: EventLog,
     private readonly timing: DrainTiming,
-  ) {}
+  ) {
+    // Any state change can free a slot in a pool (a worker back to ready, a drain finished).
+    fleet.on('state', () => this.tick());
+  }
 
   /** Queues a recycle; false if this worker already has one queued or running. */
   requestRecycle(name: string, reason: RecycleReason): boolean {
@@ -125,7 +128,8 @@ export class DrainCoordinator {
     if (this.stopped) return;
     for (const entry of [...this.queue]) {
       const { worker } = entry;
-      if (this.active.has(worker.name)) continue;
+      // A recycle started below changes a state, which re-enters tick(): skip what it already took.
+      if (!this.queue.includes(entry) || this.active.has(worker.name)) continue;
       if (POLICY_REASONS.has(entry.reason) && entry.pid !== worker.pid) {
         this.remove(entry); // that process is gone already
         continue;

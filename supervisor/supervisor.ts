@@ -150,7 +150,6 @@ export class Supervisor {
       void this.publisher.publish({ [worker.name]: proxyStateOf(worker.state) });
     }
     if (previous === 'down' && worker.state === 'ready') this.events.record({ kind: 'ready', pool: worker.pool, worker: worker.name, reason });
-    this.coordinator.tick();
   }
 
   private applyPolicy(workers: FleetWorker[]): void {
