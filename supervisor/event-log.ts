@@ -10,10 +10,16 @@ const RECENT_LIMIT = 1000;
  */
 export class EventLog extends EventEmitter {
   private readonly recent: FleetEvent[] = [];
-  history: HistoryStore | undefined;
+  private history: HistoryStore | undefined;
 
   constructor(private readonly log: Logger) {
     super();
+  }
+
+  /** Writes to `history` from now on, starting with what happened before it opened. */
+  attach(history: HistoryStore): void {
+    this.history = history;
+    for (const event of this.recent) history.recordEvent(event);
   }
 
   record(event: Omit<FleetEvent, 'at'>): FleetEvent {

@@ -95,8 +95,8 @@ export class Pm2Client {
   }
 
   /** Stops the process (SIGINT, then SIGKILL after the app's kill_timeout) and starts it again. */
-  async restart(pmId: number): Promise<void> {
-    await this.call((callback) => this.api.restart(pmId, callback));
+  async restart(nameOrId: number | string): Promise<void> {
+    await this.call((callback) => this.api.restart(nameOrId, callback));
   }
 
   async start(app: object): Promise<void> {

@@ -95,7 +95,7 @@ export class Supervisor {
   /** Hands events and lane minutes to the history store from now on (it may open after start). */
   attachHistory(history: HistoryStore): void {
     this.history = history;
-    this.events.history = history;
+    this.events.attach(history);
   }
 
   historyStatus() {
