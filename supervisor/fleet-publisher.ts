@@ -11,6 +11,8 @@ import { workersOf, type ProxyControlClient } from './proxy-control.ts';
 export class FleetPublisher {
   private readonly redis: Redis | undefined;
   private readonly unreachable = new Set<string>();
+  /** Proxy writes run one after another, so they land in the order the fleet changed. */
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(
     readonly proxies: ProxyControlClient[],
@@ -23,32 +25,46 @@ export class FleetPublisher {
     }
   }
 
-  /** Pushes these states now, to every proxy that answers. */
-  async publish(states: Record<string, ProxyWorkerState>): Promise<void> {
-    await Promise.all([
-      ...this.proxies.map((proxy) =>
-        this.reach(proxy, () => Promise.all(Object.entries(states).map(([worker, state]) => proxy.setWorkerState(worker, state)))),
-      ),
-      this.publishOnRedis(states),
-    ]);
+  /** Pushes these states to every proxy that answers, after everything published before. */
+  publish(states: Record<string, ProxyWorkerState>): Promise<void> {
+    return this.inOrder(() =>
+      Promise.all([
+        ...this.proxies.map((proxy) =>
+          this.reach(proxy, () => Promise.all(Object.entries(states).map(([worker, state]) => proxy.setWorkerState(worker, state)))),
+        ),
+        this.publishOnRedis(states),
+      ]),
+    );
   }
 
-  /** Brings every proxy in line with `desired` (a restarted proxy starts with all workers ready). */
-  async reconcile(desired: Record<string, ProxyWorkerState>): Promise<void> {
-    await Promise.all([
-      ...this.proxies.map((proxy) =>
-        this.reach(proxy, async () => {
-          const seen = workersOf(await proxy.state());
-          const stale = Object.entries(desired).filter(([worker, state]) => seen.has(worker) && seen.get(worker)!.state !== state);
-          await Promise.all(stale.map(([worker, state]) => proxy.setWorkerState(worker, state)));
+  /**
+   * Brings every proxy in line with `desired()` (a restarted proxy starts with all workers ready).
+   * Runs in the same order as publish(): a drain decided meanwhile is pushed after this, never overwritten by it.
+   */
+  reconcile(desired: () => Record<string, ProxyWorkerState>): Promise<void> {
+    return this.inOrder(async () => {
+      const views = await Promise.all(this.proxies.map((proxy) => this.reach(proxy, async () => workersOf(await proxy.state()))));
+      const wanted = desired();
+      await Promise.all([
+        ...this.proxies.map((proxy, i) => {
+          const seen = views[i];
+          if (!seen) return undefined;
+          const stale = Object.entries(wanted).filter(([worker, state]) => seen.has(worker) && seen.get(worker)!.state !== state);
+          return this.reach(proxy, () => Promise.all(stale.map(([worker, state]) => proxy.setWorkerState(worker, state))));
         }),
-      ),
-      this.publishOnRedis(desired),
-    ]);
+        this.publishOnRedis(wanted),
+      ]);
+    });
   }
 
-  /** Requests the reachable proxies still have in flight on this worker. */
+  /** Resolves once everything published so far has reached the proxies (or failed). */
+  settled(): Promise<void> {
+    return this.writes;
+  }
+
+  /** Requests the reachable proxies still have in flight on this worker (after pending publishes landed). */
   async proxyInflight(worker: string): Promise<number> {
+    await this.settled();
     const counts = await Promise.all(
       this.proxies.map((proxy) => this.reach(proxy, async () => workersOf(await proxy.state()).get(worker)?.inflight ?? 0)),
     );
@@ -57,6 +73,14 @@ export class FleetPublisher {
 
   async close(): Promise<void> {
     this.redis?.disconnect();
+  }
+
+  private inOrder(write: () => Promise<unknown>): Promise<void> {
+    this.writes = this.writes.then(write).then(
+      () => undefined,
+      (error: Error) => this.log.warn({ err: error.message }, 'fleet publisher: write failed'),
+    );
+    return this.writes;
   }
 
   /** Runs one call on a proxy; an unreachable proxy (stopped, restarting) is logged once and skipped. */

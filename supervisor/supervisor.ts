@@ -224,13 +224,18 @@ export class Supervisor {
   /** Re-pushes what the proxies should know (a restarted proxy starts with every worker ready). */
   private async reconcile(): Promise<void> {
     await this.refreshPm2().catch((error: Error) => this.options.log.warn({ err: error.message }, 'supervisor: pm2 list failed'));
+    await this.publisher.reconcile(() => this.desiredProxyStates());
+  }
+
+  /** Draining and restarting workers stay out; ready ones are pushed only while their health is fresh. */
+  private desiredProxyStates(): Record<string, ProxyWorkerState> {
     const fresh = Date.now() - 3 * this.timing.healthIntervalMs;
     const desired: Record<string, ProxyWorkerState> = {};
     for (const worker of this.fleet.all()) {
       if (worker.state === 'draining' || worker.state === 'restarting') desired[worker.name] = 'draining';
       else if (worker.state === 'ready' && worker.healthAt >= fresh) desired[worker.name] = 'ready';
     }
-    await this.publisher.reconcile(desired);
+    return desired;
   }
 
   private async collectLaneMinutes(): Promise<void> {
