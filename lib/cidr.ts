@@ -9,8 +9,18 @@ export function parseAddress(address: string): Parsed | undefined {
   return ipaddr.process(address);
 }
 
+const normalized = new Map<string, string>();
+const MEMO_LIMIT = 10_000;
+
+/** Canonical text of an address (memoized: the same few peers come back on every request). */
 export function normalizeAddress(address: string): string {
-  return parseAddress(address)?.toString() ?? address;
+  let text = normalized.get(address);
+  if (text === undefined) {
+    text = parseAddress(address)?.toString() ?? address;
+    if (normalized.size >= MEMO_LIMIT) normalized.clear();
+    normalized.set(address, text);
+  }
+  return text;
 }
 
 function parseRange(text: string): Range | undefined {
@@ -49,10 +59,17 @@ export class CidrSet {
     return this.ranges.length;
   }
 
+  private readonly memo = new Map<string, boolean>();
+
   has(address: string | undefined): boolean {
     if (!address || this.ranges.length === 0) return false;
-    const parsed = parseAddress(address);
-    if (!parsed) return false;
-    return this.ranges.some(([base, bits]) => base.kind() === parsed.kind() && parsed.match(base, bits));
+    let member = this.memo.get(address);
+    if (member === undefined) {
+      const parsed = parseAddress(address);
+      member = parsed !== undefined && this.ranges.some(([base, bits]) => base.kind() === parsed.kind() && parsed.match(base, bits));
+      if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+      this.memo.set(address, member);
+    }
+    return member;
   }
 }

@@ -33,9 +33,11 @@ function tokenMatcher(tokens: readonly string[]): (presented: string | undefined
 }
 
 /** Splits a URL into path and query without throwing on odd input. */
+const NO_QUERY = new URLSearchParams(); // shared: rules only read it
+
 export function splitUrl(url: string): { path: string; query: URLSearchParams } {
   const mark = url.indexOf('?');
-  if (mark < 0) return { path: url, query: new URLSearchParams() };
+  if (mark < 0) return { path: url, query: NO_QUERY };
   return { path: url.slice(0, mark), query: new URLSearchParams(url.slice(mark + 1)) };
 }
 
@@ -50,7 +52,8 @@ export class Classifier {
   constructor(config: Pick<SwitchyardConfig, 'classify' | 'bots'> & { proxy: { static: { prefix: string } } }) {
     this.staticPrefix = config.proxy.static.prefix;
     const botCidrs = new CidrSet(config.bots.cidrs);
-    const botUserAgents = config.bots.userAgents.map(regex);
+    // One alternation instead of a test per pattern: this runs for every request.
+    const botUserAgents = config.bots.userAgents.length ? regex(config.bots.userAgents.map((source) => `(?:${source})`).join('|')) : undefined;
     const botTokenMatches = tokenMatcher(config.bots.tokens);
     const compileMatch = (spec: MatchSpec): Predicate => {
       const checks: Predicate[] = [];
@@ -68,7 +71,11 @@ export class Classifier {
       }
       for (const [name, source] of Object.entries(spec.query ?? {})) {
         const pattern = regex(source);
-        checks.push((facts) => facts.query.getAll(name).some((value) => pattern.test(value)));
+        checks.push((facts) => {
+          if (!facts.query.has(name)) return false;
+          for (const value of facts.query.getAll(name)) if (pattern.test(value)) return true;
+          return false;
+        });
       }
       for (const [name, source] of Object.entries(spec.headers ?? {})) {
         const pattern = regex(source);
@@ -87,17 +94,22 @@ export class Classifier {
       }
       if (spec.botCidr) checks.push((facts) => botCidrs.has(facts.clientIp));
       if (spec.botUserAgent) {
-        checks.push((facts) => {
-          const userAgent = headerValue(facts.headers, 'user-agent') ?? '';
-          return botUserAgents.some((pattern) => pattern.test(userAgent));
-        });
+        checks.push((facts) => botUserAgents !== undefined && botUserAgents.test(headerValue(facts.headers, 'user-agent') ?? ''));
       }
       if (spec.botToken) checks.push((facts) => botTokenMatches(headerValue(facts.headers, BOT_TOKEN_HEADER)));
-      return (facts) => checks.every((check) => check(facts));
+      // Plain loops, not every()/some() with a closure: these run for every request.
+      return (facts) => {
+        for (const check of checks) if (!check(facts)) return false;
+        return true;
+      };
     };
     this.rules = config.classify.map((rule: ClassifyRule) => {
       const alternatives = rule.any.map(compileMatch);
-      return { lane: rule.class, matches: (facts: RequestFacts) => alternatives.some((matches) => matches(facts)) };
+      const matches = (facts: RequestFacts) => {
+        for (const alternative of alternatives) if (alternative(facts)) return true;
+        return false;
+      };
+      return { lane: rule.class, matches };
     });
   }
 

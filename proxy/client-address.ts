@@ -74,7 +74,7 @@ export function resolveClient(req: http.IncomingMessage, trusted: CidrSet, peerA
 }
 
 // RFC 7239 Forwarded is dropped rather than rewritten: the proxy vouches only for X-Forwarded-*.
-const FORWARDING_HEADERS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded']);
+export const FORWARDING_HEADERS = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded']);
 
 /** Replaces whatever forwarding headers the request carried with the ones the proxy vouches for. */
 export function setUpstreamForwardingHeaders(
@@ -84,6 +84,11 @@ export function setUpstreamForwardingHeaders(
   for (const name of Object.keys(headers)) {
     if (FORWARDING_HEADERS.has(name.toLowerCase())) delete headers[name];
   }
+  applyForwardingHeaders(headers, info);
+}
+
+/** Sets our forwarding headers on an object that holds none yet. */
+export function applyForwardingHeaders(headers: http.OutgoingHttpHeaders | http.IncomingHttpHeaders, info: ClientInfo): void {
   headers['x-forwarded-for'] = info.forwardedFor;
   headers['x-forwarded-proto'] = info.proto;
   if (info.host !== undefined) headers['x-forwarded-host'] = info.host;

@@ -11,7 +11,6 @@ interface TrackedConnection {
   active: number;
   requests: number;
   idleSince: number;
-  idleTimer: NodeJS.Timeout | undefined;
   /** exempt from the per-IP limit (a trusted load balancer's own address) */
   exempt: boolean;
   upgraded: boolean;
@@ -33,6 +32,7 @@ export class ConnectionTracker {
   private readonly connections = new Map<Socket, TrackedConnection>();
   private readonly byIp = new Map<string, Set<TrackedConnection>>();
   private shuttingDown = false;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: ClientsConfig) {}
 
@@ -62,7 +62,6 @@ export class ConnectionTracker {
       active: 0,
       requests: 0,
       idleSince: Date.now(),
-      idleTimer: undefined,
       exempt,
       upgraded: false,
     };
@@ -74,8 +73,7 @@ export class ConnectionTracker {
     }
     group.add(connection);
     socket.once('close', () => this.forget(connection));
-    this.becomeIdle(connection);
-    if (this.overloaded) this.shedIdle();
+    if (this.overloaded) this.closeExpiredIdle(Date.now());
     return true;
   }
 
@@ -83,8 +81,6 @@ export class ConnectionTracker {
   requestStarted(socket: Socket, requestClass: RequestClass): boolean {
     const connection = this.connections.get(socket);
     if (!connection) return true;
-    clearTimeout(connection.idleTimer);
-    connection.idleTimer = undefined;
     connection.requestClass = requestClass;
     connection.active++;
     connection.requests++;
@@ -98,7 +94,7 @@ export class ConnectionTracker {
     connection.active--;
     if (connection.active === 0) {
       if (this.shuttingDown) this.close(connection);
-      else this.becomeIdle(connection);
+      else connection.idleSince = Date.now();
     }
   }
 
@@ -106,7 +102,6 @@ export class ConnectionTracker {
   upgraded(socket: Socket): void {
     const connection = this.connections.get(socket);
     if (!connection) return;
-    clearTimeout(connection.idleTimer);
     connection.upgraded = true;
   }
 
@@ -140,29 +135,34 @@ export class ConnectionTracker {
     return this.overloaded ? Math.min(normal, this.config.overload.idleTimeoutMs) : normal;
   }
 
-  private becomeIdle(connection: TrackedConnection): void {
-    connection.idleSince = Date.now();
-    clearTimeout(connection.idleTimer);
-    connection.idleTimer = setTimeout(() => this.close(connection), this.idleTimeoutMs(connection));
-    connection.idleTimer.unref();
+  /**
+   * Idle timeouts are enforced by one sweep instead of a timer per request: a keep-alive
+   * connection going idle after every response would otherwise arm and clear a timer each time.
+   */
+  startSweeping(intervalMs = 100): void {
+    this.sweeper = setInterval(() => this.closeExpiredIdle(Date.now()), intervalMs);
+    this.sweeper.unref();
   }
 
-  /** Under overload, idle connections older than the overload idle timeout go at once. */
-  private shedIdle(): void {
-    const cutoff = Date.now() - this.config.overload.idleTimeoutMs;
+  stopSweeping(): void {
+    clearInterval(this.sweeper);
+  }
+
+  /** Closes idle connections past their class's idle timeout (shorter under overload). */
+  private closeExpiredIdle(now: number): void {
     for (const connection of this.connections.values()) {
-      if (connection.active === 0 && !connection.upgraded && connection.idleSince <= cutoff) this.close(connection);
+      if (connection.active === 0 && !connection.upgraded && now - connection.idleSince >= this.idleTimeoutMs(connection)) {
+        this.close(connection);
+      }
     }
   }
 
   private close(connection: TrackedConnection): void {
-    clearTimeout(connection.idleTimer);
     connection.socket.destroy();
     this.forget(connection);
   }
 
   private forget(connection: TrackedConnection): void {
-    clearTimeout(connection.idleTimer);
     if (!this.connections.delete(connection.socket)) return;
     const group = this.byIp.get(connection.ip);
     group?.delete(connection);

@@ -10,6 +10,7 @@ import type { Logger } from '../lib/log.ts';
 import type { Balancer } from './balancer.ts';
 import type { Pool, Slot } from './pool.ts';
 import { sendError, type ErrorStatus } from './responses.ts';
+import { DeadlineList, type Deadlined } from './deadline-list.ts';
 
 export interface Exchange {
   req: http.IncomingMessage;
@@ -22,44 +23,37 @@ export interface Exchange {
   /** the client connection closes after this response (keep-alive policy or shutdown) */
   closeConnection: boolean;
   startedAt: number;
-}
-
-/** What happened to one exchange, for logs and stats. */
-export interface ExchangeOutcome {
-  exchange: Exchange;
-  status: number;
-  worker: string | undefined;
-  retried: boolean;
+  /** filled in by the forwarder, read when the exchange ends (logs and stats) */
+  worker?: string;
+  retried?: boolean;
   error?: string;
 }
 
-interface Attempt {
+interface Attempt extends Deadlined {
   exchange: Exchange;
   slot: Slot;
   retried: boolean;
   proxyReq?: http.ClientRequest;
   responded: boolean;
-  responseTimer?: NodeJS.Timeout;
   connectTimer?: NodeJS.Timeout;
   failed: boolean;
   finished: boolean;
+  proxyRes?: http.IncomingMessage;
+  window?: PassThrough;
 }
+
+function newAttempt(exchange: Exchange, slot: Slot, retried: boolean): Attempt {
+  return { exchange, slot, retried, responded: false, failed: false, finished: false, deadline: 0 };
+}
+
+const ATTEMPT = Symbol('switchyard.attempt');
+type WithAttempt = http.IncomingMessage & { [ATTEMPT]?: Attempt };
 
 type OutgoingPass = (req: http.IncomingMessage, res: http.ServerResponse, proxyRes: http.IncomingMessage, options: object) => void;
 const outgoingPasses = Object.values(OUTGOING_PASSES) as OutgoingPass[];
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization'];
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNECT_TIMEOUT']);
-
-/** Removes hop-by-hop headers (and those the client lists in Connection) before forwarding. */
-export function stripHopByHop(headers: http.IncomingHttpHeaders): void {
-  const listed = String(headers.connection ?? '')
-    .split(',')
-    .map((name) => name.trim().toLowerCase())
-    .filter(Boolean);
-  for (const name of [...HOP_BY_HOP, ...listed]) delete headers[name];
-}
 
 export function hasBody(req: http.IncomingMessage): boolean {
   const length = req.headers['content-length'];
@@ -74,13 +68,17 @@ export function hasBody(req: http.IncomingMessage): boolean {
  */
 export class Forwarder {
   private readonly proxy: ProxyServer;
-  private readonly attempts = new WeakMap<http.IncomingMessage, Attempt>();
+  /** attempts still waiting for response headers, checked against their deadline by one sweep */
+  private readonly awaitingHeaders = new DeadlineList<Attempt>();
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(
     private readonly config: ProxyConfig,
     private readonly log: Logger,
-    private readonly onOutcome: (outcome: ExchangeOutcome) => void,
   ) {
+    const sweepMs = Math.min(1000, Math.max(20, Math.floor(config.upstream.responseTimeoutMs / 4)));
+    this.sweeper = setInterval(() => this.expireDeadlines(Date.now()), sweepMs);
+    this.sweeper.unref();
     this.proxy = createProxyServer({ xfwd: false, ws: true, selfHandleResponse: true });
     this.proxy.on('proxyReq', (proxyReq, req) => this.onProxyReq(proxyReq, req));
     this.proxy.on('proxyRes', (proxyRes, req, res) => this.onProxyRes(proxyRes, req, res));
@@ -89,35 +87,33 @@ export class Forwarder {
   }
 
   forward(exchange: Exchange): void {
-    stripHopByHop(exchange.req.headers);
     this.acquire(exchange, false);
   }
 
   private acquire(exchange: Exchange, retried: boolean): void {
     const { pool, res } = exchange;
+    const request = { balancer: exchange.balancer, key: exchange.clientIp, priority: exchange.priority };
+    const slot = pool.tryAcquire(request);
+    if (slot) return this.send(newAttempt(exchange, slot, retried));
     let waiting = true;
-    let cancel = () => {};
     const onClientGone = () => {
       if (waiting) cancel();
     };
-    cancel = pool.acquire(
-      { balancer: exchange.balancer, key: exchange.clientIp, priority: exchange.priority },
-      (failure, slot) => {
-        waiting = false;
-        res.off('close', onClientGone);
-        if (failure || !slot) {
-          this.fail(exchange, 503, failure === 'queue-full' ? 'queue full' : 'no worker free in time', undefined, retried, {
-            'retry-after': String(pool.retryAfterSec),
-          });
-          return;
-        }
-        if (res.destroyed) {
-          slot.release();
-          return;
-        }
-        this.send({ exchange, slot, retried, responded: false, failed: false, finished: false });
-      },
-    );
+    const cancel = pool.wait(request, (failure, queuedSlot) => {
+      waiting = false;
+      res.off('close', onClientGone);
+      if (failure || !queuedSlot) {
+        this.fail(exchange, 503, failure === 'queue-full' ? 'queue full' : 'no worker free in time', {
+          'retry-after': String(pool.retryAfterSec),
+        });
+        return;
+      }
+      if (res.destroyed) {
+        queuedSlot.release();
+        return;
+      }
+      this.send(newAttempt(exchange, queuedSlot, retried));
+    });
     if (waiting) res.once('close', onClientGone);
   }
 
@@ -125,13 +121,10 @@ export class Forwarder {
     const { exchange, slot } = attempt;
     const { req, res } = exchange;
     const upstream = slot.upstream;
-    this.attempts.set(req, attempt);
-    // Our own error responses (408, 413) finish `res` while the worker may still wait for the rest
-    // of a body that will never come: whenever the client side closes first, the upstream goes too.
-    res.once('close', () => {
-      if (!attempt.finished) attempt.proxyReq?.destroy();
-    });
-    attempt.responseTimer = setTimeout(() => this.timeout(attempt), this.config.upstream.responseTimeoutMs);
+    (req as WithAttempt)[ATTEMPT] = attempt;
+    exchange.worker = upstream.name;
+    exchange.retried = attempt.retried;
+    this.awaitingHeaders.add(attempt, Date.now() + this.config.upstream.responseTimeoutMs);
     this.proxy.web(
       req,
       res,
@@ -145,8 +138,24 @@ export class Forwarder {
     );
   }
 
+  /**
+   * Call when the client side of an exchange has closed (normally, or because our own 408/413
+   * ended it): whatever the worker is still doing for it goes too, so its slot comes back.
+   */
+  clientClosed(exchange: Exchange): void {
+    const attempt = (exchange.req as WithAttempt)[ATTEMPT];
+    if (!attempt) return;
+    attempt.window?.destroy();
+    if (attempt.proxyRes && !attempt.proxyRes.complete) attempt.proxyRes.destroy();
+    if (!attempt.finished) attempt.proxyReq?.destroy();
+  }
+
+  private expireDeadlines(now: number): void {
+    this.awaitingHeaders.expire(now, (attempt) => this.timeout(attempt));
+  }
+
   private onProxyReq(proxyReq: http.ClientRequest, req: http.IncomingMessage): void {
-    const attempt = this.attempts.get(req);
+    const attempt = (req as WithAttempt)[ATTEMPT];
     if (!attempt) return;
     attempt.proxyReq = proxyReq;
     proxyReq.once('close', () => this.finishAttempt(attempt));
@@ -165,18 +174,19 @@ export class Forwarder {
   }
 
   private onProxyRes(proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
-    const attempt = this.attempts.get(req);
+    const attempt = (req as WithAttempt)[ATTEMPT];
     if (!attempt || attempt.failed) {
       proxyRes.destroy();
       return;
     }
     attempt.responded = true;
-    clearTimeout(attempt.responseTimer);
+    attempt.proxyRes = proxyRes;
+    this.awaitingHeaders.remove(attempt);
     const { exchange, slot } = attempt;
     // The worker's part ends when it has produced the whole response: free its slot then, even
-    // if a slow client is still reading the tail out of our window.
+    // if a slow client is still reading the tail out of our window. (An aborted response ends
+    // the upstream request, whose close frees the slot.)
     proxyRes.once('end', () => this.finishAttempt(attempt));
-    proxyRes.once('close', () => this.finishAttempt(attempt));
     if (res.headersSent || res.destroyed) {
       proxyRes.destroy();
       return;
@@ -186,9 +196,6 @@ export class Forwarder {
     if (this.config.debugHeaders) res.setHeader('x-switchyard-worker', slot.upstream.name);
     if (exchange.closeConnection) res.setHeader('connection', 'close');
     this.relay(proxyRes, res, attempt);
-    res.once('finish', () =>
-      this.onOutcome({ exchange, status: res.statusCode, worker: slot.upstream.name, retried: attempt.retried }),
-    );
   }
 
   /**
@@ -210,17 +217,10 @@ export class Forwarder {
     if (declared <= windowBytes) {
       proxyRes.on('data', (chunk: Buffer) => res.write(chunk));
       proxyRes.once('end', () => res.end());
-      res.once('close', () => {
-        if (!proxyRes.complete) proxyRes.destroy();
-      });
       return;
     }
-    const window = new PassThrough({ highWaterMark: Math.ceil(windowBytes / 2) });
-    proxyRes.pipe(window).pipe(res);
-    res.once('close', () => {
-      window.destroy();
-      if (!proxyRes.complete) proxyRes.destroy();
-    });
+    attempt.window = new PassThrough({ highWaterMark: Math.ceil(windowBytes / 2) });
+    proxyRes.pipe(attempt.window).pipe(res);
   }
 
   private timeout(attempt: Attempt): void {
@@ -228,13 +228,13 @@ export class Forwarder {
     attempt.failed = true;
     attempt.proxyReq?.destroy();
     this.finishAttempt(attempt);
-    this.fail(attempt.exchange, 504, 'worker did not answer in time', attempt.slot.upstream.name, attempt.retried);
+    this.fail(attempt.exchange, 504, 'worker did not answer in time');
   }
 
   private onError(attempt: Attempt, error: NodeJS.ErrnoException): void {
     if (attempt.failed) return;
     attempt.failed = true;
-    clearTimeout(attempt.responseTimer);
+    this.awaitingHeaders.remove(attempt);
     clearTimeout(attempt.connectTimer);
     const { exchange, slot } = attempt;
     const upstream = slot.upstream;
@@ -263,32 +263,24 @@ export class Forwarder {
       this.acquire(exchange, true);
       return;
     }
-    this.fail(exchange, 502, 'worker failed', upstream.name, attempt.retried, undefined, code);
+    this.fail(exchange, 502, 'worker failed', {}, code);
   }
 
   private finishAttempt(attempt: Attempt): void {
+    if (attempt.finished) return;
     attempt.finished = true;
-    clearTimeout(attempt.responseTimer);
+    this.awaitingHeaders.remove(attempt);
     clearTimeout(attempt.connectTimer);
     attempt.slot.release();
   }
 
-  private fail(
-    exchange: Exchange,
-    status: ErrorStatus,
-    reason: string,
-    worker: string | undefined,
-    retried: boolean,
-    headers: Record<string, string> = {},
-    error?: string,
-  ): void {
+  private fail(exchange: Exchange, status: ErrorStatus, reason: string, headers: Record<string, string> = {}, error?: string): void {
+    exchange.error = error ?? reason;
     sendError(exchange.res, status, reason, { 'x-switchyard-lane': exchange.lane, ...headers });
-    this.onOutcome({ exchange, status, worker, retried, error: error ?? reason });
   }
 
   /** WebSocket upgrade passthrough to a ready worker; upgrades do not hold a request slot. */
   upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer, target: { host: string; port: number }): void {
-    stripHopByHopExceptUpgrade(req.headers);
     this.proxy.ws(req, socket, head, { target: { protocol: 'http:', ...target } }, (error) => {
       this.log.warn({ url: req.url, err: (error as Error).message }, 'websocket upgrade failed');
       if (!socket.destroyed) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -296,13 +288,7 @@ export class Forwarder {
   }
 
   close(): void {
+    clearInterval(this.sweeper);
     this.proxy.close();
   }
-}
-
-function stripHopByHopExceptUpgrade(headers: http.IncomingHttpHeaders): void {
-  const { connection, upgrade } = headers;
-  stripHopByHop(headers);
-  headers.connection = connection;
-  headers.upgrade = upgrade;
 }

@@ -24,9 +24,21 @@ interface Waiter {
 }
 
 /** A slot on a worker, held from dispatch until the worker has produced its whole response. */
-export interface Slot {
-  readonly upstream: Upstream;
-  release(): void;
+export class Slot {
+  private released = false;
+
+  constructor(
+    private readonly pool: Pool,
+    readonly upstream: Upstream,
+  ) {}
+
+  /** Idempotent: a second release frees nothing. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.upstream.inflight--;
+    this.pool.dispatch();
+  }
 }
 
 export interface PoolStats {
@@ -73,11 +85,22 @@ export class Pool extends EventEmitter {
    * free). Returns a cancel function for a client that goes away while it waits.
    */
   acquire(request: AcquireRequest, callback: AcquireCallback): () => void {
-    const upstream = request.balancer.pick(this.upstreams, request.key);
-    if (upstream) {
-      callback(undefined, this.occupy(upstream));
+    const slot = this.tryAcquire(request);
+    if (slot) {
+      callback(undefined, slot);
       return () => {};
     }
+    return this.wait(request, callback);
+  }
+
+  /** A slot now, or undefined when every worker is busy (then call wait). */
+  tryAcquire(request: AcquireRequest): Slot | undefined {
+    const upstream = request.balancer.pick(this.upstreams, request.key);
+    return upstream && this.occupy(upstream);
+  }
+
+  /** Queues for a slot: the callback runs exactly once; returns a cancel function. */
+  wait(request: AcquireRequest, callback: AcquireCallback): () => void {
     if (this.queued >= this.config.queue.max && !this.evictLessUrgentThan(request.priority)) {
       this.stats.queueFull++;
       callback('queue-full', undefined);
@@ -125,16 +148,7 @@ export class Pool extends EventEmitter {
   private occupy(upstream: Upstream): Slot {
     upstream.inflight++;
     upstream.served++;
-    let released = false;
-    return {
-      upstream,
-      release: () => {
-        if (released) return;
-        released = true;
-        upstream.inflight--;
-        this.dispatch();
-      },
-    };
+    return new Slot(this, upstream);
   }
 
   private enqueue(waiter: Waiter): void {

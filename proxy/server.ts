@@ -6,15 +6,16 @@ import type { Lane, RequestClass, SwitchyardConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import { createBalancer, type Balancer } from './balancer.ts';
 import { Classifier, splitUrl } from './classify.ts';
-import { connectionClientAddress, resolveClient, setConnectionClientAddress, setUpstreamForwardingHeaders } from './client-address.ts';
+import { connectionClientAddress, resolveClient, setConnectionClientAddress } from './client-address.ts';
+import { upstreamHeaders } from './upstream-headers.ts';
 import { ConnectionTracker } from './connections.ts';
-import { Forwarder, hasBody, type ExchangeOutcome } from './forwarder.ts';
+import { Forwarder, hasBody, type Exchange } from './forwarder.ts';
 import { HealthChecker } from './health-check.ts';
 import { Pool } from './pool.ts';
 import { acceptProxyProtocol } from './proxy-protocol.ts';
 import { rejectSocket, sendError } from './responses.ts';
 import { createStaticHandler } from './static.ts';
-import { ProxyStats, type StatLane } from './stats.ts';
+import { ProxyStats } from './stats.ts';
 import { ControlServer } from './control.ts';
 import { Upstream, type UpstreamState } from './upstream.ts';
 import { adminToken } from '../lib/admin-token.ts';
@@ -33,7 +34,6 @@ interface LaneRoute {
 export interface SwitchyardProxyOptions {
   config: SwitchyardConfig;
   log: Logger;
-  onOutcome?: (outcome: ExchangeOutcome) => void;
 }
 
 /** Builds the upstream list of each pool: static targets, or supervised instances on portBase+i. */
@@ -106,10 +106,7 @@ export class SwitchyardProxy {
       Object.fromEntries(Object.values(this.routes).map((route) => [route.lane, route.pool])),
     );
     this.serveStatic = createStaticHandler(proxyConfig.static);
-    this.forwarder = new Forwarder(proxyConfig, log, (outcome) => {
-      this.logOutcome(outcome);
-      options.onOutcome?.(outcome);
-    });
+    this.forwarder = new Forwarder(proxyConfig, log);
     this.health = new HealthChecker([...this.pools.values()], proxyConfig.healthCheck, log);
 
     this.server = http.createServer({
@@ -139,6 +136,7 @@ export class SwitchyardProxy {
     this.server.listen(port, host);
     await once(this.server, 'listening');
     this.health.start();
+    this.connections.startSweeping();
     this.sampler = setInterval(() => this.stats.sample(), 1000);
     this.sampler.unref();
     const control = this.config.proxy.control;
@@ -171,6 +169,7 @@ export class SwitchyardProxy {
     if (this.inflight > 0) this.log.warn({ inflight: this.inflight }, 'shutdown: grace period over, cutting connections');
     this.connections.destroyAll();
     this.health.stop();
+    this.connections.stopSweeping();
     clearInterval(this.sampler);
     await this.control?.close();
     for (const pool of this.pools.values()) pool.close();
@@ -263,23 +262,25 @@ export class SwitchyardProxy {
       clientIp: client.ip,
     });
     const closeConnection = this.connections.requestStarted(req.socket, requestClass);
+    const startedAt = performance.now();
+    let exchange: Exchange | undefined;
     this.inflight++;
     res.once('close', () => {
       this.inflight--;
       this.connections.requestFinished(req.socket);
+      if (exchange) this.forwarder.clientClosed(exchange);
+      this.exchangeEnded(requestClass, req, res, startedAt, client.ip, exchange);
     });
     if (closeConnection) res.setHeader('connection', 'close');
     if (!this.guardRequestBody(req, res, requestClass)) return;
 
     if (requestClass === 'static') {
       res.setHeader('x-switchyard-lane', 'static');
-      const startedAt = performance.now();
-      res.once('finish', () => this.stats.record('static', res.statusCode, (performance.now() - startedAt) / 1000));
       return this.serveStatic(req, res);
     }
     const route = this.routes[requestClass];
-    setUpstreamForwardingHeaders(req.headers, client);
-    this.forwarder.forward({
+    req.headers = upstreamHeaders(req.headers, client);
+    exchange = {
       req,
       res,
       lane: route.lane,
@@ -288,8 +289,9 @@ export class SwitchyardProxy {
       priority: route.priority,
       clientIp: client.ip,
       closeConnection,
-      startedAt: performance.now(),
-    });
+      startedAt,
+    };
+    this.forwarder.forward(exchange);
   }
 
   /** 413 for bodies over the limit; 408 when the whole request does not arrive within its class's time. */
@@ -337,7 +339,7 @@ export class SwitchyardProxy {
     const upstream = ready.sort((a, b) => a.inflight - b.inflight)[0];
     if (!upstream) return rejectSocket(socket, 503, 'no worker available', 'Retry-After: 1\r\n');
     this.connections.upgraded(socket);
-    setUpstreamForwardingHeaders(req.headers, client);
+    req.headers = upstreamHeaders(req.headers, client, { upgrade: true });
     this.forwarder.upgrade(req, socket, head, { host: upstream.host, port: upstream.port });
   }
 
@@ -366,20 +368,32 @@ export class SwitchyardProxy {
     res.end(body);
   }
 
-  private logOutcome(outcome: ExchangeOutcome): void {
-    const { exchange } = outcome;
-    this.stats.record(exchange.lane as StatLane, outcome.status, (performance.now() - exchange.startedAt) / 1000);
+  /** One place for what every request leaves behind: its stats and, when it failed or at debug, a log line. */
+  private exchangeEnded(
+    requestClass: RequestClass,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    startedAt: number,
+    clientIp: string,
+    exchange: Exchange | undefined,
+  ): void {
+    // 499 (nginx's "client closed request") when the client left before the response was complete
+    const status = res.writableFinished ? res.statusCode : 499;
+    const ms = performance.now() - startedAt;
+    this.stats.record(requestClass, status, ms / 1000);
+    const failed = status >= 500 && status !== 499;
+    if (!failed && !this.log.isLevelEnabled('debug')) return;
     const entry = {
-      method: exchange.req.method,
-      url: exchange.req.url,
-      lane: exchange.lane,
-      worker: outcome.worker,
-      status: outcome.status,
-      ms: Math.round((performance.now() - exchange.startedAt) * 10) / 10,
-      client: exchange.clientIp,
-      retried: outcome.retried || undefined,
+      method: req.method,
+      url: req.url,
+      lane: requestClass,
+      worker: exchange?.worker,
+      status,
+      ms: Math.round(ms * 10) / 10,
+      client: clientIp,
+      retried: exchange?.retried || undefined,
     };
-    if (outcome.status >= 500) this.log.warn({ ...entry, err: outcome.error }, 'request failed');
+    if (failed) this.log.warn({ ...entry, err: exchange?.error }, 'request failed');
     else this.log.debug(entry, 'request');
   }
 }

@@ -37,9 +37,9 @@ function newHistogram(): hdr.Histogram {
  */
 export class ProxyStats {
   readonly registry = new Registry();
-  private readonly requestsTotal: Counter<'lane' | 'code'>;
   private readonly duration: Histogram<'lane'>;
-  private readonly requestCounters = new Map<string, ReturnType<Counter<'lane' | 'code'>['labels']>>();
+  /** requests by "lane code", counted here and handed to prom-client at scrape time */
+  private readonly requestCounts = new Map<string, number>();
   private readonly durationByLane = new Map<string, ReturnType<Histogram<'lane'>['labels']>>();
   private readonly current = new Map<StatLane, MinuteWindow>();
   private readonly finished: LaneMinute[] = [];
@@ -50,7 +50,20 @@ export class ProxyStats {
     private readonly connections: ConnectionTracker,
     private readonly laneToPool: Partial<Record<StatLane, Pool>>,
   ) {
-    this.requestsTotal = new Counter({ name: 'switchyard_requests_total', help: 'Requests answered, by lane and status code', labelNames: ['lane', 'code'], registers: [this.registry] });
+    const requestCounts = this.requestCounts;
+    new Counter({
+      name: 'switchyard_requests_total',
+      help: 'Requests answered, by lane and status code',
+      labelNames: ['lane', 'code'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [key, count] of requestCounts) {
+          const [lane, code] = key.split(' ');
+          this.inc({ lane, code }, count);
+        }
+      },
+    });
     this.duration = new Histogram({
       name: 'switchyard_request_duration_seconds',
       help: 'Time from request to the end of the response, by lane',
@@ -107,12 +120,7 @@ export class ProxyStats {
 
   record(lane: StatLane, status: number, seconds: number): void {
     const key = `${lane} ${status}`;
-    let counter = this.requestCounters.get(key);
-    if (!counter) {
-      counter = this.requestsTotal.labels(lane, String(status));
-      this.requestCounters.set(key, counter);
-    }
-    counter.inc();
+    this.requestCounts.set(key, (this.requestCounts.get(key) ?? 0) + 1);
     let histogram = this.durationByLane.get(lane);
     if (!histogram) {
       histogram = this.duration.labels(lane);
