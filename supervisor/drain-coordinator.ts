@@ -165,6 +165,7 @@ export class DrainCoordinator {
     const drainMs = Date.now() - started;
     const previousPid = worker.pid;
     this.fleet.setState(worker, 'restarting', `recycle: ${reason}`);
+    const restartStarted = Date.now();
     try {
       await this.ports.restart(worker);
     } catch (error) {
@@ -172,6 +173,7 @@ export class DrainCoordinator {
       this.events.record({ kind: 'error', pool: pool.name, worker: worker.name, reason: `restart failed: ${(error as Error).message}` });
       return;
     }
+    const restartMs = Date.now() - restartStarted;
     if (!(await this.ports.waitHealthy(worker, previousPid, this.timing.restartTimeoutMs))) {
       this.fleet.setState(worker, 'down', 'no health after restart');
       this.events.record({ kind: 'error', pool: pool.name, worker: worker.name, reason: 'restarted worker did not pass its health check' });
@@ -184,7 +186,7 @@ export class DrainCoordinator {
       pool: pool.name,
       worker: worker.name,
       reason,
-      detail: { drainMs, drainTimedOut: !drained, totalMs: Date.now() - started, previousPid, pid: worker.pid },
+      detail: { drainMs, drainTimedOut: !drained, restartMs, totalMs: Date.now() - started, previousPid, pid: worker.pid },
     });
   }
 
