@@ -179,7 +179,6 @@ export class DrainCoordinator {
       this.events.record({ kind: 'error', pool: pool.name, worker: worker.name, reason: 'restarted worker did not pass its health check' });
       return;
     }
-    this.fleet.setState(worker, 'ready', `recycled: ${reason}`);
     this.ports.recycled(worker, reason);
     this.events.record({
       kind: 'recycle',
@@ -188,6 +187,8 @@ export class DrainCoordinator {
       reason,
       detail: { drainMs, drainTimedOut: !drained, restartMs, totalMs: Date.now() - started, previousPid, pid: worker.pid },
     });
+    // After the event: going ready may start the next recycle of the pool at once.
+    this.fleet.setState(worker, 'ready', `recycled: ${reason}`);
   }
 
   /** True once nothing is in flight, false when the drain timeout passed first. */
