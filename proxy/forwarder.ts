@@ -128,12 +128,8 @@ export class Forwarder {
     this.proxy.web(
       req,
       res,
-      {
-        target: { protocol: 'http:', host: upstream.host, port: upstream.port },
-        agent: upstream.agent,
-        // A retry re-sends a body-less request: the original request stream has already ended.
-        buffer: attempt.retried ? Readable.from([]) : undefined,
-      },
+      // A retry re-sends a body-less request: the original request stream has already ended.
+      attempt.retried ? { ...upstream.proxyOptions, buffer: Readable.from([]) } : upstream.proxyOptions,
       (error) => this.onError(attempt, error as NodeJS.ErrnoException),
     );
   }
