@@ -26,8 +26,15 @@ export function request(
   });
 }
 
-/** Writes raw bytes on a fresh connection and returns everything the server sent until it closed. */
-export function rawExchange(port: number, payload: string | Buffer, options: { timeoutMs?: number; localAddress?: string } = {}): Promise<string> {
+/**
+ * Opens a fresh connection, lets `drive` write to it (at once or over time), and resolves with
+ * everything the server sent until it closed (or until timeoutMs).
+ */
+export function rawConversation(
+  port: number,
+  drive: (socket: net.Socket) => void,
+  options: { timeoutMs?: number; localAddress?: string } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
     const chunks: Buffer[] = [];
@@ -45,8 +52,13 @@ export function rawExchange(port: number, payload: string | Buffer, options: { t
       clearTimeout(timer);
       reject(error);
     });
-    socket.write(payload);
+    drive(socket);
   });
+}
+
+/** Writes raw bytes on a fresh connection and returns everything the server sent until it closed. */
+export function rawExchange(port: number, payload: string | Buffer, options: { timeoutMs?: number; localAddress?: string } = {}): Promise<string> {
+  return rawConversation(port, (socket) => socket.write(payload), options);
 }
 
 export function statusOf(raw: string): number {

@@ -17,23 +17,31 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-/** Starts test/helpers/upstream-app.ts as its own process and waits until it listens. */
-export async function startApp(name: string, port = 0): Promise<AppProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'upstream-app.ts')], {
-    env: { ...process.env, APP_NAME: name, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+/**
+ * Spawns a TypeScript entry point with tsx, kills it when the test process exits, and resolves
+ * with the first match of `ready` in its stdout (rejects if it exits first).
+ */
+async function spawnUntil(script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
   let output = '';
-  const actualPort = await new Promise<number>((resolve, reject) => {
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     child.stdout!.on('data', (data: Buffer) => {
       output += data.toString();
-      const match = /LISTENING (\d+)/.exec(output);
-      if (match) resolve(Number(match[1]));
+      const found = ready.exec(output);
+      if (found) resolve(found);
     });
-    child.once('exit', (code) => reject(new Error(`app ${name} exited with ${code} before listening`)));
+    child.once('exit', (code) => reject(new Error(`${path.basename(script)} exited with ${code} before it was ready:\n${output}`)));
   });
+  child.stdout!.resume();
+  return { child, match };
+}
+
+/** Starts test/helpers/upstream-app.ts as its own process and waits until it listens. */
+export async function startApp(name: string, port = 0): Promise<AppProcess> {
+  const { child, match } = await spawnUntil(path.join(here, 'upstream-app.ts'), { APP_NAME: name, PORT: String(port) }, /LISTENING (\d+)/);
+  const actualPort = Number(match[1]);
   return {
     child,
     port: actualPort,
@@ -64,22 +72,12 @@ export async function startProxyProcess(config: Record<string, unknown>, env: Re
   const file = path.join(dir, 'switchyard.yaml');
   const withControl = { ...config, proxy: { control: { port: 0 }, ...(config.proxy as object) } };
   writeFileSync(file, stringify(withControl));
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, '..', '..', 'proxy', 'main.ts')], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env, SWITCHYARD_CONFIG: file, SWITCHYARD_DATA: dir },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  let output = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (data: Buffer) => {
-      output += data.toString();
-      const match = /"port":(\d+)[^\n]*"msg":"proxy listening"/.exec(output);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`proxy exited with ${code} before listening:\n${output}`)));
-  });
-  child.stdout!.resume();
+  const { child, match } = await spawnUntil(
+    path.join(here, '..', '..', 'proxy', 'main.ts'),
+    { LOG_LEVEL: 'info', ...env, SWITCHYARD_CONFIG: file, SWITCHYARD_DATA: dir },
+    /"port":(\d+)[^\n]*"msg":"proxy listening"/,
+  );
+  const port = Number(match[1]);
   return {
     child,
     port,

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startApp, type AppProcess } from '../helpers/processes.ts';
-import { rawExchange, request, sleep, statusOf, waitFor } from '../helpers/http.ts';
+import { rawConversation, rawExchange, request, sleep, statusOf, waitFor } from '../helpers/http.ts';
 import { startProxy, type StartedProxy } from '../../proxy/testing.ts';
 
 describe('bad input never crashes or wedges the proxy', () => {
@@ -55,12 +55,7 @@ describe('bad input never crashes or wedges the proxy', () => {
 
   test('a chunked body over the limit is cut with 413', async () => {
     const chunk = Buffer.alloc(256 * 1024, 1);
-    const raw = await new Promise<string>((resolve) => {
-      const socket = net.connect(proxy.port, '127.0.0.1');
-      let data = '';
-      socket.on('data', (part) => (data += part.toString('latin1')));
-      socket.on('close', () => resolve(data));
-      socket.on('error', () => {});
+    const raw = await rawConversation(proxy.port, (socket) => {
       socket.write('POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n');
       for (let i = 0; i < 8; i++) socket.write(`${chunk.length.toString(16)}\r\n`), socket.write(chunk), socket.write('\r\n');
     });
@@ -69,28 +64,24 @@ describe('bad input never crashes or wedges the proxy', () => {
   });
 
   test('slowloris: headers that never finish get 408 and the connection closes', async () => {
-    const raw = await new Promise<string>((resolve) => {
-      const socket = net.connect(proxy.port, '127.0.0.1');
-      let data = '';
-      socket.on('data', (part) => (data += part.toString('latin1')));
-      socket.on('close', () => resolve(data));
-      socket.on('error', () => {});
-      socket.write('GET / HTTP/1.1\r\nHost: t\r\n');
-      const drip = setInterval(() => socket.writable && socket.write('X-Drip: 1\r\n'), 100);
-      socket.on('close', () => clearInterval(drip));
-    });
+    const raw = await rawConversation(
+      proxy.port,
+      (socket) => {
+        socket.write('GET / HTTP/1.1\r\nHost: t\r\n');
+        const drip = setInterval(() => socket.writable && socket.write('X-Drip: 1\r\n'), 100);
+        socket.on('close', () => clearInterval(drip));
+      },
+      { timeoutMs: 10_000 },
+    );
     assert.equal(statusOf(raw), 408);
   });
 
   test('a body that stops arriving gets 408 within the class request timeout, and the slot is freed', async () => {
-    const raw = await new Promise<string>((resolve) => {
-      const socket = net.connect(proxy.port, '127.0.0.1');
-      let data = '';
-      socket.on('data', (part) => (data += part.toString('latin1')));
-      socket.on('close', () => resolve(data));
-      socket.on('error', () => {});
-      socket.write('POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly-part');
-    });
+    const raw = await rawConversation(
+      proxy.port,
+      (socket) => socket.write('POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly-part'),
+      { timeoutMs: 10_000 },
+    );
     assert.ok(statusOf(raw) === 408 || raw === '', raw.slice(0, 100));
     await waitFor(() => proxy.proxy.snapshot().pools[0].workers[0].inflight === 0, 'slot freed');
     assert.equal((await request(`${proxy.url}/`)).status, 200);
