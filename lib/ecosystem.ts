@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { PROJECT_ROOT, type SwitchyardConfig } from './config.ts';
+import { runtimeScripts, type RuntimeScripts } from './build.ts';
 
 /** A PM2 app description (the subset we use). */
 export interface Pm2App {
@@ -20,11 +21,11 @@ export interface Pm2App {
   env: Record<string, string>;
 }
 
-const tsApp = (name: string, script: string, env: Record<string, string>): Pm2App => ({
+const nodeApp = (name: string, script: string, env: Record<string, string>): Pm2App => ({
   name,
-  script: path.join(PROJECT_ROOT, script),
+  script,
   interpreter: process.execPath,
-  interpreter_args: ['--import', 'tsx'],
+  interpreter_args: ['--enable-source-maps'],
   cwd: PROJECT_ROOT,
   exec_mode: 'fork',
   wait_ready: true,
@@ -33,17 +34,25 @@ const tsApp = (name: string, script: string, env: Record<string, string>): Pm2Ap
   env,
 });
 
-/** The PM2 apps for a validated config: the proxy, the supervisor and one fork-mode app per supervised pool. */
-export function pm2Apps(config: SwitchyardConfig, configFile: string): Pm2App[] {
+/**
+ * The PM2 apps for a validated config: the proxy, the supervisor and one fork-mode app per
+ * supervised pool, running the compiled scripts (lib/build.ts `buildRuntime` makes them).
+ */
+export function pm2Apps(config: SwitchyardConfig, configFile: string, scripts: RuntimeScripts = runtimeScripts()): Pm2App[] {
   const shared = { SWITCHYARD_CONFIG: configFile, SWITCHYARD_DATA: config.data };
   const apps: Pm2App[] = [
-    { ...tsApp('proxy', 'proxy/main.ts', shared), kill_timeout: config.proxy.shutdown.graceMs + config.proxy.shutdown.healthFailLeadMs + 5000 },
-    { ...tsApp('supervisor', 'supervisor/main.ts', shared), kill_timeout: 10_000 },
+    { ...nodeApp('proxy', scripts.proxy, shared), kill_timeout: config.proxy.shutdown.graceMs + config.proxy.shutdown.healthFailLeadMs + 5000 },
+    { ...nodeApp('supervisor', scripts.supervisor, shared), kill_timeout: 10_000 },
   ];
   for (const [pool, poolConfig] of Object.entries(config.pools)) {
     if (poolConfig.targets) continue; // static targets run outside PM2
     apps.push({
-      ...tsApp(`worker-${pool}`, 'worker/main.ts', { ...shared, SWITCHYARD_POOL: pool, PORT: String(poolConfig.portBase) }),
+      ...nodeApp(`worker-${pool}`, scripts.worker, {
+        ...shared,
+        SWITCHYARD_POOL: pool,
+        PORT: String(poolConfig.portBase),
+        SWITCHYARD_WORKER_CONCURRENCY: String(poolConfig.concurrency),
+      }),
       instances: poolConfig.instances,
       increment_var: 'PORT',
       instance_var: 'SWITCHYARD_WORKER_INDEX',

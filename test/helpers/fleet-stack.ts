@@ -8,6 +8,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig, PROJECT_ROOT, type SwitchyardConfig } from '../../lib/config.ts';
 import { pm2Apps } from '../../lib/ecosystem.ts';
+import { buildRuntime } from '../../lib/build.ts';
 import { deepMerge } from '../../proxy/testing.ts';
 import { Pm2Client } from '../../supervisor/pm2-client.ts';
 import { waitFor } from './http.ts';
@@ -109,7 +110,7 @@ export async function startFleetStack(overrides: Record<string, unknown>, superv
 
   const pm2 = new Pm2Client(pm2Home);
   await pm2.connect();
-  for (const app of pm2Apps(config, file)) {
+  for (const app of pm2Apps(config, file, buildRuntime())) {
     if (app.name === 'supervisor') Object.assign(app.env, supervisorEnv);
     await pm2.start({ ...app, env: { ...app.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' } });
   }

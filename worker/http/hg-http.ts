@@ -1,12 +1,12 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../../lib/config.ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { WorkerContext } from '../context.ts';
 import { hgEnv, mercurialPython } from '../vcs/env.ts';
 import { cgiBaseVariables, httpHeaderVariables, runCgi } from './cgi.ts';
 import { refusePush } from './refuse.ts';
 
-const HGWEB_CGI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'hgweb-cgi.py');
+const HGWEB_CGI = path.join(PROJECT_ROOT, 'worker', 'hgweb-cgi.py');
 const PUSH_COMMANDS = new Set(['unbundle', 'pushkey']);
 
 /** The Mercurial HTTP wire protocol (`/<repo>?cmd=...`) through hgweb run as CGI. */
