@@ -19,17 +19,23 @@ export function runtimeScripts(): RuntimeScripts {
 export function buildRuntime(): RuntimeScripts {
   const scripts = runtimeScripts();
   for (const [name, entry] of Object.entries(RUNTIME_ENTRIES) as Array<[RuntimeName, string]>) {
-    buildSync({
-      entryPoints: [path.join(PROJECT_ROOT, entry)],
-      outfile: scripts[name],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      sourcemap: 'linked',
-      logLevel: 'warning',
-    });
+    compileScript(path.join(PROJECT_ROOT, entry), scripts[name]);
   }
   return scripts;
+}
+
+/** Bundles one TypeScript entry point to an ES module (packages stay external). */
+export function compileScript(entry: string, outfile: string): string {
+  buildSync({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+  return outfile;
 }

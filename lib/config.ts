@@ -7,7 +7,19 @@ import { configSchema, type SwitchyardConfig } from './config-schema.ts';
 
 export * from './config-schema.ts';
 
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The checkout's root: the nearest folder above this module (source or bundle) with our package.json. */
+function findProjectRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    try {
+      if (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).name === 'switchyard') return dir;
+    } catch {
+      // no package.json here, or not ours: keep walking up
+    }
+    if (path.dirname(dir) === dir) return path.resolve(start, '..');
+  }
+}
+
+export const PROJECT_ROOT = findProjectRoot(path.dirname(fileURLToPath(import.meta.url)));
 export const DEFAULT_CONFIG_FILE = path.join(PROJECT_ROOT, 'conf', 'switchyard.yaml');
 
 /** A config problem, told as file:line, key, the bad value and what was expected. */

@@ -1,4 +1,7 @@
+import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { compileScript } from '../../lib/build.ts';
+import { PROJECT_ROOT } from '../../lib/config.ts';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 
@@ -62,8 +65,14 @@ export function spawnChild(name: string, command: string, args: string[], env: N
 }
 
 /** Runs a TypeScript entry point in its own Node process (through tsx). */
+/**
+ * Runs a TypeScript entry point compiled to plain JavaScript, as production runs (lib/build.ts):
+ * every Node target of a benchmark is measured without a transpiler in its path.
+ */
 export function spawnNodeScript(name: string, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Child {
-  return spawnChild(name, process.execPath, ['--import', 'tsx', script, ...args], env);
+  const bundleName = path.relative(PROJECT_ROOT, script).replace(/\.ts$/, '').replace(/[\\/.]/g, '-');
+  const compiled = compileScript(script, path.join(PROJECT_ROOT, '.bench-tmp', 'compiled', `${bundleName}.mjs`));
+  return spawnChild(name, process.execPath, ['--enable-source-maps', compiled, ...args], env);
 }
 
 /** Waits for the `LISTENING <port>` line that bench/lib/announce.ts prints. */
