@@ -19,6 +19,10 @@ export class RedisBackedCache implements ContentCache {
   ) {
     this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
     this.redis.on('error', (error: Error) => this.warnOnce(error));
+    this.redis.on('ready', () => {
+      if (this.warned) this.log.info('redis cache reachable again');
+      this.warned = false;
+    });
   }
 
   private warnOnce(error: Error): void {
