@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 const SCENARIOS: Record<string, { entry: string; about: string }> = {
   'proxy-overhead': { entry: 'proxy-overhead.ts', about: 'direct vs Switchyard vs bare http-proxy-3 vs nginx vs HAProxy' },
   clone: { entry: 'clone/run.ts', about: 'git/hg clones through the proxy' },
+  'midnight-stampede': { entry: 'midnight-stampede.ts', about: 'CI bots clone at once while browsers browse: Switchyard vs nginx vs HAProxy' },
+  'keep-alive-hog': { entry: 'keep-alive-hog.ts', about: 'idle browser keep-alive connections vs new users: Switchyard vs nginx vs HAProxy' },
+  'rolling-recycle': { entry: 'rolling-recycle.ts', about: 'every pool rolled twice under steady page and clone load (PM2 stack)' },
 };
 
 const entryPath = (name: string) => fileURLToPath(new URL(SCENARIOS[name].entry, import.meta.url));

@@ -1,0 +1,130 @@
+// Keep-alive hog: browser clients each open 8 keep-alive connections and go idle; then new users
+// arrive and load pages. Switchyard (product defaults, and with idle timeouts as long as nginx's)
+// against nginx and HAProxy in front of the same workers, in one run.
+//   npm run bench -- keep-alive-hog [--clients 200] [--per-client 8] [--new-users 200] [--rate 10] [--settle 2]
+//     [--targets switchyard,switchyard-idle75,nginx-rr,...] [--no-doc]
+// Prints the table and rewrites the "## Keep-alive hog (bench/keep-alive-hog)" section of docs/benchmarks.md.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { imageLink, IMG_DIR, loadAverage, machineInfo, machineLine, positiveFlags, writeDocSection } from './fleet/doc.ts';
+import { largeRepos } from './fleet/repos.ts';
+import { baselineTargets, switchyardTarget, type FleetTargetSpec } from './fleet/targets.ts';
+import { runHogPhase, type HogResult, type HogSettings } from './hog/phase.ts';
+import { hogTable, hogVerdict } from './hog/report.ts';
+import { writeBarChart } from './lib/chart.ts';
+import { installCleanup, stopAll } from './lib/processes.ts';
+import { Progress } from './lib/progress.ts';
+
+const HEADING = '## Keep-alive hog (bench/keep-alive-hog)';
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      clients: { type: 'string', default: '200' },
+      'per-client': { type: 'string', default: '8' },
+      'new-users': { type: 'string', default: '200' },
+      rate: { type: 'string', default: '10' },
+      settle: { type: 'string', default: '2' },
+      'page-timeout-ms': { type: 'string', default: '30000' },
+      'repo-mb': { type: 'string', default: '8' },
+      targets: { type: 'string' },
+      'no-doc': { type: 'boolean', default: false },
+    },
+  });
+  const n = positiveFlags(values, ['clients', 'per-client', 'new-users', 'page-timeout-ms', 'repo-mb'] as const, ['rate', 'settle'] as const);
+  const settings: HogSettings = {
+    clients: n.clients,
+    perClient: n['per-client'],
+    newUsers: n['new-users'],
+    arrivalsPerSec: n.rate,
+    settleSec: n.settle,
+    pageTimeoutMs: n['page-timeout-ms'],
+    layout: { web: 2, clone: 3 },
+  };
+  return { settings, repoMb: n['repo-mb'], only: values.targets?.split(','), writeDoc: !values['no-doc'] };
+}
+
+const setup = (idleTimeoutMs?: number) => ({
+  pools: { web: ['web'], clone: ['clone'] },
+  config: idleTimeoutMs ? { proxy: { clients: Object.fromEntries(['static', 'browser', 'page'].map((c) => [c, { idleTimeoutMs, maxRequestsPerSocket: 0 }])) } } : {},
+});
+
+export async function main(argv: string[]): Promise<void> {
+  const { settings, repoMb, only, writeDoc } = parse(argv);
+  installCleanup();
+  const machine = machineInfo();
+  const date = new Date();
+  try {
+    const repos = await largeRepos(repoMb, () => process.stderr.write(`generating ${repoMb} MB git and hg repositories...\n`));
+    const specs: FleetTargetSpec[] = [
+      switchyardTarget('Switchyard (defaults: 5 s idle)', setup(), 'switchyard'),
+      switchyardTarget('Switchyard (75 s idle, as nginx)', setup(75_000), 'switchyard-idle75'),
+      ...(await baselineTargets((pkg) => process.stderr.write(`installing ${pkg} with apt-get...\n`))),
+    ].filter((spec) => !only || only.includes(spec.id));
+    for (const spec of specs.filter((s) => s.skipped)) process.stderr.write(`skipping ${spec.label}: ${spec.skipped}\n`);
+    const runnable = specs.filter((spec) => !spec.skipped);
+    const progress = new Progress(runnable.length);
+    const results: HogResult[] = [];
+    for (const spec of runnable) results.push(await runHogPhase(spec, repos, settings, progress));
+
+    const table = hogTable(results, settings);
+    const verdict = hogVerdict(results, settings);
+    console.log(`\n${table}\n`);
+    for (const line of verdict) console.log(`- ${line}`);
+    if (writeDoc) {
+      const chart = path.join(IMG_DIR, 'keep-alive-hog.svg');
+      writeBarChart(chart, {
+        title: `New users' page load with ${settings.clients} x ${settings.perClient} idle keep-alive connections`,
+        unit: 'ms',
+        rows: results.map((r) => `${r.label} (${r.openAtEnd} idle open)`),
+        series: [
+          { name: 'p50', color: '#7aa6d8', values: results.map((r) => r.users.p50Ms) },
+          { name: 'p99', color: '#1f4e8c', values: results.map((r) => r.users.p99Ms) },
+        ],
+        reference: { value: 100, label: 'target p99 100 ms' },
+      });
+      writeDocSection(HEADING, markdown(settings, table, verdict, imageLink('new users page load p50/p99 per target', chart), machineLine(machine, specs, loadAverage()), date, argv));
+      console.log(`\nwrote ${HEADING.slice(3)} in docs/benchmarks.md`);
+    }
+  } finally {
+    await stopAll();
+  }
+}
+
+function markdown(s: HogSettings, table: string, verdict: string[], chart: string, machine: string, date: Date, argv: string[]): string {
+  return `Generated by \`npm run bench -- keep-alive-hog${argv.length ? ` ${argv.join(' ')}` : ''}\` (\`bench/keep-alive-hog.ts\`) on ${date.toISOString().slice(0, 16).replace('T', ' ')} UTC. Re-running replaces this section.
+
+${machine}
+
+**Load.** ${s.clients} browser clients, each from its own address (127.30.<i>.1), open ${s.perClient} keep-alive connections at once (a repo page
+and its subresources, ${s.clients * s.perClient} connections in all), then stay idle and keep every connection the server leaves open. ${s.settleSec} s later,
+${s.newUsers} new users arrive, ${s.arrivalsPerSec} a second, each with a fresh browser (new connections, 6 at most) loading one repo page and its
+subresources; a load is an error on any non-200 or after ${s.pageTimeoutMs / 1000} s. "idle open" counts the hog's connections the server had not
+closed when the first new user arrived and when the last one finished. Proxy RSS "before" is after warm-up, before the hog; fds are
+the proxy's open file descriptors (1 per client connection plus upstream sockets and its own).
+
+**Targets.** Same fleet as the stampede (2 web + 3 clone reference workers, restarted for each target).
+- **Switchyard (defaults)**: the product's client policy: browser/static/page connections idle for 5 s are closed (tighter, 1 s, above
+  ${'4,000'} client connections), at most 64 connections per client IP.
+- **Switchyard (75 s idle, as nginx)**: the same with a 75 s idle timeout and no per-socket request cap, so that all the hog's connections
+  stay open as they do with nginx and HAProxy: the case the issue's target is about.
+- **nginx** / **HAProxy**: as in the stampede (keepalive_timeout 75 s / timeout http-keep-alive 75 s), round-robin or by client IP
+  over all 5 workers. Workers hit directly are not a row: they do not serve \`/_static/\` (the front end does).
+
+${table}
+
+${chart}
+
+**Verdict** (target: new users served with p99 under 100 ms while ${s.clients * s.perClient} idle browser connections are open, proxy memory under 150 MB):
+${verdict.map((line) => `- ${line}`).join('\n')}
+`;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,118 @@
+import { BROWSE_PAGES } from '../fleet/repos.ts';
+import type { FleetTargetSpec } from '../fleet/targets.ts';
+import { startFleet } from '../fleet/workers.ts';
+import { SimulatedBrowser } from '../lib/browser.ts';
+import { browseUntil, summarizeLoads, type LoadSummary } from '../lib/browsing.ts';
+import { PeakSampler } from '../lib/proc-stats.ts';
+import type { Progress } from '../lib/progress.ts';
+import { startBotRelays, stampede, type BotPlan, type BotResult } from './bots.ts';
+
+// One target, one go: fresh workers, the target in front of them, warm-up, then the users browse
+// for browseSec while (with a stampede) every bot starts its clone at the same moment.
+
+export interface StampedeSettings extends BotPlan {
+  users: number;
+  thinkMs: number;
+  browseSec: number;
+  /** the stampede starts this long after the users */
+  stampedeAtSec: number;
+  cloneDeadlineSec: number;
+  pageTimeoutMs: number;
+  layout: Record<string, number>;
+}
+
+export interface PhaseResult {
+  label: string;
+  stampede: boolean;
+  browsing: LoadSummary;
+  clones: BotResult[];
+  /** from the stampede's start until the last clone finished (or the deadline) */
+  clonesWallSec: number;
+  proxyPeakRssMb: number;
+  workersPeakRssMb: number;
+}
+
+export const userAddress = (user: number) => `127.10.${user % 256}.${1 + Math.floor(user / 256)}`;
+const MB = 1024 * 1024;
+
+/** Every user loads every page once from its own address, so each worker that will serve a page has it cached. */
+async function warmUp(origin: string, users: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: users }, async (_, user) => {
+      const browser = new SimulatedBrowser({ origin, localAddress: userAddress(user), timeoutMs: 60_000 });
+      try {
+        for (const page of BROWSE_PAGES) await browser.loadPage(page);
+      } finally {
+        browser.close();
+      }
+    }),
+  );
+}
+
+export async function runPhase(spec: FleetTargetSpec, repos: string, settings: StampedeSettings, withStampede: boolean, progress: Progress): Promise<PhaseResult> {
+  const label = `${spec.label}${withStampede ? '' : ', no stampede'}`;
+  progress.start(label);
+  const fleet = await startFleet(settings.layout, repos);
+  const target = await spec.start(fleet).catch(async (error: unknown) => {
+    await fleet.stop();
+    throw error;
+  });
+  let relays: Awaited<ReturnType<typeof startBotRelays>> | undefined;
+  try {
+    await warmUp(target.url, settings.users);
+    if (withStampede) relays = await startBotRelays(settings, new URL(target.url).host);
+    const sampler = new PeakSampler({ proxy: target.pid === undefined ? [] : [target.pid], workers: fleet.pids() }).start();
+    let pages = 0;
+    let errors = 0;
+    const clones: BotResult[] = [];
+    const ticker = setInterval(() => {
+      const cloneInfo = withStampede ? `, clones ${clones.filter((c) => c.ok).length}/${settings.bots} done, ${clones.filter((c) => !c.ok).length} failed` : '';
+      progress.update(`pages ${pages}, errors ${errors}${cloneInfo}`);
+    }, 500);
+    const startedAt = Date.now();
+    const browsing = browseUntil({
+      origin: target.url,
+      users: settings.users,
+      addressOf: userAddress,
+      pages: BROWSE_PAGES,
+      thinkMs: settings.thinkMs,
+      until: startedAt + settings.browseSec * 1000,
+      timeoutMs: settings.pageTimeoutMs,
+      onLoad: (load) => {
+        pages++;
+        if (!load.ok) errors++;
+      },
+    });
+    let clonesWallSec = Number.NaN;
+    const cloning = withStampede
+      ? new Promise((resolve) => setTimeout(resolve, settings.stampedeAtSec * 1000)).then(async () => {
+          const begin = performance.now();
+          const results = await stampede(settings, relays!.ports, settings.cloneDeadlineSec * 1000, (result) => clones.push(result));
+          clonesWallSec = (performance.now() - begin) / 1000;
+          return results;
+        })
+      : Promise.resolve([]);
+    const [loads] = await Promise.all([browsing, cloning]);
+    clearInterval(ticker);
+    const peaks = sampler.stop();
+    const result: PhaseResult = {
+      label,
+      stampede: withStampede,
+      browsing: summarizeLoads(loads),
+      clones,
+      clonesWallSec,
+      proxyPeakRssMb: peaks.proxy.peakRss / MB,
+      workersPeakRssMb: peaks.workers.peakRss / MB,
+    };
+    const failed = clones.filter((clone) => !clone.ok).length;
+    progress.done(
+      `pages ${result.browsing.pages}, p99 ${Math.round(result.browsing.p99Ms)} ms, errors ${result.browsing.errors}` +
+        (withStampede ? `, clones ${clones.length - failed}/${settings.bots} in ${clonesWallSec.toFixed(1)} s` : ''),
+    );
+    return result;
+  } finally {
+    await relays?.stop();
+    await target.stop();
+    await fleet.stop();
+  }
+}

@@ -1,0 +1,76 @@
+import { fixed, formatTable, thousands } from '../lib/table.ts';
+import type { PhaseResult, StampedeSettings } from './phase.ts';
+
+// Tables and verdict of the midnight-stampede scenario.
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : Number.NaN;
+};
+
+export function clonesOk(result: PhaseResult): number {
+  return result.clones.filter((clone) => clone.ok).length;
+}
+
+export function resultsTable(results: PhaseResult[], settings: StampedeSettings): string {
+  return formatTable(
+    [
+      { header: 'target' },
+      { header: 'pages', align: 'right' },
+      { header: 'page p50 ms', align: 'right' },
+      { header: 'page p99 ms', align: 'right' },
+      { header: 'page errors', align: 'right' },
+      { header: 'clones ok', align: 'right' },
+      { header: 'clone p50 s', align: 'right' },
+      { header: 'slow clone p50 s', align: 'right' },
+      { header: 'all clones s', align: 'right' },
+      { header: 'proxy RSS MB', align: 'right' },
+      { header: 'workers RSS MB', align: 'right' },
+    ],
+    results.map((result) => {
+      const ok = result.clones.filter((clone) => clone.ok);
+      return [
+        result.label,
+        thousands(result.browsing.pages),
+        fixed(result.browsing.p50Ms, 0),
+        fixed(result.browsing.p99Ms, 0),
+        thousands(result.browsing.errors),
+        result.stampede ? `${ok.length}/${settings.bots}` : '-',
+        fixed(median(ok.filter((clone) => !clone.slow).map((clone) => clone.seconds)), 1),
+        fixed(median(ok.filter((clone) => clone.slow).map((clone) => clone.seconds)), 1),
+        fixed(result.clonesWallSec, 1),
+        fixed(result.proxyPeakRssMb, 0),
+        fixed(result.workersPeakRssMb, 0),
+      ];
+    }),
+  );
+}
+
+export function errorNotes(results: PhaseResult[]): string[] {
+  return results.flatMap((result) => {
+    const notes: string[] = [];
+    if (result.browsing.errors) notes.push(`${result.label}: page errors, e.g. ${result.browsing.errorSamples.map((e) => `"${e}"`).join(', ')}`);
+    const failed = result.clones.filter((clone) => !clone.ok);
+    if (failed.length) notes.push(`${result.label}: ${failed.length} clones failed, e.g. ${[...new Set(failed.map((c) => `"${c.kind}: ${c.error}"`))].slice(0, 2).join(', ')}`);
+    return notes;
+  });
+}
+
+/** The issue's targets for the stampede, checked against this run. */
+export function verdict(results: PhaseResult[], settings: StampedeSettings): { lines: string[]; met: boolean } {
+  const calm = results.find((result) => result.label.startsWith('Switchyard') && !result.stampede);
+  const ours = results.find((result) => result.label.startsWith('Switchyard') && result.stampede);
+  const baselines = results.filter((result) => !result.label.startsWith('Switchyard') && result.stampede);
+  if (!calm || !ours) return { lines: ['Switchyard was not measured both with and without the stampede: no verdict.'], met: false };
+  const ratio = ours.browsing.p99Ms / calm.browsing.p99Ms;
+  const checks: [boolean, string][] = [
+    [ratio <= 2, `Browser p99 under the stampede ${fixed(ours.browsing.p99Ms, 0)} ms vs ${fixed(calm.browsing.p99Ms, 0)} ms without it: ${fixed(ratio, 2)}x (target <= 2x)`],
+    [ours.browsing.errors === 0, `Browser errors under the stampede: ${ours.browsing.errors} (target 0)`],
+    [clonesOk(ours) === settings.bots, `Clones completed: ${clonesOk(ours)}/${settings.bots} (target all)`],
+    ...baselines.map((baseline): [boolean, string] => [
+      ours.browsing.p99Ms < baseline.browsing.p99Ms && ours.browsing.errors <= baseline.browsing.errors,
+      `vs ${baseline.label}: p99 ${fixed(ours.browsing.p99Ms, 0)} vs ${fixed(baseline.browsing.p99Ms, 0)} ms (${fixed(baseline.browsing.p99Ms / ours.browsing.p99Ms, 1)}x better), errors ${ours.browsing.errors} vs ${baseline.browsing.errors}`,
+    ]),
+  ];
+  return { lines: checks.map(([ok, text]) => `${ok ? 'met' : '**NOT met**'}: ${text}.`), met: checks.every(([ok]) => ok) };
+}
