@@ -1,6 +1,8 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { bearerMatches } from '../lib/admin-token.ts';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../lib/log.ts';
+import { Access, type AccessOptions } from './dashboard/access.ts';
+import { authGate, securityHeaders } from './dashboard/gate.ts';
+import { DASHBOARD_PUBLIC_ROUTES, registerDashboard, type DashboardOptions } from './dashboard/routes.ts';
 import { FleetActionError } from './drain-coordinator.ts';
 import type { Supervisor } from './supervisor.ts';
 
@@ -8,18 +10,13 @@ export interface ApiOptions {
   supervisor: Supervisor;
   token: string;
   log: Logger;
-}
-
-/**
- * Who may use the API. Bearer admin token for now; the dashboard's login adds its session
- * cookie here, so every route keeps one gate.
- */
-export function isAuthorized(request: FastifyRequest, token: string): boolean {
-  return bearerMatches(request.headers.authorization, token);
+  /** tests tune sessions, rate limits and push timing here */
+  access?: AccessOptions;
+  dashboard?: DashboardOptions;
 }
 
 /** Routes that need no authentication. */
-const PUBLIC_ROUTES = new Set(['/healthz']);
+const PUBLIC_ROUTES = new Set(['/healthz', ...DASHBOARD_PUBLIC_ROUTES]);
 
 function sendError(reply: FastifyReply, error: unknown): FastifyReply {
   if (error instanceof FleetActionError) return reply.code(error.status).send({ error: error.message });
@@ -27,18 +24,19 @@ function sendError(reply: FastifyReply, error: unknown): FastifyReply {
 }
 
 /**
- * The supervisor's HTTP API (DESIGN.md): fleet, events, drain / recycle / roll, Prometheus metrics.
+ * The supervisor's HTTP API (DESIGN.md): fleet, events, drain / recycle / roll, Prometheus metrics,
+ * and the live dashboard (supervisor/dashboard/). Every route but PUBLIC_ROUTES needs the admin
+ * token or a dashboard session.
  */
-export function buildApi({ supervisor, token, log }: ApiOptions): FastifyInstance {
+export function buildApi({ supervisor, token, log, access: accessOptions, dashboard }: ApiOptions): FastifyInstance {
+  const access = new Access(token, accessOptions);
   const app = Fastify({
     loggerInstance: log.child({ component: 'supervisor-api' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
   });
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (PUBLIC_ROUTES.has(request.url)) return;
-    if (!isAuthorized(request, token)) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'admin token required' });
-  });
+  app.addHook('onRequest', authGate(access, PUBLIC_ROUTES));
+  app.addHook('onSend', securityHeaders);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -90,6 +88,8 @@ export function buildApi({ supervisor, token, log }: ApiOptions): FastifyInstanc
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', supervisor.metrics.registry.contentType).send(await supervisor.metricsText()),
   );
+
+  registerDashboard(app, { supervisor, access, log, options: dashboard });
 
   return app;
 }

@@ -7,7 +7,7 @@ import { EventLog } from './event-log.ts';
 import { Fleet, proxyStateOf, type FleetWorker, type WorkerState } from './fleet.ts';
 import { FleetPublisher } from './fleet-publisher.ts';
 import { fetchHealth, HealthPoller } from './health-poller.ts';
-import type { HistoryStore } from './history/types.ts';
+import type { HistoryStore, LaneMinute } from './history/types.ts';
 import { SupervisorMetrics } from './metrics.ts';
 import type { Pm2Client, Pm2ProcessEvent } from './pm2-client.ts';
 import type { ProxyControlClient } from './proxy-control.ts';
@@ -100,6 +100,16 @@ export class Supervisor {
 
   historyStatus() {
     return this.history?.status();
+  }
+
+  get config(): SwitchyardConfig {
+    return this.options.config;
+  }
+
+  /** Per-minute lane stats from the history store; rejects while it is not open or unreachable. */
+  async laneHistory(since: Date, lane?: string): Promise<LaneMinute[]> {
+    if (!this.history) throw new Error('history store not open');
+    return this.history.laneStats({ since, lane });
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,193 @@
+// Keeps the tables and the event log in step with the live state. Rows are keyed and updated in
+// place, so a button under the pointer is never replaced between press and release.
+import * as fmt from './format.js';
+import { runAction } from './actions.js';
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === 'class') node.className = value;
+    else if (key === 'data') Object.assign(node.dataset, value);
+    else node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function set(node, text, title) {
+  if (node.textContent !== text) node.textContent = text;
+  if (title !== undefined && node.title !== title) node.title = title;
+}
+
+function actionButton(action, target, label, style = 'ghost') {
+  const button = el('button', { class: `small ${style}`, data: { action, target } }, label);
+  button.addEventListener('click', () => runAction(action, target));
+  return button;
+}
+
+export class WorkersTable {
+  constructor(table) {
+    this.table = table;
+    this.rows = new Map();
+  }
+
+  build(workers, pools) {
+    this.table.querySelectorAll('tbody').forEach((body) => body.remove());
+    this.rows.clear();
+    for (const pool of pools) {
+      const members = workers.filter((worker) => worker.pool === pool.name);
+      if (members.length === 0) continue;
+      const body = el('tbody', { data: { pool: pool.name } });
+      const head = el(
+        'tr',
+        { class: 'pool-row' },
+        el('th', { colspan: '8' }, el('span', { class: 'pool-name' }, pool.name), el('span', { class: 'muted small' }, ` ${members.length} workers · maxUnavailable ${pool.maxUnavailable}`)),
+        el('th', { class: 'actions' }, actionButton('roll', pool.name, 'Roll pool')),
+      );
+      body.append(head);
+      for (const worker of members) body.append(this.row(worker));
+      this.table.append(body);
+    }
+  }
+
+  row(worker) {
+    const cells = {
+      name: el('td', { class: 'worker-name' }),
+      pid: el('td', { class: 'mono' }),
+      state: el('td'),
+      inflight: el('td', { class: 'num', data: { field: 'inflight' } }),
+      served: el('td', { class: 'num', data: { field: 'served' } }),
+      rss: el('td'),
+      uptime: el('td', { class: 'num' }),
+      next: el('td', { class: 'next-recycle' }),
+      actions: el('td', { class: 'actions' }),
+    };
+    cells.name.append(el('strong', {}, worker.name));
+    cells.badge = el('span', { class: 'badge', data: { field: 'state' } });
+    cells.proxyNote = el('span', { class: 'muted small proxy-note' });
+    cells.state.append(cells.badge, cells.proxyNote);
+    cells.rssBar = el('span', { class: 'bar' }, el('span', { class: 'fill' }));
+    cells.rssText = el('span', { class: 'small' });
+    cells.rss.append(el('div', { class: 'rss-cell' }, cells.rssBar, cells.rssText));
+    cells.drain = actionButton('drain', worker.name, 'Drain');
+    cells.ready = actionButton('ready', worker.name, 'Undrain');
+    cells.recycle = actionButton('recycle', worker.name, 'Recycle', 'warn');
+    cells.actions.append(cells.drain, cells.ready, cells.recycle);
+    const row = el('tr', { data: { worker: worker.name } }, cells.name, cells.pid, cells.state, cells.inflight, cells.served, cells.rss, cells.uptime, cells.next, cells.actions);
+    this.rows.set(worker.name, { row, cells });
+    return row;
+  }
+
+  update(workers, pools) {
+    if (workers.length !== this.rows.size || workers.some((worker) => !this.rows.has(worker.name))) this.build(workers, pools);
+    for (const worker of workers) {
+      const { row, cells } = this.rows.get(worker.name);
+      row.dataset.state = worker.state;
+      set(cells.pid, worker.pid == null ? '–' : String(worker.pid), `restarts: ${worker.restarts}`);
+      set(cells.badge, worker.state, `since ${fmt.clock(worker.stateSince)}`);
+      cells.badge.className = `badge state-${worker.state}`;
+      const proxyState = worker.proxy && worker.proxy.state !== (worker.state === 'restarting' ? 'draining' : worker.state) ? `proxy: ${worker.proxy.state}` : '';
+      set(cells.proxyNote, proxyState);
+      set(cells.inflight, worker.inflight == null ? '–' : String(worker.inflight));
+      cells.inflight.classList.toggle('hot', (worker.inflight ?? 0) > 0);
+      set(cells.served, fmt.count(worker.served));
+      const limit = worker.limits.maxRssBytes;
+      const ratio = limit > 0 && worker.rssBytes != null ? Math.min(1, worker.rssBytes / limit) : 0;
+      cells.rssBar.firstChild.style.width = `${(ratio * 100).toFixed(1)}%`;
+      cells.rssBar.classList.toggle('high', ratio > 0.85);
+      set(cells.rssText, `${fmt.bytes(worker.rssBytes)} / ${limit > 0 ? fmt.bytes(limit) : '∞'}`);
+      set(cells.uptime, fmt.duration(worker.uptimeSec));
+      const next = fmt.nextRecycle(worker);
+      set(cells.next, next.text);
+      cells.next.classList.toggle('urgent', next.urgent);
+      const busy = worker.state === 'restarting' || worker.state === 'down' || Boolean(worker.pendingRecycle);
+      cells.drain.hidden = worker.state === 'draining';
+      cells.ready.hidden = worker.state !== 'draining' || Boolean(worker.pendingRecycle);
+      cells.drain.disabled = worker.state !== 'ready';
+      cells.recycle.disabled = busy;
+    }
+  }
+}
+
+export class LanesTable {
+  constructor(body) {
+    this.body = body;
+    this.rows = new Map();
+  }
+
+  update(lanes) {
+    for (const lane of lanes) {
+      let entry = this.rows.get(lane.lane);
+      if (!entry) {
+        const cells = Array.from({ length: 10 }, (_, i) => el('td', i >= 2 ? { class: 'num' } : {}));
+        cells[0].classList.add('lane-name');
+        const row = el('tr', { data: { lane: lane.lane } }, ...cells);
+        this.body.append(row);
+        entry = { row, cells };
+        this.rows.set(lane.lane, entry);
+      }
+      const c = entry.cells;
+      set(c[0], lane.lane);
+      set(c[1], lane.pool ?? '(static)');
+      set(c[2], fmt.rate(lane.reqPerSec));
+      set(c[3], lane.reqPerSec > 0 || lane.p50Ms > 0 ? fmt.ms(lane.p50Ms) : '–');
+      set(c[4], lane.reqPerSec > 0 || lane.p99Ms > 0 ? fmt.ms(lane.p99Ms) : '–');
+      set(c[5], `${fmt.percent(lane.errorRate)}`, `${fmt.count(lane.totalErrors)} errors of ${fmt.count(lane.totalRequests)} requests since the proxy started`);
+      c[5].classList.toggle('bad', lane.errorRate > 0.01);
+      set(c[6], lane.queueDepth == null ? '–' : String(lane.queueDepth));
+      c[6].classList.toggle('hot', (lane.queueDepth ?? 0) > 0);
+      set(c[7], lane.queueTimeouts == null ? '–' : fmt.count(lane.queueTimeouts), lane.queueFull == null ? undefined : `queue full: ${fmt.count(lane.queueFull)}`);
+      set(c[8], fmt.count(lane.connections.active));
+      set(c[9], fmt.count(lane.connections.idle));
+    }
+  }
+}
+
+const EVENT_LIMIT = 200;
+
+export class EventLog {
+  constructor(list) {
+    this.list = list;
+  }
+
+  reset(events) {
+    this.list.replaceChildren();
+    this.add(events, false);
+  }
+
+  add(events, fresh = true) {
+    for (const event of events) {
+      const who = [event.pool, event.worker].filter(Boolean);
+      const detail = event.detail ? Object.entries(event.detail).map(([key, value]) => `${key}: ${typeof value === 'object' ? JSON.stringify(value) : value}`).join(' · ') : '';
+      const item = el(
+        'li',
+        { class: fresh ? 'fresh' : '', data: { kind: event.kind, worker: event.worker ?? '' } },
+        el('time', { datetime: event.at, title: event.at }, fmt.clock(event.at)),
+        el('span', { class: `badge kind-${event.kind}` }, event.kind),
+        el('span', { class: 'who' }, event.worker ?? event.pool ?? 'fleet'),
+        el('span', { class: 'reason' }, event.reason ?? ''),
+        el('span', { class: 'muted small detail' }, detail),
+      );
+      if (who.length === 0) item.querySelector('.who').classList.add('muted');
+      this.list.prepend(item);
+    }
+    while (this.list.children.length > EVENT_LIMIT) this.list.lastElementChild.remove();
+  }
+}
+
+export function renderSummary(summary) {
+  const kpi = (name) => document.querySelector(`[data-kpi="${name}"]`);
+  set(kpi('workers'), `${summary.workersReady} / ${summary.workersTotal}`);
+  kpi('workers').classList.toggle('bad', summary.workersReady < summary.workersTotal);
+  set(kpi('rps'), fmt.rate(summary.reqPerSec));
+  set(kpi('errors'), fmt.rate(summary.errorsPerSec));
+  kpi('errors').classList.toggle('bad', summary.errorsPerSec > 0);
+  set(kpi('queue'), String(summary.queueDepth));
+  kpi('queue').classList.toggle('warn', summary.queueDepth > 0);
+  set(kpi('connections'), summary.clientConnections == null ? '–' : fmt.count(summary.clientConnections));
+  set(kpi('proxy'), summary.proxyReachable ? 'up' : 'unreachable');
+  kpi('proxy').classList.toggle('bad', !summary.proxyReachable);
+  const history = summary.history;
+  set(kpi('history'), history ? `${history.backend}${history.healthy ? '' : ' (down)'}` : 'off', history?.lastError ?? '');
+  kpi('history').classList.toggle('warn', Boolean(history && !history.healthy));
+}

@@ -1,0 +1,28 @@
+/** A fixed-size buffer of the newest items, each numbered (seq) in arrival order from 1. */
+export class Ring<T> {
+  private readonly items: T[] = [];
+  private lastSeq = 0;
+
+  constructor(readonly capacity: number) {}
+
+  push(item: T): number {
+    this.items.push(item);
+    if (this.items.length > this.capacity) this.items.shift();
+    return ++this.lastSeq;
+  }
+
+  get latestSeq(): number {
+    return this.lastSeq;
+  }
+
+  all(): T[] {
+    return [...this.items];
+  }
+
+  /** Items after `seq`, or undefined when some of them were already overwritten. */
+  after(seq: number): T[] | undefined {
+    const missing = this.lastSeq - seq;
+    if (missing > this.items.length) return undefined;
+    return missing <= 0 ? [] : this.items.slice(this.items.length - missing);
+  }
+}
