@@ -1,7 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PROJECT_ROOT } from '../../lib/config.ts';
 import type { Db } from './db.ts';
 
-const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
+// Through PROJECT_ROOT, not import.meta.url: bundled into dist/supervisor.mjs, this module's URL is the bundle's.
+const MIGRATIONS_DIR = pathToFileURL(path.join(PROJECT_ROOT, 'supervisor', 'history', 'migrations') + path.sep);
 
 export interface Migration {
   version: number;

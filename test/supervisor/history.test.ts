@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -241,6 +242,57 @@ for (const name of ['postgres', 'embedded'] as const) {
     });
   });
 }
+
+describe('embedded store runs PGlite off the event loop', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'switchyard-history-thread-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test('first open (initdb, migrations) keeps the event loop responsive', async () => {
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    delay.enable();
+    const started = performance.now();
+    const store = await open({ name: 'embedded', options: { dataDir } } as Backend);
+    const elapsedMs = performance.now() - started;
+    delay.disable();
+    clearInterval(ticker);
+    try {
+      assert.equal(store.status().healthy, true);
+      const maxMs = delay.max / 1e6;
+      // PGlite on the main thread: a handful of ticks over 5-20 s and multi-second stalls.
+      // Generous bounds: the machine may be busy with other work.
+      assert.ok(maxMs < 500, `max event-loop delay ${maxMs.toFixed(0)} ms`);
+      assert.ok(ticks >= (elapsedMs / 10) * 0.3, `${ticks} ticks of 10 ms in ${elapsedMs.toFixed(0)} ms`);
+      store.recordEvent({ at: new Date(), kind: 'start' });
+      assert.equal(await store.flush(), true);
+      assert.equal((await store.events({})).length, 1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('errors cross the thread with their SQLSTATE; a closed database reopens on use', async () => {
+    const db = createEmbeddedDb(path.join(dataDir, 'history-db'));
+    try {
+      await assert.rejects(db.query('SELEC 1'), (err: Error & { code?: string }) => err.code === '42601' && /syntax/.test(err.message));
+      await assert.rejects(
+        db.transaction(async (q) => {
+          await q.query('CREATE TABLE switchyard_tx_probe (x int)');
+          await q.query('SELECT 1/0');
+        }),
+        (err: Error & { code?: string }) => err.code === '22012',
+      );
+      // Rolled back: the table from the failed transaction does not exist.
+      const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'switchyard_tx_probe'`);
+      assert.deepEqual(rows, [{ n: 0 }]);
+      await db.close();
+      assert.deepEqual((await db.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+    } finally {
+      await db.close();
+    }
+  });
+});
 
 /** Stands between the store and PostgreSQL so a test can cut the database off without stopping it. */
 class TcpForwarder {
