@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
+import { TcpRelay } from '../helpers/tcp-relay.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -295,44 +295,11 @@ describe('embedded store runs PGlite off the event loop', () => {
 });
 
 /** Stands between the store and PostgreSQL so a test can cut the database off without stopping it. */
-class TcpForwarder {
-  private server?: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-
-  async start(): Promise<void> {
-    const target = new URL(PG_URL);
-    this.server = net.createServer((client) => {
-      const upstream = net.connect(Number(target.port || 5432), target.hostname);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    const server = this.server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as net.AddressInfo).port;
-  }
-
-  /** Every connection reset and the port closed: new connections are refused. */
-  async cut(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server?.close(r));
-  }
-
-  url(schemaUrl: string): string {
-    const u = new URL(schemaUrl);
-    u.port = String(this.port);
-    return u.toString();
-  }
+/** The relay's URL for a connection string: same database and options, the relay's port. */
+function through(relay: TcpRelay, schemaUrl: string): string {
+  const url = new URL(schemaUrl);
+  url.port = String(relay.port);
+  return url.toString();
 }
 
 describe('history store through a PostgreSQL outage', () => {
@@ -359,10 +326,10 @@ describe('history store through a PostgreSQL outage', () => {
     });
 
   test('mid-run outage: recording never throws, status turns unhealthy, one warning, everything arrives after', async () => {
-    const fwd = new TcpForwarder();
+    const fwd = new TcpRelay(Number(new URL(PG_URL).port || 5432), new URL(PG_URL).hostname);
     await fwd.start();
     const { log, count } = captureLog();
-    const store = await openThrough(fwd.url(schema.url()), log);
+    const store = await openThrough(through(fwd, schema.url()), log);
     const since = new Date();
     let recorded = 0;
     // The fleet keeps working throughout: an event every 10 ms, as routing and recycling would.
@@ -405,13 +372,13 @@ describe('history store through a PostgreSQL outage', () => {
   });
 
   test('unreachable at start: open does not fail; the buffer is bounded (oldest dropped); schema and data arrive later', async () => {
-    const fwd = new TcpForwarder();
+    const fwd = new TcpRelay(Number(new URL(PG_URL).port || 5432), new URL(PG_URL).hostname);
     await fwd.start();
     await fwd.cut(); // a port that refuses connections
     const { log } = captureLog();
     // A fresh schema the store has never migrated: the migrations must run on reconnect.
     const late = await freshSchema();
-    const store = await openThrough(fwd.url(late.url()), log, { bufferLimit: 5 });
+    const store = await openThrough(through(fwd, late.url()), log, { bufferLimit: 5 });
     try {
       assert.equal(store.status().healthy, false);
       const at = new Date(Date.UTC(2032, 0, 1));
