@@ -1,9 +1,9 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 // The response passes (status, headers, hop-by-hop clean-up) that http-proxy-3 runs when it
-// handles the response itself; we run them too, then add our bounded window before the client.
+// handles the response itself; we run them too, then relay the body through our bounded window.
 import { OUTGOING_PASSES } from 'http-proxy-3/dist/lib/http-proxy/passes/web-outgoing.js';
 import type { Lane, ProxyConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
@@ -39,7 +39,6 @@ interface Attempt extends Deadlined {
   failed: boolean;
   finished: boolean;
   proxyRes?: http.IncomingMessage;
-  window?: PassThrough;
 }
 
 function newAttempt(exchange: Exchange, slot: Slot, retried: boolean): Attempt {
@@ -141,7 +140,6 @@ export class Forwarder {
   clientClosed(exchange: Exchange): void {
     const attempt = (exchange.req as WithAttempt)[ATTEMPT];
     if (!attempt) return;
-    attempt.window?.destroy();
     if (attempt.proxyRes && !attempt.proxyRes.complete) attempt.proxyRes.destroy();
     if (!attempt.finished) attempt.proxyReq?.destroy();
   }
@@ -195,10 +193,11 @@ export class Forwarder {
   }
 
   /**
-   * Copies the worker's response to the client holding at most the window in the proxy. A body
-   * whose declared length fits the window is written straight through (the worker is free as soon
-   * as it has sent it); a larger or unknown one flows through a bounded buffer with backpressure.
-   * Plain pipes with explicit clean-up: stream.pipeline costs an AbortSignal per response.
+   * Copies the worker's response to the client holding at most the window in the proxy: the
+   * client socket's own write buffer is the window. The worker is read as fast as it produces
+   * until that many bytes wait for the client, then paused until the client drains them; so a
+   * response that fits is taken from the worker at once (its slot freed) while a slow client reads
+   * it, and a larger one streams at the client's pace with flat memory. No extra stream stage.
    */
   private relay(proxyRes: http.IncomingMessage, res: http.ServerResponse, attempt: Attempt): void {
     const windowBytes = this.config.streaming.responseWindowBytes;
@@ -207,16 +206,17 @@ export class Forwarder {
       this.log.warn({ worker: attempt.slot.upstream.name, url: attempt.exchange.req.url, err: error?.message ?? 'aborted' }, 'response stream cut');
       res.destroy();
     };
+    const resume = () => proxyRes.resume();
     proxyRes.once('error', cut);
     proxyRes.once('aborted', () => cut());
-    const declared = Number(proxyRes.headers['content-length'] ?? NaN);
-    if (declared <= windowBytes) {
-      proxyRes.on('data', (chunk: Buffer) => res.write(chunk));
-      proxyRes.once('end', () => res.end());
-      return;
-    }
-    attempt.window = new PassThrough({ highWaterMark: Math.ceil(windowBytes / 2) });
-    proxyRes.pipe(attempt.window).pipe(res);
+    proxyRes.on('data', (chunk: Buffer) => {
+      res.write(chunk);
+      if (res.writableLength >= windowBytes) {
+        proxyRes.pause();
+        res.once('drain', resume);
+      }
+    });
+    proxyRes.once('end', () => res.end());
   }
 
   private timeout(attempt: Attempt): void {
