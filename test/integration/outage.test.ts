@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { TcpRelay } from '../helpers/tcp-relay.ts';
 import { startApp, startProxyProcess, type AppProcess, type ProxyProcess } from '../helpers/processes.ts';
@@ -44,6 +45,8 @@ describe('Redis outage mid-run', () => {
     await redis.hset(FLEET_STATE_KEY, states);
     await redis.publish(FLEET_CHANNEL, JSON.stringify({ states, at: new Date().toISOString() }));
   };
+  // the worker's cache keys: namespaced by its repos directory (worker/cache/index.ts)
+  const workerCacheKeys = () => redis.keys(`switchyard:worker:v1:${createHash('sha1').update(fixture.repos).digest('hex').slice(0, 12)}:*`);
   const appsServing = async (count: number) => {
     const seen = new Set<string>();
     for (let i = 0; i < count; i++) seen.add(String((await request(`${proxy.url}/`)).headers['x-app']));
@@ -64,6 +67,7 @@ describe('Redis outage mid-run', () => {
       const response = await request(`${worker.url}${page}`, { timeoutMs: 10_000 });
       assert.equal(response.status, 200, `${page} during the outage`);
     }
+    assert.equal((await workerCacheKeys()).length, 0, 'nothing reached Redis during the outage');
     // a drain decided during the outage is stored in Redis only (the proxy cannot hear it yet)
     await redis.hset(FLEET_STATE_KEY, { 'web-1': 'draining' });
     await sleep(300);
@@ -78,9 +82,11 @@ describe('Redis outage mid-run', () => {
     }, 'the drain stored during the outage was applied on reconnect', 15_000);
     await publish({ 'web-1': 'ready' });
     await waitFor(async () => (await appsServing(4)).size === 2, 'web-1 back');
+    // A new revision name each time: a fresh cache key, so each try writes through to Redis.
+    let attempt = 0;
     await waitFor(async () => {
-      await request(`${worker.url}/demo-git/tree/HEAD/`, { timeoutMs: 10_000 });
-      return (await redis.keys('switchyard:worker:v1:*')).length > 0;
-    }, 'worker cache entries reach Redis again', 15_000);
+      await request(`${worker.url}/demo-git/tree/no-such-rev-${attempt++}/`, { timeoutMs: 10_000 });
+      return (await workerCacheKeys()).length > 0;
+    }, 'worker cache entries reach Redis again', 20_000);
   });
 });
