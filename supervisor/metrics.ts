@@ -1,6 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Fleet } from './fleet.ts';
-import type { RecycleReason } from './recycle-policy.ts';
+import { RECYCLE_REASONS, type RecycleReason } from './recycle-policy.ts';
 
 /** The supervisor's own Prometheus series; /metrics appends them to the proxy's. */
 export class SupervisorMetrics {
@@ -14,6 +14,8 @@ export class SupervisorMetrics {
       labelNames: ['pool', 'reason'],
       registers: [this.registry],
     });
+    // Every series exists from the start, so rate() and alerts see 0 rather than nothing.
+    for (const pool of fleet.pools.keys()) for (const reason of RECYCLE_REASONS) this.recycles.inc({ pool, reason }, 0);
     new Gauge({
       name: 'switchyard_worker_rss_bytes',
       help: 'Resident memory of each worker, from its last health poll',

@@ -1,6 +1,7 @@
 import type { PoolConfig } from '../lib/config.ts';
 
-export type RecycleReason = 'requests' | 'age' | 'rss' | 'manual' | 'roll';
+export const RECYCLE_REASONS = ['requests', 'age', 'rss', 'manual', 'roll'] as const;
+export type RecycleReason = (typeof RECYCLE_REASONS)[number];
 
 /** One worker process's limits; 0 means no limit. */
 export interface RecycleThresholds {

@@ -17,6 +17,13 @@ export interface DashboardOptions {
   hub?: Partial<HubOptions>;
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** the dashboard's live model and WebSocket hub (tests look at the hub's buffers) */
+    dashboard: { live: LiveState; hub: DashboardHub };
+  }
+}
+
 const HISTORY_MAX_DAYS = 31;
 
 function isSecure(request: FastifyRequest): boolean {
@@ -30,12 +37,13 @@ function isSecure(request: FastifyRequest): boolean {
 export function registerDashboard(
   app: FastifyInstance,
   { supervisor, access, log, options = {} }: { supervisor: Supervisor; access: Access; log: Logger; options?: DashboardOptions },
-): { live: LiveState; hub: DashboardHub } {
+): void {
   const assets = loadAssets();
   const indexPage = pageTemplate('index.html');
   const loginPage = pageTemplate('login.html');
   const live = new LiveState(supervisor, options.live);
   const hub = new DashboardHub(live, access, log.child({ component: 'dashboard' }), options.hub);
+  app.decorate('dashboard', { live, hub });
 
   app.addHook('onReady', async () => {
     await live.start();
@@ -103,6 +111,4 @@ export function registerDashboard(
       return reply.code(503).send({ error: `history unavailable: ${(error as Error).message}` });
     }
   });
-
-  return { live, hub };
 }

@@ -47,7 +47,8 @@ function generateLoad(proxyUrl: string): { stop(): Promise<number> } {
   };
 }
 
-const cell = (page: Page, worker: string, field: string) => page.locator(`tr[data-worker="${worker}"] [data-field="${field}"]`);
+// Limits far above what the test reaches: the page shows a countdown, nothing recycles by itself.
+const RECYCLE = { maxRequests: 50_000, maxAgeSec: 7200, maxRssMb: 400 };
 
 describe('dashboard in Chromium against the PM2 stack', () => {
   let stack: FleetStack;
@@ -56,7 +57,7 @@ describe('dashboard in Chromium against the PM2 stack', () => {
 
   before(async () => {
     [stack, browser] = await Promise.all([
-      historyDatabaseEnv().then((env) => startFleetStack({ pools: { web: { instances: 2 }, clone: { instances: 2 } }, lanes: { bot: { pool: 'web' } } }, env)),
+      historyDatabaseEnv().then((env) => startFleetStack({ pools: { web: { instances: 2, recycle: RECYCLE }, clone: { instances: 2, recycle: RECYCLE } }, lanes: { bot: { pool: 'web' } } }, env)),
       launchChromium(),
     ]);
     page = await browser.newPage({ viewport: { width: 1440, height: 1300 } });
@@ -130,6 +131,18 @@ describe('dashboard in Chromium against the PM2 stack', () => {
 
       await page.waitForTimeout(1500); // one more round of samples so the chart shows the dip and recovery
       await page.screenshot({ path: path.join(ARTIFACTS_DIR, 'dashboard.png'), fullPage: true });
+
+      const metrics = (await stack.api('GET', '/metrics')).body as string;
+      for (const series of [
+        /switchyard_requests_total\{lane="page",code="200"\} \d+/,
+        /switchyard_request_duration_seconds_bucket\{le="0.1",lane="clone"\} \d+/,
+        /switchyard_queue_depth\{pool="web"\} \d+/,
+        /switchyard_worker_rss_bytes\{worker="clone-1"\} \d+/,
+        /switchyard_worker_recycles_total\{pool="web",reason="manual"\} 1/,
+        /switchyard_client_connections\{class="browser",state="active"\} \d+/,
+      ]) {
+        assert.match(metrics, series);
+      }
     } finally {
       const answered = await load.stop();
       assert.ok(answered > 100, `load generator got answers (${answered})`);

@@ -11,6 +11,7 @@ import type { WorkerHealth } from '../../supervisor/fleet.ts';
 import type { Pm2Client, Pm2Process } from '../../supervisor/pm2-client.ts';
 import { ProxyControlClient } from '../../supervisor/proxy-control.ts';
 import { Supervisor } from '../../supervisor/supervisor.ts';
+import type { DashboardHub } from '../../supervisor/dashboard/hub.ts';
 import type { ProxyLiveState } from '../../supervisor/dashboard/views.ts';
 import { waitFor } from './http.ts';
 
@@ -78,6 +79,7 @@ export interface DashboardHarness {
   proxy: ProxyLiveState;
   restarts: string[];
   app: ReturnType<typeof buildApi>;
+  hub: DashboardHub;
   close(): Promise<void>;
 }
 
@@ -149,6 +151,7 @@ export async function startDashboardHarness(options: Pick<ApiOptions, 'access' |
     workers,
     restarts,
     app,
+    hub: app.dashboard.hub,
     async close() {
       await app.close();
       await supervisor.stop();
@@ -156,4 +159,15 @@ export async function startDashboardHarness(options: Pick<ApiOptions, 'access' |
       for (const worker of workers.values()) worker.server.close();
     },
   });
+}
+
+/** Logs in through the form like a browser: the session cookie and the page's CSRF token. */
+export async function login(url: string, token = HARNESS_TOKEN): Promise<{ cookie: string; csrf: string }> {
+  const response = await fetch(`${url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token }), headers: { origin: url } });
+  if (response.status !== 303) throw new Error(`login answered ${response.status}`);
+  const cookie = response.headers.get('set-cookie')!.split(';')[0];
+  const page = await (await fetch(`${url}/`, { headers: { cookie } })).text();
+  const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec(page)?.[1];
+  if (!csrf) throw new Error('no CSRF token on the dashboard page');
+  return { cookie, csrf };
 }

@@ -1,0 +1,247 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FailureLimiter } from '../../supervisor/dashboard/rate-limit.ts';
+import type { HistoryStore, LaneMinute } from '../../supervisor/history/types.ts';
+import { HARNESS_TOKEN, login, startDashboardHarness, type DashboardHarness } from '../helpers/dashboard-harness.ts';
+import { request, waitFor } from '../helpers/http.ts';
+
+const bearer = { authorization: `Bearer ${HARNESS_TOKEN}` };
+
+const PROTECTED: Array<[string, string]> = [
+  ['GET', '/'],
+  ['GET', '/api/fleet'],
+  ['GET', '/api/events'],
+  ['GET', '/api/dashboard'],
+  ['GET', '/api/lanes/history?since=2020-01-01T00:00:00Z'],
+  ['GET', '/metrics'],
+  ['GET', '/assets/app.js'],
+  ['GET', '/assets/vendor/uPlot.js'],
+  ['GET', '/nowhere'],
+  ['POST', '/api/workers/web-0/drain'],
+  ['POST', '/api/workers/web-0/ready'],
+  ['POST', '/api/workers/web-0/recycle'],
+  ['POST', '/api/pools/web/roll'],
+  ['POST', '/logout'],
+];
+
+describe('dashboard HTTP API: routes and auth', () => {
+  let h: DashboardHarness;
+  const call = (method: string, route: string, headers: Record<string, string> = bearer) => fetch(`${h.url}${route}`, { method, headers, redirect: 'manual' });
+
+  before(async () => {
+    h = await startDashboardHarness({ access: { limiter: new FailureLimiter(1000, 1000) } });
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test('public: health, the login page and its stylesheet; security headers everywhere', async () => {
+    assert.equal((await call('GET', '/healthz', {})).status, 200);
+    const loginPage = await call('GET', '/login', {});
+    assert.equal(loginPage.status, 200);
+    assert.match(await loginPage.text(), /<form method="post" action="\/login">/);
+    assert.equal((await call('GET', '/assets/style.css', {})).status, 200);
+    assert.match(loginPage.headers.get('content-security-policy')!, /script-src 'self'/);
+    assert.match(loginPage.headers.get('content-security-policy')!, /frame-ancestors 'none'/);
+    assert.equal(loginPage.headers.get('x-frame-options'), 'DENY');
+    assert.equal(loginPage.headers.get('x-content-type-options'), 'nosniff');
+  });
+
+  test('every other route: 401 without or with a wrong token, a browser is sent to the login page', async () => {
+    for (const [method, route] of PROTECTED) {
+      const anonymous = await call(method, route, {});
+      assert.equal(anonymous.status, 401, `${method} ${route}`);
+      assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer');
+      assert.equal((await call(method, route, { authorization: 'Bearer wrong' })).status, 401, `${method} ${route} with a wrong token`);
+      assert.equal((await call(method, route, { cookie: 'switchyard_session=forged' })).status, 401, `${method} ${route} with a forged session`);
+    }
+    const browser = await call('GET', '/', { accept: 'text/html' });
+    assert.equal(browser.status, 303);
+    assert.equal(browser.headers.get('location'), '/login');
+    const sneaky = await call('GET', '/api/fleet?/login', {});
+    assert.equal(sneaky.status, 401, 'a public route name in the query string does not open a route');
+  });
+
+  test('the page, its scripts and uPlot are served to an authenticated client', async () => {
+    const page = await call('GET', '/');
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<script src="\/assets\/app\.js" type="module">/);
+    for (const asset of ['/assets/app.js', '/assets/render.js', '/assets/charts.js', '/assets/vendor/uPlot.js', '/assets/vendor/uPlot.css']) {
+      const response = await call('GET', asset);
+      assert.equal(response.status, 200, asset);
+      assert.ok((await response.arrayBuffer()).byteLength > 100, asset);
+    }
+    for (const path of ['/assets/../../package.json', '/assets/%2e%2e/%2e%2e/package.json', '/assets/vendor/../../../package.json']) {
+      assert.equal((await request(`${h.url}/`, { path, headers: bearer })).status, 404, path);
+    }
+    assert.equal((await call('GET', '/assets/index.html')).status, 404, 'pages are templates, not assets');
+  });
+
+  test('GET /api/fleet, /api/events, /api/dashboard', async () => {
+    const fleet = await (await call('GET', '/api/fleet')).json();
+    assert.deepEqual(fleet.pools.flatMap((pool: { workers: Array<{ name: string }> }) => pool.workers.map((worker) => worker.name)), ['web-0', 'web-1', 'clone-0', 'clone-1']);
+    const events = await (await call('GET', `/api/events?since=${new Date(Date.now() - 60_000).toISOString()}`)).json();
+    assert.ok(events.events.some((event: { kind: string }) => event.kind === 'start'));
+    assert.equal((await call('GET', '/api/events?since=soon')).status, 400);
+    const dashboard = await (await call('GET', '/api/dashboard')).json();
+    assert.equal(dashboard.type, 'snapshot');
+    assert.deepEqual(dashboard.keys, { lanes: ['static', 'browser', 'page', 'clone', 'bot'], pools: ['web', 'clone'], workers: ['web-0', 'web-1', 'clone-0', 'clone-1'] });
+    assert.equal(dashboard.live.summary.workersReady, 4);
+    assert.ok(dashboard.samples.length >= 1);
+    assert.deepEqual(
+      dashboard.live.lanes.map((lane: { lane: string; pool: string | null }) => [lane.lane, lane.pool]),
+      [['static', null], ['browser', 'web'], ['page', 'web'], ['clone', 'clone'], ['bot', 'web']],
+    );
+  });
+
+  test('lane req/s, error rate, queue and connections come from the proxy state', async () => {
+    const page = h.proxy.lanes.find((lane) => lane.lane === 'page')!;
+    const cursor = (await (await call('GET', '/api/dashboard')).json()).cursor.sample;
+    page.totalRequests += 500;
+    page.totalErrors += 5;
+    page.minute.p99Ms = 42;
+    h.proxy.pools[0].queueDepth = 7;
+    h.proxy.connections.byClass.clone = { active: 3, idle: 9 };
+    await waitFor(async () => (await (await call('GET', '/api/dashboard')).json()).cursor.sample > cursor + 1, 'two more samples');
+    const { live, samples } = await (await call('GET', '/api/dashboard')).json();
+    const lanes = Object.fromEntries(live.lanes.map((lane: { lane: string }) => [lane.lane, lane]));
+    assert.equal(lanes.page.p99Ms, 42);
+    assert.equal(lanes.page.queueDepth, 7);
+    assert.deepEqual(lanes.clone.connections, { active: 3, idle: 9 });
+    const rates = samples.map((sample: { rps: number[] }) => sample.rps[2]);
+    assert.ok(rates.some((rate: number) => rate > 50), `a sample shows the burst on the page lane: ${rates}`);
+    assert.equal(live.summary.queueDepth, 7);
+  });
+
+  test('lane history: 400 without since, 503 without a history store, minutes from it otherwise', async () => {
+    assert.equal((await call('GET', '/api/lanes/history')).status, 400);
+    assert.equal((await call('GET', '/api/lanes/history?since=2026-01-01T00:00:00Z')).status, 503);
+    const minute: LaneMinute = { minute: new Date('2026-01-01T10:00:00Z'), lane: 'page', requests: 600, errors: 1, p50Ms: 3, p99Ms: 40, queuePeak: 2 };
+    const asked: Array<{ since: Date; lane?: string }> = [];
+    const history = {
+      recordEvent() {},
+      recordLaneMinute() {},
+      events: async () => [],
+      laneStats: async (opts: { since: Date; lane?: string }) => {
+        asked.push(opts);
+        return [minute];
+      },
+      status: () => ({ backend: 'embedded', healthy: true, pending: 0, dropped: 0 }),
+    } as unknown as HistoryStore;
+    h.supervisor.attachHistory(history);
+    const body = await (await call('GET', '/api/lanes/history?since=2026-01-01T09:00:00Z&lane=page')).json();
+    assert.deepEqual(body.minutes, [{ ...minute, minute: minute.minute.toISOString() }]);
+    assert.equal(asked.at(-1)!.lane, 'page');
+    const ancient = await call('GET', '/api/lanes/history?since=1999-01-01T00:00:00Z');
+    assert.equal(ancient.status, 200);
+    assert.ok(asked.at(-1)!.since.getTime() > Date.now() - 32 * 86_400_000, 'history reads are capped to a month');
+  });
+
+  test('drain, ready, recycle and roll; unknown names are 404, the last ready worker 409', async () => {
+    assert.equal((await call('POST', '/api/workers/web-0/drain')).status, 202);
+    assert.equal(h.supervisor.fleet.get('web-0')!.state, 'draining');
+    assert.equal((await call('POST', '/api/workers/web-1/drain')).status, 409);
+    assert.equal((await call('POST', '/api/workers/web-0/ready')).status, 200);
+    assert.equal(h.supervisor.fleet.get('web-0')!.state, 'ready');
+    assert.equal((await call('POST', '/api/workers/web-7/drain')).status, 404);
+    assert.equal((await call('POST', '/api/workers/nope/recycle')).status, 404);
+    assert.equal((await call('POST', '/api/pools/nope/roll')).status, 404);
+
+    const oldPid = h.supervisor.fleet.get('clone-1')!.pid;
+    const recycle = await call('POST', '/api/workers/clone-1/recycle');
+    assert.equal(recycle.status, 202);
+    assert.deepEqual(await recycle.json(), { worker: 'clone-1', queued: true, alreadyPending: false });
+    await waitFor(() => h.supervisor.fleet.get('clone-1')!.state === 'ready' && h.supervisor.fleet.get('clone-1')!.pid !== oldPid, 'clone-1 recycled');
+    assert.deepEqual(h.restarts, ['clone-1']);
+
+    const roll = await call('POST', '/api/pools/web/roll');
+    assert.equal(roll.status, 202);
+    assert.deepEqual((await roll.json()).queued, ['web-0', 'web-1']);
+    const metricsText = async () => (await call('GET', '/metrics')).text();
+    await waitFor(async () => /switchyard_worker_recycles_total\{pool="web",reason="roll"\} 2/.test(await metricsText()), 'web rolled', 15_000);
+    assert.deepEqual(h.restarts, ['clone-1', 'web-0', 'web-1']);
+    const metrics = await metricsText();
+    assert.match(metrics, /switchyard_worker_recycles_total\{pool="clone",reason="rss"\} 0/, 'every pool and reason is exported from the start');
+    assert.match(metrics, /switchyard_worker_rss_bytes\{worker="web-0"\} \d+/);
+    assert.match(metrics, /switchyard_requests_total\{lane="page",code="200"\} 3/, "the proxy's series come first");
+  });
+
+  test('login form: wrong token 401, cross-origin 403, right token sets an HttpOnly SameSite=Strict session', async () => {
+    const wrong = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: 'nope' }) });
+    assert.equal(wrong.status, 401);
+    assert.match(await wrong.text(), /not the admin token/);
+    assert.equal(wrong.headers.get('set-cookie'), null);
+    const crossSite = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: HARNESS_TOKEN }), headers: { origin: 'http://evil.example' } });
+    assert.equal(crossSite.status, 403);
+
+    const right = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: HARNESS_TOKEN }), headers: { origin: h.url } });
+    assert.equal(right.status, 303);
+    assert.equal(right.headers.get('location'), '/');
+    const cookie = right.headers.get('set-cookie')!;
+    assert.match(cookie, /^switchyard_session=[\w-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    const json = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: JSON.stringify({ token: HARNESS_TOKEN }), headers: { 'content-type': 'application/json' } });
+    assert.equal(json.status, 303, 'a JSON body works too');
+  });
+
+  test('a session reads freely but needs its CSRF token to act; Bearer clients need none; logout ends it', async () => {
+    const { cookie, csrf } = await login(h.url);
+    assert.equal((await call('GET', '/api/fleet', { cookie })).status, 200);
+    assert.equal((await call('GET', '/', { cookie })).status, 200);
+    assert.equal((await call('POST', '/api/workers/web-0/drain', { cookie })).status, 403, 'no CSRF token');
+    assert.equal((await call('POST', '/api/workers/web-0/drain', { cookie, 'x-csrf-token': 'guess' })).status, 403, 'wrong CSRF token');
+    const other = await login(h.url);
+    assert.equal((await call('POST', '/api/workers/web-0/drain', { cookie, 'x-csrf-token': other.csrf })).status, 403, "another session's token");
+    assert.equal((await call('POST', '/api/workers/web-0/drain', { cookie, 'x-csrf-token': csrf })).status, 202);
+    assert.equal((await call('POST', '/api/workers/web-0/ready')).status, 200, 'Bearer: no CSRF token needed');
+
+    assert.equal((await call('POST', '/logout', { cookie })).status, 403, 'logout is CSRF-protected too');
+    const logout = await call('POST', '/logout', { cookie, 'x-csrf-token': csrf });
+    assert.equal(logout.status, 204);
+    assert.match(logout.headers.get('set-cookie')!, /^switchyard_session=; .*Max-Age=0/);
+    assert.equal((await call('GET', '/api/fleet', { cookie })).status, 401, 'the session is gone');
+    assert.equal((await call('GET', '/api/fleet', { cookie: other.cookie })).status, 200, 'other sessions stay');
+  });
+});
+
+describe('dashboard HTTP API: wrong tokens are rate limited', () => {
+  let h: DashboardHarness;
+
+  before(async () => {
+    h = await startDashboardHarness({ access: { limiter: new FailureLimiter(3, 60_000) } });
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test('after the burst: 429 with Retry-After for Bearer and login alike, the right token included; sessions keep working', async () => {
+    const { cookie } = await login(h.url);
+    const wrong = () => fetch(`${h.url}/api/fleet`, { headers: { authorization: 'Bearer wrong' } });
+    assert.equal((await wrong()).status, 401);
+    assert.equal((await wrong()).status, 401);
+    const loginWrong = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: 'wrong' }) });
+    assert.equal(loginWrong.status, 401);
+
+    const limited = await wrong();
+    assert.equal(limited.status, 429);
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    assert.equal((await fetch(`${h.url}/api/fleet`, { headers: bearer })).status, 429, 'no token is checked while limited');
+    const loginLimited = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: HARNESS_TOKEN }) });
+    assert.equal(loginLimited.status, 429);
+    assert.ok(Number(loginLimited.headers.get('retry-after')) >= 1);
+    assert.equal((await fetch(`${h.url}/api/fleet`, { headers: { cookie } })).status, 200, 'an existing session is not locked out');
+  });
+});
+
+test('the failure limiter refills one attempt per interval and forgets full buckets', () => {
+  const limiter = new FailureLimiter(2, 1000, 2);
+  limiter.fail('a', 0);
+  assert.equal(limiter.retryAfterSec('a', 0), 0);
+  limiter.fail('a', 0);
+  assert.equal(limiter.retryAfterSec('a', 0), 1);
+  assert.equal(limiter.retryAfterSec('a', 999), 1);
+  assert.equal(limiter.retryAfterSec('a', 1000), 0);
+  limiter.fail('b', 0);
+  limiter.fail('c', 0);
+  limiter.fail('d', 0);
+  assert.equal(limiter.retryAfterSec('b', 0), 0, 'over maxKeys the least recently failed is forgotten');
+});
