@@ -47,8 +47,10 @@ export async function runHogPhase(spec: FleetTargetSpec, repos: string, settings
     throw error;
   });
   try {
-    // warm every worker's page cache, from a few addresses (ip-hash balancers)
-    await arrivals({ origin: target.url, count: BROWSE_PAGES.length * 8, ratePerSec: 1000, pages: BROWSE_PAGES, addressOf: hogAddress, timeoutMs: 60_000 });
+    // warm every worker's page cache: each page 8 times in a row (so round-robin reaches every
+    // worker with it), from several addresses (so ip-hash balancers do too)
+    const warmPages = BROWSE_PAGES.flatMap((page) => Array<string>(8).fill(page));
+    await arrivals({ origin: target.url, count: warmPages.length, ratePerSec: 20, pages: warmPages, addressOf: hogAddress, timeoutMs: 60_000 });
     const groups = { proxy: target.pid === undefined ? [] : [target.pid], workers: fleet.pids() };
     const before = new PeakSampler(groups).sample();
     const proxyRssBeforeMb = before.proxy.lastRss / MB;
