@@ -6,6 +6,8 @@ import { sameOrigin, type Access } from './access.ts';
 import type { Cursor, LiveState } from './live-state.ts';
 
 export const WS_PATH = '/ws';
+/** WebSocket close code (application range) for a session that logged out or expired */
+export const SESSION_ENDED = 4001;
 
 export interface HubOptions {
   /** pushes happen at most this often */
@@ -21,6 +23,8 @@ export const DEFAULT_HUB_OPTIONS: HubOptions = { tickMs: 500, maxBufferedBytes: 
 
 interface Client {
   socket: WebSocket;
+  /** the login session it came in with (none for Bearer clients) */
+  sessionId: string | undefined;
   /** undefined until the first (snapshot) message went out */
   cursor: Cursor | undefined;
   alive: boolean;
@@ -91,11 +95,16 @@ export class DashboardHub {
       return refuse(socket, 403, 'Forbidden');
     }
     if (this.clients.size >= this.options.maxClients) return refuse(socket, 503, 'Service Unavailable');
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.connected(ws));
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.connected(ws, verdict.via === 'session' ? verdict.session.id : undefined));
   }
 
-  private connected(socket: WebSocket): void {
-    const client: Client = { socket, cursor: undefined, alive: true };
+  /** Closes the sockets of a session that logged out. */
+  endSession(sessionId: string): void {
+    for (const client of this.clients) if (client.sessionId === sessionId) client.socket.close(SESSION_ENDED, 'session ended');
+  }
+
+  private connected(socket: WebSocket, sessionId: string | undefined): void {
+    const client: Client = { socket, sessionId, cursor: undefined, alive: true };
     this.clients.add(client);
     socket.on('pong', () => (client.alive = true));
     socket.on('message', () => {}); // the page has nothing to say; actions go through the HTTP API
@@ -136,6 +145,10 @@ export class DashboardHub {
     for (const client of this.clients) {
       if (!client.alive) {
         client.socket.terminate();
+        continue;
+      }
+      if (client.sessionId && !this.access.sessions.get(client.sessionId)) {
+        client.socket.close(SESSION_ENDED, 'session expired');
         continue;
       }
       client.alive = false;

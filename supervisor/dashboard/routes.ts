@@ -85,7 +85,10 @@ export function registerDashboard(
 
   app.post('/logout', async (request, reply) => {
     const verdict = verdictOf(request);
-    if (verdict?.via === 'session') access.sessions.delete(verdict.session.id);
+    if (verdict?.via === 'session') {
+      access.sessions.delete(verdict.session.id);
+      hub.endSession(verdict.session.id);
+    }
     return reply.header('set-cookie', sessionCookie(undefined, isSecure(request))).code(204).send();
   });
 

@@ -74,6 +74,20 @@ describe('dashboard WebSocket', () => {
     assert.equal(await upgradeStatus(h.url, bearer), 101, 'a script with the token');
   });
 
+  test("logging out closes that session's sockets (4001), not others", async () => {
+    const session = await login(h.url);
+    const mine = await follow(h.url, { cookie: session.cookie, origin: h.url });
+    const script = await follow(h.url);
+    const closed = once(mine.socket, 'close');
+    const logout = await fetch(`${h.url}/logout`, { method: 'POST', headers: { cookie: session.cookie, 'x-csrf-token': session.csrf } });
+    assert.equal(logout.status, 204);
+    const [code] = await closed;
+    assert.equal(code, 4001);
+    assert.equal(script.socket.readyState, WebSocket.OPEN);
+    script.socket.close();
+    assert.equal(await upgradeStatus(h.url, { cookie: session.cookie, origin: h.url }), 401, 'the cookie no longer opens a socket');
+  });
+
   test('a snapshot on connect, then updates no more often than every 500 ms, with new events', async () => {
     const { socket, received } = await follow(h.url);
     await waitFor(() => received.length >= 4, 'a few messages', 5000);
