@@ -48,14 +48,18 @@ export class SimulatedBrowser {
   /**
    * One GET with browser headers; rejects on a network error or the timeout. Like a browser, it
    * retries once when a reused keep-alive connection turns out to have been closed by the server
-   * before any response (the idle-timeout race every keep-alive client meets).
+   * before any response (the idle-timeout race every keep-alive client meets), on a new
+   * connection: the other idle ones went idle at the same time and are as suspect (Chrome checks an
+   * idle socket for a FIN before reusing it; Node's agent only learns of it from its event loop,
+   * which a busy load generator runs late).
    */
   async get(path: string, dest: Dest = 'document'): Promise<Fetched> {
     try {
       return await this.getOnce(path, dest);
     } catch (error) {
-      if ((error as { reusedSocket?: boolean }).reusedSocket) return this.getOnce(path, dest);
-      throw error;
+      if (!(error as { reusedSocket?: boolean }).reusedSocket) throw error;
+      for (const sockets of Object.values(this.agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+      return this.getOnce(path, dest);
     }
   }
 
