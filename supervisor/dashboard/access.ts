@@ -10,14 +10,14 @@ export type Verdict =
   | { ok: false; status: 429; retryAfterSec: number };
 
 export interface AccessOptions {
-  sessions?: SessionStore;
+  sessionTtlMs?: number;
   limiter?: FailureLimiter;
 }
 
 /**
  * Who may use the supervisor's HTTP API, dashboard and WebSocket: the admin token as a Bearer
  * header, or a session cookie from the login form. Wrong tokens spend the caller's failure budget;
- * session ids are 256 random bits, so presenting an unknown one is not worth limiting.
+ * session cookies are signed, so presenting a made-up one is not worth limiting.
  */
 export class Access {
   readonly sessions: SessionStore;
@@ -27,7 +27,7 @@ export class Access {
     private readonly token: string,
     options: AccessOptions = {},
   ) {
-    this.sessions = options.sessions ?? new SessionStore();
+    this.sessions = new SessionStore(token, options.sessionTtlMs);
     this.limiter = options.limiter ?? new FailureLimiter();
   }
 

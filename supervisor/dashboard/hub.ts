@@ -4,6 +4,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../../lib/log.ts';
 import { sameOrigin, type Access } from './access.ts';
 import type { Cursor, LiveState } from './live-state.ts';
+import type { Session } from './sessions.ts';
 
 export const WS_PATH = '/ws';
 /** WebSocket close code (application range) for a session that logged out or expired */
@@ -24,7 +25,7 @@ export const DEFAULT_HUB_OPTIONS: HubOptions = { tickMs: 500, maxBufferedBytes: 
 interface Client {
   socket: WebSocket;
   /** the login session it came in with (none for Bearer clients) */
-  sessionId: string | undefined;
+  session: Session | undefined;
   /** undefined until the first (snapshot) message went out */
   cursor: Cursor | undefined;
   alive: boolean;
@@ -95,16 +96,16 @@ export class DashboardHub {
       return refuse(socket, 403, 'Forbidden');
     }
     if (this.clients.size >= this.options.maxClients) return refuse(socket, 503, 'Service Unavailable');
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.connected(ws, verdict.via === 'session' ? verdict.session.id : undefined));
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.connected(ws, verdict.via === 'session' ? verdict.session : undefined));
   }
 
   /** Closes the sockets of a session that logged out. */
   endSession(sessionId: string): void {
-    for (const client of this.clients) if (client.sessionId === sessionId) client.socket.close(SESSION_ENDED, 'session ended');
+    for (const client of this.clients) if (client.session?.id === sessionId) client.socket.close(SESSION_ENDED, 'session ended');
   }
 
-  private connected(socket: WebSocket, sessionId: string | undefined): void {
-    const client: Client = { socket, sessionId, cursor: undefined, alive: true };
+  private connected(socket: WebSocket, session: Session | undefined): void {
+    const client: Client = { socket, session, cursor: undefined, alive: true };
     this.clients.add(client);
     socket.on('pong', () => (client.alive = true));
     socket.on('message', () => {}); // the page has nothing to say; actions go through the HTTP API
@@ -147,7 +148,7 @@ export class DashboardHub {
         client.socket.terminate();
         continue;
       }
-      if (client.sessionId && !this.access.sessions.get(client.sessionId)) {
+      if (client.session && !this.access.sessions.get(client.session.cookieValue)) {
         client.socket.close(SESSION_ENDED, 'session expired');
         continue;
       }

@@ -49,10 +49,9 @@ export function registerDashboard(
     await live.start();
     hub.attach(app.server);
   });
-  app.addHook('onClose', async () => {
-    hub.close();
-    live.stop();
-  });
+  // Before the server closes: it would wait for every open WebSocket to go away by itself.
+  app.addHook('preClose', async () => hub.close());
+  app.addHook('onClose', async () => live.stop());
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_request, body, done) =>
     done(null, Object.fromEntries(new URLSearchParams(body as string))),
@@ -86,7 +85,7 @@ export function registerDashboard(
   app.post('/logout', async (request, reply) => {
     const verdict = verdictOf(request);
     if (verdict?.via === 'session') {
-      access.sessions.delete(verdict.session.id);
+      access.sessions.revoke(verdict.session);
       hub.endSession(verdict.session.id);
     }
     return reply.header('set-cookie', sessionCookie(undefined, isSecure(request))).code(204).send();

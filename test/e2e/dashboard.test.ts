@@ -85,7 +85,7 @@ describe('dashboard in Chromium against the PM2 stack', () => {
     for (const worker of ['web-0', 'web-1', 'clone-0', 'clone-1']) {
       await page.locator(`tr[data-worker="${worker}"] [data-field="state"]`).filter({ hasText: 'ready' }).waitFor({ timeout: 15_000 });
     }
-    assert.equal(await page.locator('#live-badge').textContent(), 'live');
+    await page.locator('#live-badge').filter({ hasText: /^live$/ }).waitFor({ timeout: 5_000 });
     assert.equal(await page.locator('#stale').isHidden(), true);
 
     const load = generateLoad(stack.proxyUrl);
@@ -148,5 +148,16 @@ describe('dashboard in Chromium against the PM2 stack', () => {
       assert.ok(answered > 100, `load generator got answers (${answered})`);
     }
     assert.deepEqual(pageErrors, [], 'no errors in the page (CSP violations included)');
+  });
+
+  test('with the supervisor down the page says it is stale, and picks up again by itself after a restart', async () => {
+    await stack.pm2.stop('supervisor');
+    await page.locator('#stale').waitFor({ state: 'visible', timeout: 10_000 });
+    assert.match((await page.locator('#stale-text').textContent()) ?? '', /reconnecting/);
+    assert.equal(await page.locator('#live-badge').textContent(), 'stale');
+    await stack.pm2.restart('supervisor');
+    await page.locator('#stale').waitFor({ state: 'hidden', timeout: 30_000 });
+    assert.equal(new URL(page.url()).pathname, '/', 'the signed session outlives the supervisor process');
+    await page.locator('#live-badge').filter({ hasText: /^live$/ }).waitFor({ timeout: 5_000 });
   });
 });

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FailureLimiter } from '../../supervisor/dashboard/rate-limit.ts';
+import { SessionStore } from '../../supervisor/dashboard/sessions.ts';
 import type { HistoryStore, LaneMinute } from '../../supervisor/history/types.ts';
 import { HARNESS_TOKEN, login, startDashboardHarness, type DashboardHarness } from '../helpers/dashboard-harness.ts';
 import { request, waitFor } from '../helpers/http.ts';
@@ -178,7 +179,7 @@ describe('dashboard HTTP API: routes and auth', () => {
     assert.equal(right.status, 303);
     assert.equal(right.headers.get('location'), '/');
     const cookie = right.headers.get('set-cookie')!;
-    assert.match(cookie, /^switchyard_session=[\w-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    assert.match(cookie, /^switchyard_session=[\w-]{43}\.\d+\.[\w-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
     const json = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: JSON.stringify({ token: HARNESS_TOKEN }), headers: { 'content-type': 'application/json' } });
     assert.equal(json.status, 303, 'a JSON body works too');
   });
@@ -244,4 +245,20 @@ test('the failure limiter refills one attempt per interval and forgets full buck
   limiter.fail('c', 0);
   limiter.fail('d', 0);
   assert.equal(limiter.retryAfterSec('b', 0), 0, 'over maxKeys the least recently failed is forgotten');
+});
+
+test('session cookies: signed with the admin token, tamper-proof, expiring, revocable', () => {
+  const sessions = new SessionStore('token-a', 1000);
+  const session = sessions.create(0);
+  assert.equal(sessions.get(session.cookieValue, 500)?.id, session.id);
+  assert.equal(sessions.get(session.cookieValue, 500)?.csrf, session.csrf, 'the CSRF token follows from the session');
+  assert.notEqual(sessions.create(0).csrf, session.csrf);
+  const [id, expiry, signature] = session.cookieValue.split('.');
+  assert.equal(sessions.get(`${id}.${Number(expiry) + 60_000}.${signature}`, 500), undefined, 'a stretched expiry');
+  assert.equal(sessions.get(`${id}x.${expiry}.${signature}`, 500), undefined, 'another id');
+  assert.equal(sessions.get(session.cookieValue, 1000), undefined, 'expired');
+  assert.equal(new SessionStore('token-b').get(session.cookieValue, 500), undefined, 'a new admin token ends every session');
+  assert.equal(new SessionStore('token-a', 1000).get(session.cookieValue, 500)?.id, session.id, 'a restarted supervisor keeps it');
+  sessions.revoke(session, 500);
+  assert.equal(sessions.get(session.cookieValue, 600), undefined, 'logged out');
 });

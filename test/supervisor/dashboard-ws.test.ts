@@ -153,3 +153,12 @@ describe('dashboard WebSocket', () => {
     }
   });
 });
+
+test('the API closes at once with dashboards still connected', async () => {
+  const h = await startDashboardHarness();
+  const clients = await Promise.all(Array.from({ length: 3 }, () => follow(h.url)));
+  const started = Date.now();
+  await h.close();
+  assert.ok(Date.now() - started < 2000, `closed in ${Date.now() - started} ms`);
+  await Promise.all(clients.map(({ socket }) => (socket.readyState === WebSocket.CLOSED ? undefined : once(socket, 'close'))));
+});

@@ -101,7 +101,9 @@ function applyLive(live) {
 }
 
 function onMessage(message) {
+  const wasStale = document.body.classList.contains('is-stale');
   state.lastMessageAt = Date.now();
+  if (wasStale) showConnection();
   if (message.type === 'snapshot') {
     const keysChanged = JSON.stringify(message.keys) !== JSON.stringify(state.keys);
     state.keys = message.keys;
