@@ -59,10 +59,6 @@ export class DashboardHub {
     this.options = { ...DEFAULT_HUB_OPTIONS, ...options };
   }
 
-  get clientCount(): number {
-    return this.clients.size;
-  }
-
   /** Bytes queued across all clients' sockets. */
   bufferedBytes(): number {
     let total = 0;

@@ -18,7 +18,8 @@ export interface SnapshotMessage {
   keys: SeriesKeys;
   samples: Sample[];
   events: EventView[];
-  sampleMs: number;
+  /** how far back the live charts reach */
+  windowMs: number;
   cursor: Cursor;
 }
 
@@ -93,10 +94,6 @@ export class LiveState {
     this.supervisor.fleet.off('state', this.onWorkerState);
   }
 
-  current(): LiveView {
-    return this.live;
-  }
-
   snapshot(): SnapshotMessage {
     return {
       type: 'snapshot',
@@ -104,7 +101,7 @@ export class LiveState {
       keys: this.keys,
       samples: this.samples.all(),
       events: this.events.all(),
-      sampleMs: this.options.sampleMs,
+      windowMs: this.options.windowMs,
       cursor: this.cursor(),
     };
   }

@@ -107,7 +107,7 @@ function onMessage(message) {
   if (message.type === 'snapshot') {
     const keysChanged = JSON.stringify(message.keys) !== JSON.stringify(state.keys);
     state.keys = message.keys;
-    state.windowSec = (message.sampleMs / 1000) * 900;
+    state.windowSec = message.windowMs / 1000;
     state.series = emptySeries(message.keys);
     addSamples(message.samples);
     events.reset(message.events);
