@@ -26,6 +26,9 @@ export interface Exchange {
   /** filled in by the forwarder, read when the exchange ends (logs and stats) */
   worker?: string;
   retried?: boolean;
+  /** sends so far: a refused connect may be retried on each other worker, a reused-socket reset once */
+  sends?: number;
+  resetRetried?: boolean;
   error?: string;
 }
 
@@ -62,8 +65,8 @@ export function hasBody(req: http.IncomingMessage): boolean {
 /**
  * Forwards an exchange to a worker of its pool through http-proxy-3: takes a slot (or queues),
  * streams both ways with backpressure, frees the slot as soon as the worker has produced its whole
- * response, retries a body-less idempotent request once on a refused connect or a reset of a
- * reused keep-alive socket, and ejects a worker that refuses connections.
+ * response, retries a body-less idempotent request on a refused connect (on each other worker)
+ * or once on a reset of a reused keep-alive socket, and ejects a worker that refuses connections.
  */
 export class Forwarder {
   private readonly proxy: ProxyServer;
@@ -123,6 +126,7 @@ export class Forwarder {
     (req as WithAttempt)[ATTEMPT] = attempt;
     exchange.worker = upstream.name;
     exchange.retried = attempt.retried;
+    exchange.sends = (exchange.sends ?? 0) + 1;
     this.awaitingHeaders.add(attempt, Date.now() + this.config.upstream.responseTimeoutMs);
     this.proxy.web(
       req,
@@ -248,14 +252,16 @@ export class Forwarder {
       exchange.res.destroy();
       return;
     }
+    // A refused connect reached nothing, so it is retried on another worker (each refusal ejects
+    // one, which bounds the loop); a reset of a reused keep-alive socket is retried once. A request
+    // whose worker died while working on it is not replayed: it may be what killed the worker.
+    const sends = exchange.sends ?? 1;
+    const safeToResend = IDEMPOTENT.has(exchange.req.method ?? '') && !hasBody(exchange.req) && !exchange.res.destroyed;
     const retryable =
-      !attempt.retried &&
-      (refused || reusedSocketReset) &&
-      IDEMPOTENT.has(exchange.req.method ?? '') &&
-      !hasBody(exchange.req) &&
-      !exchange.res.destroyed;
+      safeToResend && ((refused && sends <= exchange.pool.upstreams.length) || (reusedSocketReset && !exchange.resetRetried));
     if (retryable) {
-      this.log.debug({ worker: upstream.name, err: code, url: exchange.req.url }, 'retrying once');
+      if (reusedSocketReset) exchange.resetRetried = true;
+      this.log.debug({ worker: upstream.name, err: code, url: exchange.req.url }, 'retrying');
       this.acquire(exchange, true);
       return;
     }

@@ -67,6 +67,26 @@ describe('worker failures: ejection, retries, timeouts, cut streams', () => {
     }
   });
 
+  test('a GET whose connects are refused is retried on each other worker until one answers', async () => {
+    const [deadA, deadB] = [await freePort(), await freePort()];
+    const solo = await startProxy({
+      pools: { web: [`127.0.0.1:${deadA}`, `127.0.0.1:${deadB}`, stable.address] },
+      config: { proxy: { healthCheck: { intervalMs: 60_000 } } },
+    });
+    try {
+      const pool = solo.proxy.pools.get('web')!;
+      await waitFor(() => pool.upstreams[0].state === 'down' && pool.upstreams[1].state === 'down', 'the first health check found both dead');
+      pool.setState(pool.upstreams[0], 'ready');
+      pool.setState(pool.upstreams[1], 'ready'); // both believed alive, as right after two crashes
+      const response = await request(`${solo.url}/`);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers['x-app'], 'stable');
+      assert.deepEqual(pool.upstreams.map((upstream) => upstream.state), ['down', 'down', 'ready']);
+    } finally {
+      await solo.close();
+    }
+  });
+
   test('a worker that comes back is re-admitted by health checks', async () => {
     flaky = await startApp('flaky', flakyPort);
     await waitFor(() => workerState('web-0') === 'ready', 'web-0 re-admitted');
