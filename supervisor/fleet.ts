@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { WorkerHealthReport } from '../lib/worker-health.ts';
 import type { PoolConfig, SwitchyardConfig } from '../lib/config.ts';
 import type { ProxyWorkerState } from '../lib/fleet-channel.ts';
 import { thresholdsFor, type RecycleThresholds } from './recycle-policy.ts';
@@ -10,16 +11,7 @@ import { thresholdsFor, type RecycleThresholds } from './recycle-policy.ts';
 export type WorkerState = 'ready' | 'draining' | 'restarting' | 'down';
 
 /** What the worker reports at /_worker/health. */
-export interface WorkerHealth {
-  pid: number;
-  pool: string;
-  index: number;
-  inflight: number;
-  served: number;
-  rssBytes: number;
-  heapUsedBytes: number;
-  uptimeSec: number;
-}
+export type WorkerHealth = WorkerHealthReport;
 
 /** How a supervisor state looks to a proxy: a restarting worker stays out of rotation like a draining one. */
 export function proxyStateOf(state: WorkerState): ProxyWorkerState {

@@ -4,23 +4,12 @@
 // everything"), nginx's default timeouts. One worker process, like the single-process proxy.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { nginxPrelude } from './nginx.ts';
 
 export type NginxBalance = 'round-robin' | 'ip_hash';
 
 export function nginxFleetConfig(dir: string, port: number, upstreams: string[], balance: NginxBalance, staticRoot: string): string {
-  return `
-${process.getuid?.() === 0 ? 'user root;' : ''}
-worker_processes 1;
-worker_rlimit_nofile 16384;
-error_log ${dir}/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
+  return `${nginxPrelude(dir, 8192, 'worker_rlimit_nofile 16384;\n')}
   include /etc/nginx/mime.types;
   keepalive_timeout 75s;
   upstream kallithea {

@@ -4,20 +4,27 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-export function nginxConfig(dir: string, port: number, upstream: string): string {
-  const asRoot = process.getuid?.() === 0;
+/**
+ * What every nginx target of the benchmarks shares: one worker process, logs and temp paths under
+ * the target's own dir, no access log. Callers continue inside the open `http {` block.
+ */
+export function nginxPrelude(dir: string, workerConnections: number, mainExtra = ''): string {
   return `
-${asRoot ? 'user root;' : ''}
+${process.getuid?.() === 0 ? 'user root;' : ''}
 worker_processes 1;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
+${mainExtra}error_log ${dir}/error.log warn;
+events { worker_connections ${workerConnections}; }
 http {
   access_log off;
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
+  scgi_temp_path ${dir}/scgi;`;
+}
+
+export function nginxConfig(dir: string, port: number, upstream: string): string {
+  return `${nginxPrelude(dir, 4096)}
   keepalive_requests 1000000;
   keepalive_timeout 65s;
   upstream app {

@@ -1,17 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { WorkerContext } from '../context.ts';
+import type { WorkerHealthReport } from '../../lib/worker-health.ts';
 
 export const HEALTH_PATH = '/_worker/health';
 
-export interface WorkerHealth {
-  pid: number;
-  pool: string;
-  index: number;
-  inflight: number;
-  served: number;
-  rssBytes: number;
-  heapUsedBytes: number;
-  uptimeSec: number;
+export interface WorkerHealth extends WorkerHealthReport {
   /** beyond the contract: what the cache and the deliberate leak hold */
   cacheBytes: number;
   leakedBytes: number;

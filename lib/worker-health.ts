@@ -1,0 +1,11 @@
+/** What a worker reports at /_worker/health (the contract of ../shared/DESIGN.md). */
+export interface WorkerHealthReport {
+  pid: number;
+  pool: string;
+  index: number;
+  inflight: number;
+  served: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  uptimeSec: number;
+}
