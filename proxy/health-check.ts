@@ -1,4 +1,4 @@
-import http from 'node:http';
+import { probeGet } from '../lib/http-probe.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Pool } from './pool.ts';
 import type { Upstream } from './upstream.ts';
@@ -10,18 +10,9 @@ export interface HealthCheckOptions {
 }
 
 /** Resolves true when the worker answers HTTP with a status below 500 within the timeout. */
-export function probe(upstream: Upstream, options: Pick<HealthCheckOptions, 'path' | 'timeoutMs'>): Promise<boolean> {
-  return new Promise((resolve) => {
-    const request = http.get(
-      { host: upstream.host, port: upstream.port, path: options.path, agent: false, timeout: options.timeoutMs },
-      (response) => {
-        response.resume();
-        resolve((response.statusCode ?? 500) < 500);
-      },
-    );
-    request.on('timeout', () => request.destroy(new Error('health check timed out')));
-    request.on('error', () => resolve(false));
-  });
+export async function probe(upstream: Upstream, options: Pick<HealthCheckOptions, 'path' | 'timeoutMs'>): Promise<boolean> {
+  const answer = await probeGet({ host: upstream.host, port: upstream.port, ...options });
+  return answer !== undefined && answer.status > 0 && answer.status < 500;
 }
 
 /**

@@ -1,27 +1,17 @@
-import http from 'node:http';
+import { probeGet } from '../lib/http-probe.ts';
 import type { Fleet, FleetWorker, WorkerHealth } from './fleet.ts';
 
 export const WORKER_HEALTH_PATH = '/_worker/health';
 
 /** GET /_worker/health of one worker; undefined when it does not answer 200 with JSON in time. */
-export function fetchHealth(host: string, port: number, timeoutMs: number): Promise<WorkerHealth | undefined> {
-  return new Promise((resolve) => {
-    const request = http.get({ host, port, path: WORKER_HEALTH_PATH, agent: false, timeout: timeoutMs }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => {
-        try {
-          resolve(response.statusCode === 200 ? (JSON.parse(text) as WorkerHealth) : undefined);
-        } catch {
-          resolve(undefined);
-        }
-      });
-      response.on('error', () => resolve(undefined));
-    });
-    request.on('timeout', () => request.destroy(new Error('health check timed out')));
-    request.on('error', () => resolve(undefined));
-  });
+export async function fetchHealth(host: string, port: number, timeoutMs: number): Promise<WorkerHealth | undefined> {
+  const answer = await probeGet({ host, port, path: WORKER_HEALTH_PATH, timeoutMs }, { readBody: true });
+  if (answer?.status !== 200) return undefined;
+  try {
+    return JSON.parse(answer.body) as WorkerHealth;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Polls every worker's health on an interval and feeds the fleet model; `afterPoll` runs after each round. */
