@@ -43,7 +43,6 @@ export class ProxyStats {
   private readonly durationByLane = new Map<string, ReturnType<Histogram<'lane'>['labels']>>();
   private readonly current = new Map<StatLane, MinuteWindow>();
   private readonly finished: LaneMinute[] = [];
-  private readonly totals = new Map<StatLane, { requests: number; errors: number }>();
 
   constructor(
     private readonly pools: Pool[],
@@ -129,13 +128,8 @@ export class ProxyStats {
     histogram.observe(seconds);
     const window = this.window(lane, Date.now());
     window.requests++;
-    const failed = status >= 500;
-    if (failed) window.errors++;
+    if (status >= 500) window.errors++;
     window.latencyUs.recordValue(Math.max(1, Math.round(seconds * 1e6)));
-    const total = this.totals.get(lane) ?? { requests: 0, errors: 0 };
-    total.requests++;
-    if (failed) total.errors++;
-    this.totals.set(lane, total);
   }
 
   /** Samples queue depth into the per-minute peak; call about once a second. */
@@ -156,17 +150,22 @@ export class ProxyStats {
     return this.finished.filter((minute) => minute.minute > after);
   }
 
-  /** Totals since start and the running minute, per lane. */
+  /** Totals since start (summed from the per-code counts) and the running minute, per lane. */
   summary(now = Date.now()) {
-    return STAT_LANES.map((lane) => {
-      const window = this.window(lane, now);
-      return {
-        lane,
-        totalRequests: this.totals.get(lane)?.requests ?? 0,
-        totalErrors: this.totals.get(lane)?.errors ?? 0,
-        minute: this.describe(lane, window),
-      };
-    });
+    const totals = new Map<string, { requests: number; errors: number }>();
+    for (const [key, count] of this.requestCounts) {
+      const [lane, code] = key.split(' ');
+      const total = totals.get(lane) ?? { requests: 0, errors: 0 };
+      total.requests += count;
+      if (Number(code) >= 500) total.errors += count;
+      totals.set(lane, total);
+    }
+    return STAT_LANES.map((lane) => ({
+      lane,
+      totalRequests: totals.get(lane)?.requests ?? 0,
+      totalErrors: totals.get(lane)?.errors ?? 0,
+      minute: this.describe(lane, this.window(lane, now)),
+    }));
   }
 
   private describe(lane: StatLane, window: MinuteWindow): LaneMinute {
