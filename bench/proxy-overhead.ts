@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machineInfo } from './lib/machine.ts';
 import { replaceSection } from './lib/markdown-section.ts';
+import { isolateTargetCpu } from './lib/cpu-pinning.ts';
 import { installCleanup, stopAll } from './lib/processes.ts';
 import { Progress } from './lib/progress.ts';
 import { measureAll, progressSteps, type Settings } from './proxy-overhead/measure.ts';
@@ -53,13 +54,14 @@ export async function main(argv: string[]): Promise<void> {
   const machine = machineInfo();
   const date = new Date();
   try {
+    const isolation = isolateTargetCpu();
     const upstream = await startUpstream();
     const upstreamAddress = new URL(upstream.url).host;
-    const specs = await targetSpecs(upstream, (pkg) => process.stderr.write(`installing ${pkg} with apt-get...\n`));
+    const specs = await targetSpecs(upstream, (pkg) => process.stderr.write(`installing ${pkg} with apt-get...\n`), isolation?.targetPrefix);
     for (const spec of specs.filter((s) => s.skipped)) process.stderr.write(`skipping ${spec.label}: ${spec.skipped}\n`);
     const progress = new Progress(progressSteps(specs.filter((spec) => !spec.skipped).length, settings));
     const { measurements, rate } = await measureAll(specs, upstreamAddress, settings, progress);
-    const run: Run = { measurements, rate, settings, machine, date };
+    const run: Run = { measurements, rate, settings, machine, date, isolation };
 
     console.log(`\nSaturation (${settings.connections} connections)\n\n${saturationTable(run)}`);
     console.log(`\nFixed rate ${rate} req/s\n\n${rateTable(run)}\n`);

@@ -181,10 +181,6 @@ export class Forwarder {
     attempt.proxyRes = proxyRes;
     this.awaitingHeaders.remove(attempt);
     const { exchange, slot } = attempt;
-    // The worker's part ends when it has produced the whole response: free its slot then, even
-    // if a slow client is still reading the tail out of our window. (An aborted response ends
-    // the upstream request, whose close frees the slot.)
-    proxyRes.once('end', () => this.finishAttempt(attempt));
     if (res.headersSent || res.destroyed) {
       proxyRes.destroy();
       return;
@@ -212,7 +208,7 @@ export class Forwarder {
     };
     const resume = () => proxyRes.resume();
     proxyRes.once('error', cut);
-    proxyRes.once('aborted', () => cut());
+    proxyRes.once('aborted', cut);
     proxyRes.on('data', (chunk: Buffer) => {
       res.write(chunk);
       if (res.writableLength >= windowBytes) {
@@ -220,7 +216,13 @@ export class Forwarder {
         res.once('drain', resume);
       }
     });
-    proxyRes.once('end', () => res.end());
+    // The worker's part ends when it has produced the whole response: its slot is freed then,
+    // even if a slow client is still reading the tail out of our window. (A response that is cut
+    // or never relayed ends the upstream request, whose close frees the slot.)
+    proxyRes.once('end', () => {
+      this.finishAttempt(attempt);
+      res.end();
+    });
   }
 
   private timeout(attempt: Attempt): void {

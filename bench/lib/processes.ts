@@ -64,15 +64,16 @@ export function spawnChild(name: string, command: string, args: string[], env: N
   return child;
 }
 
-/** Runs a TypeScript entry point in its own Node process (through tsx). */
 /**
  * Runs a TypeScript entry point compiled to plain JavaScript, as production runs (lib/build.ts):
- * every Node target of a benchmark is measured without a transpiler in its path.
+ * every Node target of a benchmark is measured without a transpiler in its path. `prefix` wraps
+ * the command (e.g. taskset, bench/lib/cpu-pinning.ts).
  */
-export function spawnNodeScript(name: string, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Child {
+export function spawnNodeScript(name: string, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Child {
   const bundleName = path.relative(PROJECT_ROOT, script).replace(/\.ts$/, '').replace(/[\\/.]/g, '-');
   const compiled = compileScript(script, path.join(PROJECT_ROOT, '.bench-tmp', 'compiled', `${bundleName}.mjs`));
-  return spawnChild(name, process.execPath, ['--enable-source-maps', compiled, ...args], env);
+  const command = [...prefix, process.execPath, '--enable-source-maps', compiled, ...args];
+  return spawnChild(name, command[0], command.slice(1), env);
 }
 
 /** Waits for the `LISTENING <port>` line that bench/lib/announce.ts prints. */

@@ -14,9 +14,12 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-/** Starts a bench/targets/*.ts entry point that announces its port (bench/lib/announce.ts). */
-export async function startNodeTarget(name: string, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Target> {
-  const child = spawnNodeScript(name, script, args, env);
+/**
+ * Starts a bench/targets/*.ts entry point that announces its port (bench/lib/announce.ts).
+ * `prefix` wraps its command line (CPU pinning, bench/lib/cpu-pinning.ts).
+ */
+export async function startNodeTarget(name: string, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<Target> {
+  const child = spawnNodeScript(name, script, args, env, prefix);
   return targetOf(child, await announcedPort(child).catch(stopAndThrow(child)));
 }
 
@@ -28,6 +31,7 @@ export async function startExternalTarget(
   name: string,
   binary: string,
   configure: (dir: string, port: number) => string[],
+  prefix: string[] = [],
 ): Promise<Target> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `switchyard-bench-${name}-`));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
@@ -35,8 +39,8 @@ export async function startExternalTarget(
   const port = await freePort();
   // setpriv --pdeathsig: the kernel stops it even if the benchmark is killed with SIGKILL
   const setpriv = findBinary('setpriv');
-  const args = configure(dir, port);
-  const child = setpriv ? spawnChild(name, setpriv, ['--pdeathsig', 'TERM', binary, ...args]) : spawnChild(name, binary, args);
+  const command = [...(setpriv ? [setpriv, '--pdeathsig', 'TERM'] : []), ...prefix, binary, ...configure(dir, port)];
+  const child = spawnChild(name, command[0], command.slice(1));
   await waitForPort(port, child).catch(stopAndThrow(child));
   const target = targetOf(child, port);
   return {

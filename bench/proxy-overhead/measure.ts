@@ -1,4 +1,5 @@
 import { runLoad, type LoadResult } from '../lib/load.ts';
+import { runPacedLoad } from '../lib/paced-load.ts';
 import type { Progress } from '../lib/progress.ts';
 import { fixed, thousands } from '../lib/table.ts';
 import type { Target } from '../lib/target.ts';
@@ -22,6 +23,8 @@ export interface Measurement {
   saturationRounds: number[];
   /** the round with the lowest p99 */
   atRate?: LoadResult;
+  /** p99 of every fixed-rate round, to show the noise */
+  atRateP99Rounds: number[];
   /** why the target or a phase was not measured */
   note?: string;
 }
@@ -43,26 +46,26 @@ export async function measureAll(
   settings: Settings,
   progress: Progress,
 ): Promise<{ measurements: Measurement[]; rate: number }> {
-  const measurements: Measurement[] = specs.map((spec) => ({ spec, saturationRounds: [], note: spec.skipped }));
+  const measurements: Measurement[] = specs.map((spec) => ({ spec, saturationRounds: [], atRateP99Rounds: [], note: spec.skipped }));
   const running: { measurement: Measurement; target: Target }[] = [];
   try {
     for (const measurement of measurements.filter((m) => !m.spec.skipped)) {
       running.push({ measurement, target: await measurement.spec.start(upstream) });
     }
-    const load = async (label: string, target: Target, overallRate: number | undefined, warmupSec: number) => {
+    /** Closed-loop saturation (autocannon) without a rate; open-loop paced load with one. */
+    const load = async (label: string, target: Target, rate: number | undefined, warmupSec: number) => {
       progress.start(label);
+      const run = (durationSec: number, pid?: number, onProgress?: (responses: number, elapsed: number) => void) =>
+        rate === undefined
+          ? runLoad({ url: target.url, pid, connections: settings.connections, durationSec, onProgress })
+          : runPacedLoad({ url: target.url, pid, connections: settings.connections, durationSec, rate, onProgress });
       if (warmupSec > 0) {
         progress.update('warming up');
-        await runLoad({ url: target.url, connections: settings.connections, durationSec: warmupSec, overallRate });
+        await run(warmupSec);
       }
-      const result = await runLoad({
-        url: target.url,
-        pid: target.pid,
-        connections: settings.connections,
-        durationSec: settings.durationSec,
-        overallRate,
-        onProgress: (responses, elapsed) => progress.update(`${thousands(responses / elapsed)} req/s, ${Math.round(elapsed)}/${settings.durationSec} s`),
-      });
+      const result = await run(settings.durationSec, target.pid, (responses, elapsed) =>
+        progress.update(`${thousands(responses / elapsed)} req/s, ${Math.round(elapsed)}/${settings.durationSec} s`),
+      );
       const problems = result.errors + result.non2xx ? `  errors ${result.errors} non-2xx ${result.non2xx}` : '';
       progress.done(`${thousands(result.requestsPerSec)} req/s  p50 ${fixed(result.p50Ms, 3)} ms  p99 ${fixed(result.p99Ms, 3)} ms${problems}`);
       return result;
@@ -93,6 +96,7 @@ export async function measureAll(
         }
         const result = await load(label, target, rate, round === 1 ? settings.warmupSec : 0);
         atRate.set(measurement, [...(atRate.get(measurement) ?? []), result]);
+        measurement.atRateP99Rounds.push(result.p99Ms);
       }
     }
     for (const [measurement, results] of atRate) measurement.atRate = best(results, (a, b) => a.p99Ms < b.p99Ms);

@@ -1,3 +1,4 @@
+import type { CpuIsolation } from '../lib/cpu-pinning.ts';
 import type { MachineInfo } from '../lib/machine.ts';
 import { fixed, formatTable, thousands } from '../lib/table.ts';
 import type { Measurement, Settings } from './measure.ts';
@@ -12,6 +13,8 @@ export interface Run {
   settings: Settings;
   machine: MachineInfo;
   date: Date;
+  /** the target's own core, when the machine allowed one */
+  isolation?: CpuIsolation;
 }
 
 const byId = (run: Run, id: TargetId) => run.measurements.find((measurement) => measurement.spec.id === id);
@@ -48,11 +51,12 @@ export function rateTable(run: Run): string {
   const measured = run.measurements.filter(({ saturation }) => saturation);
   const rows = measured
     .filter(({ atRate }) => atRate)
-    .map(({ spec, atRate: r }) => [
+    .map(({ spec, atRate: r, atRateP99Rounds }) => [
       spec.label,
       thousands(r!.requestsPerSec),
       fixed(r!.p50Ms, 3),
       fixed(r!.p99Ms, 3),
+      `${fixed(Math.min(...atRateP99Rounds), 2)}-${fixed(Math.max(...atRateP99Rounds), 2)}`,
       added(spec.id, r!.p50Ms, direct?.p50Ms),
       added(spec.id, r!.p99Ms, direct?.p99Ms),
       thousands(r!.cpuUsPerRequest),
@@ -64,6 +68,7 @@ export function rateTable(run: Run): string {
       { header: 'achieved req/s', align: 'right' },
       { header: 'p50 ms', align: 'right' },
       { header: 'p99 ms', align: 'right' },
+      { header: 'rounds p99 ms', align: 'right' },
       { header: 'added p50 ms', align: 'right' },
       { header: 'added p99 ms', align: 'right' },
       { header: 'CPU us/req', align: 'right' },
@@ -96,6 +101,16 @@ export function verdict(run: Run): { met: boolean; lines: string[] } {
       : `Latency: NOT met: Switchyard cannot sustain the fixed rate of ${thousands(run.rate)} req/s ` +
         `(${Math.round(run.settings.rateFraction * 100)}% of the bare forwarder's maximum) at all, so its added p99 there is unbounded (queueing).`,
   ];
+  const floor = direct?.atRate;
+  if (floor) {
+    lines.push(
+      `Noise floor: with no proxy at all, p99 is ${fixed(floor.p99Ms, 3)} ms against a p50 of ${fixed(floor.p50Ms, 3)} ms ` +
+        `(rounds: ${direct.atRateP99Rounds.map((p99) => fixed(p99, 2)).join(', ')} ms); ` +
+        (floor.p99Ms - floor.p50Ms > GOAL.addedP99Ms
+          ? `the machine's own stalls move p99 by more than the ${GOAL.addedP99Ms} ms target, so added p99 is only resolved to that noise, while added p50 is the steady per-request cost.`
+          : `p99 differences below ${GOAL.addedP99Ms} ms are resolvable on this machine.`),
+    );
+  }
   const cpu = (m: Measurement | undefined) => m?.saturation?.cpuUsPerRequest ?? Number.NaN;
   if (Number.isFinite(cpu(switchyard) / cpu(bare))) {
     lines.push(
@@ -123,6 +138,13 @@ export function verdict(run: Run): { met: boolean; lines: string[] } {
   return { met: throughputOk && latencyOk, lines };
 }
 
+function placement(run: Run): string {
+  const cpus = run.machine.cpus;
+  return run.isolation
+    ? `The target under test runs alone on CPU ${run.isolation.targetCpu}; the load generator and the upstream share CPU ${run.isolation.loadCpu} (taskset).`
+    : `The load generator, the target and the upstream all share the machine's ${cpus} core${cpus === 1 ? '' : 's'}.`;
+}
+
 export function markdownSection(run: Run, versions: Record<string, string | undefined>): string {
   const { machine, settings } = run;
   const { met, lines } = verdict(run);
@@ -131,17 +153,20 @@ Re-running replaces this section.
 
 Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGb} GB, ${machine.kernel}; Node ${machine.node}; ` +
     `${Object.entries(versions).map(([name, version]) => `${name} ${version ?? 'n/a'}`).join(', ')}; load average at start ${machine.loadAverage}.
-The machine is small and shared: the load generator, the target and the upstream all run on its ${machine.cpus} cores,
-and other work (tests, builds) may have been running. Absolute numbers are only indicative; the ratios between rows
-of one run are what count.
+${placement(run)} Other work (tests, builds) may have been running. Absolute numbers are only indicative; the
+ratios between rows of one run are what count.
 
 Setup: one Node upstream process (keep-alive, fixed ~50-byte JSON body) on loopback; every target runs in its own
-process in front of it (all started up front, idle while another one is measured); autocannon runs in the orchestrating process with ${settings.connections} keep-alive connections,
-${settings.warmupSec} s warm-up and ${settings.durationSec} s per measurement. Each phase measures all targets in ${settings.rounds}
-interleaved rounds and keeps each target's best round (highest req/s at saturation, lowest p99 at the fixed rate), so that
-background load on the shared machine hits every target alike. Latencies are exact per-request percentiles (autocannon's
-own histogram has 1 ms resolution). \`CPU us/req\` is the user+system CPU time of the target's process(es) per response,
-read from /proc (for the direct row, the upstream's own): less sensitive to background load than req/s.
+process in front of it (all started up front, idle while another one is measured). Each phase measures all targets in
+${settings.rounds} interleaved rounds after ${settings.warmupSec} s of warm-up, ${settings.durationSec} s per measurement, and keeps each target's best round
+(highest req/s at saturation, lowest p99 at the fixed rate), so that background load hits every target alike.
+- **Saturation**: autocannon, ${settings.connections} keep-alive connections, each sending its next request as soon as the last is answered.
+- **Fixed rate**: open loop (\`bench/lib/paced-load.ts\`): requests leave evenly on a 1 ms clock whether or not earlier
+  ones were answered, over up to ${settings.connections} keep-alive connections. (autocannon's own rate limit lets each
+  connection send its per-second quota back to back and then wait, so half of every second runs at saturation and
+  its p99 measures queueing at saturation, not what the proxy adds.)
+- Latencies are exact per-request percentiles. \`CPU us/req\` is the user+system CPU time of the target's process(es)
+  per response, read from /proc (for the direct row, the upstream's own).
 - **bare http-proxy-3**: \`createProxyServer\` in \`http.createServer\`, keep-alive agent with 64 sockets, \`xfwd\`.
 - **Switchyard**: \`proxy/testing.ts\` \`startProxy\` in its own process, one pool with the upstream as its only worker,
   \`LOG_LEVEL=warn\`, \`page\` clients kept alive without a request cap (as for nginx and HAProxy); concurrency 64

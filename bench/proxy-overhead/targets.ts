@@ -22,33 +22,36 @@ export async function startUpstream(): Promise<Target> {
   return startNodeTarget('upstream', script('upstream'));
 }
 
-/** The targets in measurement order: the bare forwarder first, since its maximum sets the rate. */
-export async function targetSpecs(upstream: Target, onInstall: (pkg: string) => void): Promise<TargetSpec[]> {
+/**
+ * The targets in measurement order: the bare forwarder first, since its maximum sets the rate.
+ * Each target's command line starts with `prefix` (its own CPU, bench/lib/cpu-pinning.ts).
+ */
+export async function targetSpecs(upstream: Target, onInstall: (pkg: string) => void, prefix: string[] = []): Promise<TargetSpec[]> {
   const [nginx, haproxy] = [await ensureBinary('nginx', ['nginx-light', 'nginx'], onInstall), await ensureBinary('haproxy', ['haproxy'], onInstall)];
   const specs: TargetSpec[] = [
-    { id: 'bare', label: 'bare http-proxy-3', start: (upstream) => startNodeTarget('bare http-proxy-3', script('bare-http-proxy'), [upstream]) },
+    { id: 'bare', label: 'bare http-proxy-3', start: (upstream) => startNodeTarget('bare http-proxy-3', script('bare-http-proxy'), [upstream], {}, prefix) },
     { id: 'direct', label: 'direct (no proxy)', start: async () => ({ ...upstream, name: 'direct', stop: async () => {} }) },
     {
       id: 'switchyard',
       label: 'Switchyard (concurrency 64)',
-      start: (upstream) => startNodeTarget('Switchyard c64', script('switchyard-proxy'), ['--concurrency', '64', upstream], { LOG_LEVEL: 'warn' }),
+      start: (upstream) => startNodeTarget('Switchyard c64', script('switchyard-proxy'), ['--concurrency', '64', upstream], { LOG_LEVEL: 'warn' }, prefix),
     },
     {
       id: 'switchyard-c1',
       label: 'Switchyard (concurrency 1, queued)',
-      start: (upstream) => startNodeTarget('Switchyard c1', script('switchyard-proxy'), ['--concurrency', '1', upstream], { LOG_LEVEL: 'warn' }),
+      start: (upstream) => startNodeTarget('Switchyard c1', script('switchyard-proxy'), ['--concurrency', '1', upstream], { LOG_LEVEL: 'warn' }, prefix),
     },
     {
       id: 'nginx',
       label: 'nginx',
       ...('skipped' in nginx ? { skipped: nginx.skipped } : { version: await commandVersion(nginx.binary, ['-v'], /nginx\/(\S+)/) }),
-      start: (upstream) => startExternalTarget('nginx', 'binary' in nginx ? nginx.binary : 'nginx', nginxArgs(upstream)),
+      start: (upstream) => startExternalTarget('nginx', 'binary' in nginx ? nginx.binary : 'nginx', nginxArgs(upstream), prefix),
     },
     {
       id: 'haproxy',
       label: 'HAProxy',
       ...('skipped' in haproxy ? { skipped: haproxy.skipped } : { version: await commandVersion(haproxy.binary, ['-v'], /version (\S+)/) }),
-      start: (upstream) => startExternalTarget('haproxy', 'binary' in haproxy ? haproxy.binary : 'haproxy', haproxyArgs(upstream)),
+      start: (upstream) => startExternalTarget('haproxy', 'binary' in haproxy ? haproxy.binary : 'haproxy', haproxyArgs(upstream), prefix),
     },
   ];
   return specs;
