@@ -1,5 +1,6 @@
 // Proxy overhead: direct to the upstream vs Switchyard vs a bare http-proxy-3 forwarder vs nginx
-// and HAProxy, one run, same upstream, same load tool (autocannon).
+// and HAProxy, one run, same upstream, same load tools: autocannon at saturation, the open-loop
+// paced generator (bench/lib/paced-load.ts) at the fixed rate. The target gets a core of its own.
 //   npx tsx bench/proxy-overhead.ts [--duration 5] [--warmup 1] [--rounds 3] [--connections 32] [--rate-fraction 0.5] [--no-doc]
 // Prints the tables and rewrites the "## Proxy overhead (bench/proxy-overhead)" section of docs/benchmarks.md.
 import { fileURLToPath } from 'node:url';
