@@ -43,24 +43,26 @@ export async function runPacedLoad(options: PacedLoadOptions): Promise<LoadResul
 
   const send = () => {
     const sentAt = performance.now();
+    let finished = false;
+    // a request that fails after its response began may report the failure on both objects
+    const finish = (outcome: 'ok' | 'non2xx' | 'error') => {
+      if (finished) return;
+      finished = true;
+      if (outcome === 'ok') latencies[count++] = performance.now() - sentAt;
+      else if (outcome === 'non2xx') non2xx++;
+      else errors++;
+      settle();
+    };
     const request = http.get({ host: target.hostname, port: target.port, path: target.pathname, agent }, (response) => {
       response.resume();
       response.once('end', () => {
         const status = response.statusCode ?? 0;
-        if (status >= 200 && status < 300) latencies[count++] = performance.now() - sentAt;
-        else non2xx++;
-        settle();
+        finish(status >= 200 && status < 300 ? 'ok' : 'non2xx');
       });
-      response.once('error', () => {
-        errors++;
-        settle();
-      });
+      response.once('error', () => finish('error'));
     });
     request.setTimeout(10_000, () => request.destroy(new Error('timed out')));
-    request.once('error', () => {
-      errors++;
-      settle();
-    });
+    request.once('error', () => finish('error'));
   };
 
   const cpuBefore = cpuTimeMs(options.pid);
