@@ -21,8 +21,7 @@ export class Upstream {
   readonly concurrency: number;
   /** bounded to the worker's concurrency, so the proxy never opens more sockets than it has slots */
   readonly agent: http.Agent;
-  /** http-proxy-3 options for this worker, built once: the same object on every request */
-  readonly proxyOptions: { target: URL; agent: http.Agent };
+  readonly target: URL;
   state: UpstreamState = 'ready';
   inflight = 0;
   served = 0;
@@ -43,7 +42,7 @@ export class Upstream {
       timeout: options.idleSocketTimeoutMs,
       scheduling: 'lifo',
     });
-    this.proxyOptions = { target: new URL(`http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`), agent: this.agent };
+    this.target = new URL(`http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`);
   }
 
   get address(): string {
