@@ -72,6 +72,7 @@ export class SwitchyardProxy {
   readonly stats: ProxyStats;
   private control: ControlServer | undefined;
   private sampler: NodeJS.Timeout | undefined;
+  private upstreamSweeper: NodeJS.Timeout | undefined;
   controlPort: number | undefined;
   private readonly routes: Record<Lane, LaneRoute>;
   private readonly classifier: Classifier;
@@ -139,6 +140,9 @@ export class SwitchyardProxy {
     this.connections.startSweeping();
     this.sampler = setInterval(() => this.stats.sample(), 1000);
     this.sampler.unref();
+    const idleMs = this.config.proxy.upstream.idleSocketTimeoutMs;
+    this.upstreamSweeper = setInterval(() => this.closeIdleUpstreamSockets(), Math.min(1000, Math.max(50, Math.floor(idleMs / 8))));
+    this.upstreamSweeper.unref();
     const control = this.config.proxy.control;
     this.control = new ControlServer(this, adminToken(this.config.data).token, this.log);
     this.controlPort = await this.control.listen(control.port, control.host);
@@ -171,6 +175,7 @@ export class SwitchyardProxy {
     this.health.stop();
     this.connections.stopSweeping();
     clearInterval(this.sampler);
+    clearInterval(this.upstreamSweeper);
     await this.control?.close();
     for (const pool of this.pools.values()) pool.close();
     this.forwarder.close();
@@ -208,6 +213,11 @@ export class SwitchyardProxy {
       }
     }
     return undefined;
+  }
+
+  private closeIdleUpstreamSockets(): void {
+    const now = Date.now();
+    for (const pool of this.pools.values()) for (const upstream of pool.upstreams) upstream.closeIdleSockets(now);
   }
 
   /** Runs our gate (per-IP limit, PROXY protocol) before Node's HTTP parser sees a connection. */

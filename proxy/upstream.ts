@@ -1,4 +1,8 @@
 import http from 'node:http';
+import type { Socket } from 'node:net';
+
+const IDLE_SINCE = Symbol('switchyard.idleSince');
+type PooledSocket = Socket & { [IDLE_SINCE]?: number };
 
 export type UpstreamState = 'ready' | 'draining' | 'down';
 
@@ -21,6 +25,7 @@ export class Upstream {
   readonly concurrency: number;
   /** bounded to the worker's concurrency, so the proxy never opens more sockets than it has slots */
   readonly agent: http.Agent;
+  private readonly idleSocketTimeoutMs: number;
   readonly target: URL;
   state: UpstreamState = 'ready';
   inflight = 0;
@@ -39,8 +44,13 @@ export class Upstream {
       keepAlive: true,
       maxSockets: options.concurrency,
       maxFreeSockets: options.concurrency,
-      timeout: options.idleSocketTimeoutMs,
       scheduling: 'lifo',
+    });
+    // Idle keep-alive sockets are closed by closeIdleSockets, not by the agent's `timeout` option:
+    // that arms a timer on every socket and refreshes it on every read and write of every request.
+    this.idleSocketTimeoutMs = options.idleSocketTimeoutMs;
+    this.agent.on('free', (socket: PooledSocket) => {
+      socket[IDLE_SINCE] = Date.now();
     });
     this.target = new URL(`http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`);
   }
@@ -65,6 +75,15 @@ export class Upstream {
       failures: this.failures,
       lastError: this.lastError,
     };
+  }
+
+  /** Closes keep-alive sockets idle for the timeout or longer (call a few times per timeout). */
+  closeIdleSockets(now = Date.now()): void {
+    for (const sockets of Object.values(this.agent.freeSockets)) {
+      for (const socket of [...(sockets ?? [])] as PooledSocket[]) {
+        if (now - (socket[IDLE_SINCE] ?? now) >= this.idleSocketTimeoutMs) socket.destroy();
+      }
+    }
   }
 
   close(): void {

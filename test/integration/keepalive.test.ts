@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import type net from 'node:net';
 import { startApp, type AppProcess } from '../helpers/processes.ts';
 import { isClosed, openKeepAlive, rawExchange, request, sleep, statusOf, waitFor } from '../helpers/http.ts';
@@ -105,5 +106,38 @@ describe('client keep-alive policy', () => {
     assert.equal(proxy.proxy.snapshot().connections.overloaded || isClosed(calm), true);
     await waitFor(() => isClosed(calm), 'the long-idle connection was shed under overload', 3000);
     await waitFor(() => proxy.proxy.snapshot().connections.total < 20, 'idle connections trimmed below the overload mark', 3000);
+  });
+});
+
+describe('upstream keep-alive', () => {
+  let upstream: http.Server;
+  let address: string;
+  /** the worker connections that carried proxied requests (health checks use their own) */
+  const used = new Set<net.Socket>();
+  const open = () => [...used].filter((socket) => !socket.destroyed).length;
+
+  before(async () => {
+    upstream = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+      if (req.url?.startsWith('/ka')) used.add(req.socket);
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    address = `127.0.0.1:${(upstream.address() as net.AddressInfo).port}`;
+  });
+  after(() => upstream.close());
+
+  test('reuses a worker connection while it is fresh and closes it after the idle timeout', async () => {
+    const proxy = await startProxy({ pools: { web: [address] }, config: { proxy: { upstream: { idleSocketTimeoutMs: 600 } } } });
+    try {
+      assert.equal((await request(`${proxy.url}/ka1`)).status, 200);
+      await sleep(100);
+      assert.equal((await request(`${proxy.url}/ka2`)).status, 200);
+      assert.equal(used.size, 1, 'a second request within the idle timeout opened a new worker connection');
+      await waitFor(() => open() === 0, 'the idle worker connection was not closed', 3000);
+      assert.equal((await request(`${proxy.url}/ka3`)).status, 200);
+      assert.equal(used.size, 2);
+    } finally {
+      await proxy.close();
+    }
   });
 });
