@@ -1,9 +1,6 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 
-const IDLE_SINCE = Symbol('switchyard.idleSince');
-type PooledSocket = Socket & { [IDLE_SINCE]?: number };
-
 export type UpstreamState = 'ready' | 'draining' | 'down';
 
 export interface UpstreamOptions {
@@ -26,6 +23,8 @@ export class Upstream {
   /** bounded to the worker's concurrency, so the proxy never opens more sockets than it has slots */
   readonly agent: http.Agent;
   private readonly idleSocketTimeoutMs: number;
+  /** when each pooled socket last went idle (a Map, not a property: sockets keep one V8 shape) */
+  private readonly idleSince = new Map<Socket, number>();
   readonly target: URL;
   state: UpstreamState = 'ready';
   inflight = 0;
@@ -49,8 +48,9 @@ export class Upstream {
     // Idle keep-alive sockets are closed by closeIdleSockets, not by the agent's `timeout` option:
     // that arms a timer on every socket and refreshes it on every read and write of every request.
     this.idleSocketTimeoutMs = options.idleSocketTimeoutMs;
-    this.agent.on('free', (socket: PooledSocket) => {
-      socket[IDLE_SINCE] = Date.now();
+    this.agent.on('free', (socket: Socket) => {
+      if (!this.idleSince.has(socket)) socket.once('close', () => this.idleSince.delete(socket));
+      this.idleSince.set(socket, Date.now());
     });
     this.target = new URL(`http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`);
   }
@@ -80,8 +80,8 @@ export class Upstream {
   /** Closes keep-alive sockets idle for the timeout or longer (call a few times per timeout). */
   closeIdleSockets(now = Date.now()): void {
     for (const sockets of Object.values(this.agent.freeSockets)) {
-      for (const socket of [...(sockets ?? [])] as PooledSocket[]) {
-        if (now - (socket[IDLE_SINCE] ?? now) >= this.idleSocketTimeoutMs) socket.destroy();
+      for (const socket of [...(sockets ?? [])]) {
+        if (now - (this.idleSince.get(socket) ?? now) >= this.idleSocketTimeoutMs) socket.destroy();
       }
     }
   }
