@@ -31,6 +31,20 @@ export function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
 
+/** A run's result from its first `count` 2xx latencies (ms) and the target's CPU time over it. */
+export function loadResult(latencies: Float64Array, count: number, seconds: number, cpuMs: number, errors: number, non2xx: number): LoadResult {
+  const sorted = latencies.subarray(0, count).sort();
+  return {
+    requestsPerSec: count / seconds,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    responses: count,
+    errors,
+    non2xx,
+    cpuUsPerRequest: (cpuMs * 1000) / count,
+  };
+}
+
 /**
  * One autocannon run. Latency percentiles come from every 2xx response's own timing (autocannon's
  * histogram has 1 ms resolution, too coarse for sub-millisecond overheads).
@@ -62,16 +76,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   try {
     const result = await finished;
     const seconds = elapsedSec();
-    const sorted = latencies.subarray(0, count).sort();
-    return {
-      requestsPerSec: count / seconds,
-      p50Ms: percentile(sorted, 50),
-      p99Ms: percentile(sorted, 99),
-      responses: count,
-      errors: result.errors + result.timeouts,
-      non2xx: result.non2xx,
-      cpuUsPerRequest: ((cpuTimeMs(options.pid) - cpuBefore) * 1000) / count,
-    };
+    return loadResult(latencies, count, seconds, cpuTimeMs(options.pid) - cpuBefore, result.errors + result.timeouts, result.non2xx);
   } finally {
     if (ticker) clearInterval(ticker);
   }

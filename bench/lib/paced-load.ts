@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { cpuTimeMs } from './cpu.ts';
-import { percentile, type LoadResult } from './load.ts';
+import { loadResult, type LoadResult } from './load.ts';
 
 export interface PacedLoadOptions {
   url: string;
@@ -77,17 +77,7 @@ export async function runPacedLoad(options: PacedLoadOptions): Promise<LoadResul
   try {
     if (total > 0) await done;
     const seconds = elapsedSec();
-    const cpuMs = cpuTimeMs(options.pid) - cpuBefore;
-    const sorted = latencies.subarray(0, count).sort();
-    return {
-      requestsPerSec: count / seconds,
-      p50Ms: percentile(sorted, 50),
-      p99Ms: percentile(sorted, 99),
-      responses: count,
-      errors,
-      non2xx,
-      cpuUsPerRequest: (cpuMs * 1000) / count,
-    };
+    return loadResult(latencies, count, seconds, cpuTimeMs(options.pid) - cpuBefore, errors, non2xx);
   } finally {
     clearInterval(clock);
     if (ticker) clearInterval(ticker);
