@@ -1,16 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { processTree } from './proc-stats.ts';
 
 const TICKS_PER_SEC = 100; // USER_HZ on Linux
-
-function children(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
-      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
-    );
-  } catch {
-    return [];
-  }
-}
 
 function ownCpuMs(pid: number): number {
   try {
@@ -25,5 +16,5 @@ function ownCpuMs(pid: number): number {
 /** User + system CPU time of a process and its descendants (e.g. nginx's master and worker), in ms; NaN off Linux. */
 export function cpuTimeMs(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
-  return children(pid).reduce((sum, child) => sum + cpuTimeMs(child), ownCpuMs(pid));
+  return processTree(pid).reduce((sum, p) => sum + ownCpuMs(p), 0);
 }
