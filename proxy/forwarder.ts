@@ -2,9 +2,6 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
-// The response passes (status, headers, hop-by-hop clean-up) that http-proxy-3 runs when it
-// handles the response itself; we run them too, then relay the body through our bounded window.
-import { OUTGOING_PASSES } from 'http-proxy-3/dist/lib/http-proxy/passes/web-outgoing.js';
 import type { Lane, ProxyConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Balancer } from './balancer.ts';
@@ -12,6 +9,7 @@ import type { Pool, Slot } from './pool.ts';
 import type { Upstream } from './upstream.ts';
 import { sendError, type ErrorStatus } from './responses.ts';
 import { DeadlineList, type Deadlined } from './deadline-list.ts';
+import { clientResponseHeaders } from './hop-by-hop.ts';
 
 export interface Exchange {
   req: http.IncomingMessage;
@@ -51,9 +49,6 @@ function newAttempt(exchange: Exchange, slot: Slot, retried: boolean): Attempt {
 
 const ATTEMPT = Symbol('switchyard.attempt');
 type WithAttempt = http.IncomingMessage & { [ATTEMPT]?: Attempt };
-
-type OutgoingPass = (req: http.IncomingMessage, res: http.ServerResponse, proxyRes: http.IncomingMessage, options: object) => void;
-const outgoingPasses = Object.values(OUTGOING_PASSES) as OutgoingPass[];
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNECT_TIMEOUT']);
@@ -203,10 +198,21 @@ export class Forwarder {
       proxyRes.destroy();
       return;
     }
-    for (const pass of outgoingPasses) pass(req, res, proxyRes, {});
-    res.setHeader('x-switchyard-lane', exchange.lane);
-    if (this.config.debugHeaders) res.setHeader('x-switchyard-worker', slot.upstream.name);
-    if (exchange.closeConnection) res.setHeader('connection', 'close');
+    // One writeHead with a flat list: nothing on the forwarded path calls setHeader before it
+    // (Node replays a list through setHeader when it has, which merges repeated Set-Cookies).
+    const headers = clientResponseHeaders(proxyRes.rawHeaders);
+    headers.push('x-switchyard-lane', exchange.lane);
+    if (this.config.debugHeaders) headers.push('x-switchyard-worker', slot.upstream.name);
+    if (exchange.closeConnection) headers.push('connection', 'close');
+    try {
+      res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage || undefined, headers);
+    } catch (error) {
+      // a status or header Node will not write: the worker's response is unusable
+      proxyRes.destroy();
+      this.finishAttempt(attempt);
+      this.fail(exchange, 502, 'worker sent an invalid response', {}, (error as Error).message);
+      return;
+    }
     this.relay(proxyRes, res, attempt);
   }
 
@@ -298,7 +304,8 @@ export class Forwarder {
 
   private fail(exchange: Exchange, status: ErrorStatus, reason: string, headers: Record<string, string> = {}, error?: string): void {
     exchange.error = error ?? reason;
-    sendError(exchange.res, status, reason, { 'x-switchyard-lane': exchange.lane, ...headers });
+    const connection: Record<string, string> = exchange.closeConnection ? { connection: 'close' } : {};
+    sendError(exchange.res, status, reason, { 'x-switchyard-lane': exchange.lane, ...connection, ...headers });
   }
 
   /** WebSocket upgrade passthrough to a ready worker; upgrades do not hold a request slot. */

@@ -281,10 +281,10 @@ export class SwitchyardProxy {
       if (exchange) this.forwarder.clientClosed(exchange);
       this.exchangeEnded(requestClass, req, res, startedAt, client.ip, exchange);
     });
-    if (closeConnection) res.setHeader('connection', 'close');
     if (!this.guardRequestBody(req, res, requestClass)) return;
 
     if (requestClass === 'static') {
+      if (closeConnection) res.setHeader('connection', 'close');
       res.setHeader('x-switchyard-lane', 'static');
       return this.serveStatic(req, res);
     }

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { FORWARDING_HEADERS, applyForwardingHeaders, type ClientInfo } from './client-address.ts';
+import { ConnectionList, REQUEST_HOP_BY_HOP } from './hop-by-hop.ts';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization']);
 const UPGRADE_HEADERS = new Set(['connection', 'upgrade']);
 
 /**
@@ -15,13 +15,11 @@ export function upstreamHeaders(
   client: ClientInfo,
   options: { upgrade?: boolean } = {},
 ): http.IncomingHttpHeaders {
-  // Usually one token ("keep-alive"): compared directly; a list is split only when there is one.
-  const connection = incoming.connection?.trim().toLowerCase();
-  const listed = connection?.includes(',') ? new Set(connection.split(',').map((name) => name.trim())) : undefined;
+  const listed = new ConnectionList(incoming.connection);
   const headers: http.IncomingHttpHeaders = {};
   for (const name in incoming) {
     const passes = options.upgrade && UPGRADE_HEADERS.has(name);
-    if (!passes && (HOP_BY_HOP.has(name) || name === connection || listed?.has(name))) continue;
+    if (!passes && (REQUEST_HOP_BY_HOP.has(name) || listed.has(name))) continue;
     if (FORWARDING_HEADERS.has(name)) continue;
     headers[name] = incoming[name];
   }

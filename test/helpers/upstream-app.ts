@@ -71,6 +71,16 @@ const server = http.createServer((req, res) => {
       });
       return;
     }
+    case '/hop-headers':
+      // hop-by-hop headers of the worker's own connection, two cookies, and a chunked body
+      res.setHeader('Connection', 'keep-alive, X-Conn-Private');
+      res.setHeader('Keep-Alive', 'timeout=99');
+      res.setHeader('X-Conn-Private', 'secret');
+      res.setHeader('Proxy-Connection', 'keep-alive');
+      res.setHeader('Set-Cookie', ['a=1; Path=/', 'b=2; Path=/']);
+      res.setHeader('X-Kept', 'yes');
+      res.write('chunked ');
+      return setTimeout(() => res.end('body\n'), 5);
     case '/arm-reset':
       resetNextReused = true;
       return res.end('armed\n');

@@ -89,6 +89,33 @@ describe('routing: lanes, pools and balancing', () => {
     assert.notEqual(echoed.headers.connection, 'close');
   });
 
+  test("the worker's hop-by-hop response headers do not reach the client; repeated headers stay separate", async () => {
+    const response = await request(`${proxy.url}/hop-headers`);
+    assert.equal(response.status, 200);
+    assert.equal(response.body, 'chunked body\n');
+    assert.equal(response.headers['keep-alive'], undefined, 'the worker keep-alive timeout leaked to the client');
+    assert.equal(response.headers['x-conn-private'], undefined);
+    assert.equal(response.headers['proxy-connection'], undefined);
+    // the proxy's own Connection header (this client asked to close), not the worker's list
+    assert.equal(response.headers.connection, 'close');
+    assert.deepEqual(response.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
+    assert.equal(response.headers['x-kept'], 'yes');
+    assert.equal(response.headers['x-switchyard-lane'], 'page');
+  });
+
+  test('the last response a keep-alive policy allows on a connection says close, and keeps its headers', async () => {
+    const capped = await startProxy({ pools: { web: [apps[0].address] }, config: { proxy: { clients: { page: { maxRequestsPerSocket: 1 } } } } });
+    try {
+      const response = await request(`${capped.url}/hop-headers`);
+      assert.equal(response.headers.connection, 'close');
+      assert.deepEqual(response.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
+      assert.equal(response.headers['x-switchyard-lane'], 'page');
+      assert.equal(response.body, 'chunked body\n');
+    } finally {
+      await capped.close();
+    }
+  });
+
   test('request bodies stream through to the worker', async () => {
     const body = Buffer.alloc(3 * 1024 * 1024, 7);
     const response = await request(`${proxy.url}/echo`, { method: 'POST', body, headers: { 'content-type': 'application/octet-stream' } });
