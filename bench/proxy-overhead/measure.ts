@@ -8,6 +8,12 @@ import type { TargetSpec } from './targets.ts';
 export interface Settings {
   connections: number;
   warmupSec: number;
+  /**
+   * once per target, before its first round: saturation load until V8 has compiled its hot paths
+   * (optimisations settle after some 35,000 requests; until then the compiler threads share the
+   * target's core, and a target with more code pays longer)
+   */
+  jitWarmupSec: number;
   durationSec: number;
   /** each phase measures every target this many times, interleaved, and keeps the best */
   rounds: number;
@@ -29,7 +35,7 @@ export interface Measurement {
   note?: string;
 }
 
-export const progressSteps = (targets: number, settings: Settings) => 2 * targets * settings.rounds;
+export const progressSteps = (targets: number, settings: Settings) => targets + 2 * targets * settings.rounds;
 
 const best = (results: LoadResult[], better: (a: LoadResult, b: LoadResult) => boolean) =>
   results.reduce<LoadResult | undefined>((kept, result) => (kept === undefined || better(result, kept) ? result : kept), undefined);
@@ -70,6 +76,12 @@ export async function measureAll(
       progress.done(`${thousands(result.requestsPerSec)} req/s  p50 ${fixed(result.p50Ms, 3)} ms  p99 ${fixed(result.p99Ms, 3)} ms${problems}`);
       return result;
     };
+
+    for (const { measurement, target } of running) {
+      progress.start(`${measurement.spec.label}: JIT warm-up, ${settings.jitWarmupSec} s at saturation`);
+      await runLoad({ url: target.url, connections: settings.connections, durationSec: settings.jitWarmupSec });
+      progress.done();
+    }
 
     const saturation = new Map<Measurement, LoadResult[]>();
     for (let round = 1; round <= settings.rounds; round++) {

@@ -157,12 +157,16 @@ ${placement(run)} Other work (tests, builds) may have been running. Absolute num
 ratios between rows of one run are what count.
 
 Setup: one Node upstream process (keep-alive, fixed ~50-byte JSON body) on loopback; every target runs in its own
-process in front of it (all started up front, idle while another one is measured). Each phase measures all targets in
+process in front of it (all started up front, idle while another one is measured). Each target first runs
+${settings.jitWarmupSec} s at saturation, so that V8 has compiled its hot paths before anything is measured (optimisations settle after
+some 35,000 requests; until then the compiler threads share the target's core). Then each phase measures all targets in
 ${settings.rounds} interleaved rounds after ${settings.warmupSec} s of warm-up, ${settings.durationSec} s per measurement, and keeps each target's best round
 (highest req/s at saturation, lowest p99 at the fixed rate), so that background load hits every target alike.
 - **Saturation**: autocannon, ${settings.connections} keep-alive connections, each sending its next request as soon as the last is answered.
 - **Fixed rate**: open loop (\`bench/lib/paced-load.ts\`): requests leave evenly on a 1 ms clock whether or not earlier
-  ones were answered, over up to ${settings.connections} keep-alive connections. (autocannon's own rate limit lets each
+  ones were answered, over up to ${settings.connections} keep-alive connections. The generator writes a prebuilt request on raw
+  sockets and frames responses by Content-Length: with Node's http client its own pauses were most of the measured p99
+  (25 ms and more against the bare upstream at 3,200 req/s). (autocannon's own rate limit lets each
   connection send its per-second quota back to back and then wait, so half of every second runs at saturation and
   its p99 measures queueing at saturation, not what the proxy adds.)
 - Latencies are exact per-request percentiles. \`CPU us/req\` is the user+system CPU time of the target's process(es)
