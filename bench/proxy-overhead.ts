@@ -63,7 +63,7 @@ export async function main(argv: string[]): Promise<void> {
     const specs = await targetSpecs(upstream, (pkg) => process.stderr.write(`installing ${pkg} with apt-get...\n`), isolation?.targetPrefix);
     for (const spec of specs.filter((s) => s.skipped)) process.stderr.write(`skipping ${spec.label}: ${spec.skipped}\n`);
     const progress = new Progress(progressSteps(specs.filter((spec) => !spec.skipped).length, settings));
-    const { measurements, rate } = await measureAll(specs, upstreamAddress, settings, progress);
+    const { measurements, rate } = await measureAll(specs, upstreamAddress, settings, progress, isolation?.targetCpu);
     const run: Run = { measurements, rate, settings, machine, date, isolation };
 
     console.log(`\nSaturation (${settings.connections} connections)\n\n${saturationTable(run)}`);

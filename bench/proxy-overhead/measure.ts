@@ -1,5 +1,6 @@
 import { runLoad, type LoadResult } from '../lib/load.ts';
 import { runPacedLoad } from '../lib/paced-load.ts';
+import { stealMeter } from '../lib/steal.ts';
 import type { Progress } from '../lib/progress.ts';
 import { fixed, thousands } from '../lib/table.ts';
 import type { Target } from '../lib/target.ts';
@@ -21,24 +22,27 @@ export interface Settings {
   rateFraction: number;
 }
 
+/** One measurement of one target, with the steal time of the target's core while it ran. */
+export type Round = LoadResult & { stealPercent: number };
+
 export interface Measurement {
   spec: TargetSpec;
   /** the round with the highest req/s */
-  saturation?: LoadResult;
-  /** req/s of every saturation round, to show the noise */
-  saturationRounds: number[];
+  saturation?: Round;
+  /** every saturation round, in round order (round i of every target ran back to back) */
+  saturationRounds: Round[];
   /** the round with the lowest p99 */
-  atRate?: LoadResult;
-  /** p99 of every fixed-rate round, to show the noise */
-  atRateP99Rounds: number[];
+  atRate?: Round;
+  /** every fixed-rate round, in round order */
+  atRateRounds: Round[];
   /** why the target or a phase was not measured */
   note?: string;
 }
 
 export const progressSteps = (targets: number, settings: Settings) => targets + 2 * targets * settings.rounds;
 
-const best = (results: LoadResult[], better: (a: LoadResult, b: LoadResult) => boolean) =>
-  results.reduce<LoadResult | undefined>((kept, result) => (kept === undefined || better(result, kept) ? result : kept), undefined);
+const best = (results: Round[], better: (a: Round, b: Round) => boolean) =>
+  results.reduce<Round | undefined>((kept, result) => (kept === undefined || better(result, kept) ? result : kept), undefined);
 
 /**
  * Starts every target (each in its own process, all in front of the same upstream), then runs
@@ -51,8 +55,10 @@ export async function measureAll(
   upstream: string,
   settings: Settings,
   progress: Progress,
+  /** the core whose steal time is charged to each round (the target's own); all cores when undefined */
+  targetCpu?: number,
 ): Promise<{ measurements: Measurement[]; rate: number }> {
-  const measurements: Measurement[] = specs.map((spec) => ({ spec, saturationRounds: [], atRateP99Rounds: [], note: spec.skipped }));
+  const measurements: Measurement[] = specs.map((spec) => ({ spec, saturationRounds: [], atRateRounds: [], note: spec.skipped }));
   const running: { measurement: Measurement; target: Target }[] = [];
   try {
     for (const measurement of measurements.filter((m) => !m.spec.skipped)) {
@@ -69,11 +75,15 @@ export async function measureAll(
         progress.update('warming up');
         await run(warmupSec);
       }
-      const result = await run(settings.durationSec, target.pid, (responses, elapsed) =>
+      const steal = stealMeter();
+      const loaded = await run(settings.durationSec, target.pid, (responses, elapsed) =>
         progress.update(`${thousands(responses / elapsed)} req/s, ${Math.round(elapsed)}/${settings.durationSec} s`),
       );
+      const result: Round = { ...loaded, stealPercent: steal(targetCpu) };
       const problems = result.errors + result.non2xx ? `  errors ${result.errors} non-2xx ${result.non2xx}` : '';
-      progress.done(`${thousands(result.requestsPerSec)} req/s  p50 ${fixed(result.p50Ms, 3)} ms  p99 ${fixed(result.p99Ms, 3)} ms${problems}`);
+      progress.done(
+        `${thousands(result.requestsPerSec)} req/s  p50 ${fixed(result.p50Ms, 3)} ms  p99 ${fixed(result.p99Ms, 3)} ms  steal ${fixed(result.stealPercent, 0)}%${problems}`,
+      );
       return result;
     };
 
@@ -83,20 +93,17 @@ export async function measureAll(
       progress.done();
     }
 
-    const saturation = new Map<Measurement, LoadResult[]>();
     for (let round = 1; round <= settings.rounds; round++) {
       for (const { measurement, target } of running) {
         const result = await load(`round ${round}/${settings.rounds} ${measurement.spec.label}: saturation`, target, undefined, settings.warmupSec);
-        saturation.set(measurement, [...(saturation.get(measurement) ?? []), result]);
-        measurement.saturationRounds.push(result.requestsPerSec);
+        measurement.saturationRounds.push(result);
       }
     }
-    for (const [measurement, results] of saturation) measurement.saturation = best(results, (a, b) => a.requestsPerSec > b.requestsPerSec);
+    for (const { measurement } of running) measurement.saturation = best(measurement.saturationRounds, (a, b) => a.requestsPerSec > b.requestsPerSec);
 
     const bare = measurements.find((m) => m.spec.id === 'bare')?.saturation;
     if (!bare) throw new Error('the bare http-proxy-3 forwarder was not measured: it sets the fixed rate');
     const rate = Math.round(bare.requestsPerSec * settings.rateFraction);
-    const atRate = new Map<Measurement, LoadResult[]>();
     for (let round = 1; round <= settings.rounds; round++) {
       for (const { measurement, target } of running) {
         const label = `round ${round}/${settings.rounds} ${measurement.spec.label}: fixed rate ${thousands(rate)} req/s`;
@@ -106,12 +113,10 @@ export async function measureAll(
           progress.done();
           continue;
         }
-        const result = await load(label, target, rate, round === 1 ? settings.warmupSec : 0);
-        atRate.set(measurement, [...(atRate.get(measurement) ?? []), result]);
-        measurement.atRateP99Rounds.push(result.p99Ms);
+        measurement.atRateRounds.push(await load(label, target, rate, round === 1 ? settings.warmupSec : 0));
       }
     }
-    for (const [measurement, results] of atRate) measurement.atRate = best(results, (a, b) => a.p99Ms < b.p99Ms);
+    for (const { measurement } of running) measurement.atRate = best(measurement.atRateRounds, (a, b) => a.p99Ms < b.p99Ms);
     return { measurements, rate };
   } finally {
     await Promise.all(running.map(({ target }) => target.stop()));

@@ -17,6 +17,15 @@ export interface Run {
   isolation?: CpuIsolation;
 }
 
+/** above this median steal (percent of a round), the report warns that the host, not the target, set the pace */
+const STEAL_NOTICEABLE_PERCENT = 10;
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
 const byId = (run: Run, id: TargetId) => run.measurements.find((measurement) => measurement.spec.id === id);
 const ratio = (value: number | undefined, base: number | undefined) => (value && base ? `${fixed(value / base, 2)}x` : '-');
 const signed = (value: number) => (Number.isFinite(value) ? `${value >= 0 ? '+' : ''}${value.toFixed(3)}` : '-');
@@ -26,8 +35,9 @@ export function saturationTable(run: Run): string {
   const direct = byId(run, 'direct')?.saturation?.requestsPerSec;
   const rows = run.measurements.map(({ spec, saturation: s, saturationRounds, note }) => {
     if (!s) return [spec.label, `skipped: ${note ?? ''}`];
-    const spread = `${thousands(Math.min(...saturationRounds))}-${thousands(Math.max(...saturationRounds))}`;
-    return [spec.label, thousands(s.requestsPerSec), spread, ratio(s.requestsPerSec, bare), ratio(s.requestsPerSec, direct), fixed(s.p50Ms, 2), fixed(s.p99Ms, 2), thousands(s.cpuUsPerRequest), String(s.errors + s.non2xx)];
+    const perRound = saturationRounds.map((round) => round.requestsPerSec);
+    const spread = `${thousands(Math.min(...perRound))}-${thousands(Math.max(...perRound))}`;
+    return [spec.label, thousands(s.requestsPerSec), spread, ratio(s.requestsPerSec, bare), ratio(s.requestsPerSec, direct), fixed(s.p50Ms, 2), fixed(s.p99Ms, 2), thousands(s.cpuUsPerRequest), fixed(s.stealPercent, 0), String(s.errors + s.non2xx)];
   });
   return formatTable(
     [
@@ -39,6 +49,7 @@ export function saturationTable(run: Run): string {
       { header: 'p50 ms', align: 'right' },
       { header: 'p99 ms', align: 'right' },
       { header: 'CPU us/req', align: 'right' },
+      { header: 'steal %', align: 'right' },
       { header: 'errors', align: 'right' },
     ],
     rows,
@@ -51,17 +62,21 @@ export function rateTable(run: Run): string {
   const measured = run.measurements.filter(({ saturation }) => saturation);
   const rows = measured
     .filter(({ atRate }) => atRate)
-    .map(({ spec, atRate: r, atRateP99Rounds }) => [
-      spec.label,
-      thousands(r!.requestsPerSec),
-      fixed(r!.p50Ms, 3),
-      fixed(r!.p99Ms, 3),
-      `${fixed(Math.min(...atRateP99Rounds), 2)}-${fixed(Math.max(...atRateP99Rounds), 2)}`,
-      added(spec.id, r!.p50Ms, direct?.p50Ms),
-      added(spec.id, r!.p99Ms, direct?.p99Ms),
-      thousands(r!.cpuUsPerRequest),
-      String(r!.errors + r!.non2xx),
-    ]);
+    .map(({ spec, atRate: r, atRateRounds }) => {
+      const p99s = atRateRounds.map((round) => round.p99Ms);
+      return [
+        spec.label,
+        thousands(r!.requestsPerSec),
+        fixed(r!.p50Ms, 3),
+        fixed(r!.p99Ms, 3),
+        `${fixed(Math.min(...p99s), 2)}-${fixed(Math.max(...p99s), 2)}`,
+        added(spec.id, r!.p50Ms, direct?.p50Ms),
+        added(spec.id, r!.p99Ms, direct?.p99Ms),
+        thousands(r!.cpuUsPerRequest),
+        fixed(r!.stealPercent, 0),
+        String(r!.errors + r!.non2xx),
+      ];
+    });
   const table = formatTable(
     [
       { header: 'target' },
@@ -72,6 +87,7 @@ export function rateTable(run: Run): string {
       { header: 'added p50 ms', align: 'right' },
       { header: 'added p99 ms', align: 'right' },
       { header: 'CPU us/req', align: 'right' },
+      { header: 'steal %', align: 'right' },
       { header: 'errors', align: 'right' },
     ],
     rows,
@@ -101,11 +117,28 @@ export function verdict(run: Run): { met: boolean; lines: string[] } {
       : `Latency: NOT met: Switchyard cannot sustain the fixed rate of ${thousands(run.rate)} req/s ` +
         `(${Math.round(run.settings.rateFraction * 100)}% of the bare forwarder's maximum) at all, so its added p99 there is unbounded (queueing).`,
   ];
+  const pairs = switchyard.saturationRounds.map((round, i) => round.requestsPerSec / (bare.saturationRounds[i]?.requestsPerSec ?? Number.NaN));
+  if (pairs.length > 1) {
+    lines.push(
+      `Round by round (Switchyard measured right after the bare forwarder in each): ${pairs.map((pair) => `${fixed(pair, 2)}x`).join(', ')}; ` +
+        `median ${fixed(median(pairs), 2)}x.`,
+    );
+  }
+  const steals = run.measurements.flatMap((m) => [...m.saturationRounds, ...m.atRateRounds].map((round) => round.stealPercent)).filter(Number.isFinite);
+  if (steals.length > 0) {
+    const where = run.isolation ? `the target's core (CPU ${run.isolation.targetCpu})` : 'the machine';
+    lines.push(
+      `Steal time on ${where}: median ${fixed(median(steals), 0)}%, at most ${fixed(Math.max(...steals), 0)}% of a round ` +
+        (median(steals) > STEAL_NOTICEABLE_PERCENT
+          ? `(the host ran other guests on it for that share of the time: absolute rates are the host's, and even ratios carry that noise).`
+          : `(the host gave this machine its cores almost undisturbed).`),
+    );
+  }
   const floor = direct?.atRate;
   if (floor) {
     lines.push(
       `Noise floor: with no proxy at all, p99 is ${fixed(floor.p99Ms, 3)} ms against a p50 of ${fixed(floor.p50Ms, 3)} ms ` +
-        `(rounds: ${direct.atRateP99Rounds.map((p99) => fixed(p99, 2)).join(', ')} ms); ` +
+        `(rounds: ${direct.atRateRounds.map((round) => fixed(round.p99Ms, 2)).join(', ')} ms); ` +
         (floor.p99Ms - floor.p50Ms > GOAL.addedP99Ms
           ? `the machine's own stalls move p99 by more than the ${GOAL.addedP99Ms} ms target, so added p99 is only resolved to that noise, while added p50 is the steady per-request cost.`
           : `p99 differences below ${GOAL.addedP99Ms} ms are resolvable on this machine.`),
@@ -170,7 +203,9 @@ ${settings.rounds} interleaved rounds after ${settings.warmupSec} s of warm-up, 
   connection send its per-second quota back to back and then wait, so half of every second runs at saturation and
   its p99 measures queueing at saturation, not what the proxy adds.)
 - Latencies are exact per-request percentiles. \`CPU us/req\` is the user+system CPU time of the target's process(es)
-  per response, read from /proc (for the direct row, the upstream's own).
+  per response, read from /proc (for the direct row, the upstream's own). \`steal %\` is the share of the round in which the
+  host ran another guest on the target's core instead of this machine (/proc/stat): it shows in no process's CPU time,
+  yet it stretches every request.
 - **bare http-proxy-3**: \`createProxyServer\` in \`http.createServer\`, keep-alive agent with 64 sockets, \`xfwd\`.
 - **Switchyard**: \`proxy/testing.ts\` \`startProxy\` in its own process, one pool with the upstream as its only worker,
   \`LOG_LEVEL=warn\`, \`page\` clients kept alive without a request cap (as for nginx and HAProxy); concurrency 64
