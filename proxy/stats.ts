@@ -1,6 +1,7 @@
 import * as hdr from 'hdr-histogram-js';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { ConnectionTracker } from './connections.ts';
+import { LaneHistogram } from './lane-histogram.ts';
 import type { Pool } from './pool.ts';
 
 export const STAT_LANES = ['static', 'browser', 'page', 'clone', 'bot'] as const;
@@ -37,10 +38,9 @@ function newHistogram(): hdr.Histogram {
  */
 export class ProxyStats {
   readonly registry = new Registry();
-  private readonly duration: Histogram<'lane'>;
-  /** requests by "lane code", counted here and handed to prom-client at scrape time */
-  private readonly requestCounts = new Map<string, number>();
-  private readonly durationByLane = new Map<string, ReturnType<Histogram<'lane'>['labels']>>();
+  private readonly duration: LaneHistogram<StatLane>;
+  /** requests by lane and status code, counted here and handed to prom-client at scrape time */
+  private readonly requestCounts = new Map<StatLane, Map<number, number>>(STAT_LANES.map((lane) => [lane, new Map()]));
   private readonly current = new Map<StatLane, MinuteWindow>();
   private readonly finished: LaneMinute[] = [];
 
@@ -57,19 +57,16 @@ export class ProxyStats {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const [key, count] of requestCounts) {
-          const [lane, code] = key.split(' ');
-          this.inc({ lane, code }, count);
-        }
+        for (const [lane, byCode] of requestCounts) for (const [code, count] of byCode) this.inc({ lane, code }, count);
       },
     });
-    this.duration = new Histogram({
-      name: 'switchyard_request_duration_seconds',
-      help: 'Time from request to the end of the response, by lane',
-      labelNames: ['lane'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
-      registers: [this.registry],
-    });
+    this.duration = new LaneHistogram(
+      'switchyard_request_duration_seconds',
+      'Time from request to the end of the response, by lane',
+      STAT_LANES,
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    );
+    this.duration.registerIn(this.registry);
     const poolList = this.pools;
     new Gauge({
       name: 'switchyard_queue_depth',
@@ -118,14 +115,9 @@ export class ProxyStats {
   }
 
   record(lane: StatLane, status: number, seconds: number): void {
-    const key = `${lane} ${status}`;
-    this.requestCounts.set(key, (this.requestCounts.get(key) ?? 0) + 1);
-    let histogram = this.durationByLane.get(lane);
-    if (!histogram) {
-      histogram = this.duration.labels(lane);
-      this.durationByLane.set(lane, histogram);
-    }
-    histogram.observe(seconds);
+    const byCode = this.requestCounts.get(lane)!;
+    byCode.set(status, (byCode.get(status) ?? 0) + 1);
+    this.duration.observe(lane, seconds);
     const window = this.window(lane, Date.now());
     window.requests++;
     if (status >= 500) window.errors++;
@@ -152,20 +144,15 @@ export class ProxyStats {
 
   /** Totals since start (summed from the per-code counts) and the running minute, per lane. */
   summary(now = Date.now()) {
-    const totals = new Map<string, { requests: number; errors: number }>();
-    for (const [key, count] of this.requestCounts) {
-      const [lane, code] = key.split(' ');
-      const total = totals.get(lane) ?? { requests: 0, errors: 0 };
-      total.requests += count;
-      if (Number(code) >= 500) total.errors += count;
-      totals.set(lane, total);
-    }
-    return STAT_LANES.map((lane) => ({
-      lane,
-      totalRequests: totals.get(lane)?.requests ?? 0,
-      totalErrors: totals.get(lane)?.errors ?? 0,
-      minute: this.describe(lane, this.window(lane, now)),
-    }));
+    return STAT_LANES.map((lane) => {
+      let totalRequests = 0;
+      let totalErrors = 0;
+      for (const [code, count] of this.requestCounts.get(lane)!) {
+        totalRequests += count;
+        if (code >= 500) totalErrors += count;
+      }
+      return { lane, totalRequests, totalErrors, minute: this.describe(lane, this.window(lane, now)) };
+    });
   }
 
   private describe(lane: StatLane, window: MinuteWindow): LaneMinute {
