@@ -169,7 +169,7 @@ export class Forwarder {
     const attempt = (req as WithAttempt)[ATTEMPT];
     if (!attempt) return;
     attempt.proxyReq = proxyReq;
-    proxyReq.once('close', () => this.finishAttempt(attempt));
+    proxyReq.on('close', () => this.finishAttempt(attempt));
     if (attempt.exchange.res.destroyed || attempt.exchange.res.writableFinished) {
       proxyReq.destroy();
       return;
@@ -231,8 +231,10 @@ export class Forwarder {
       res.destroy();
     };
     const resume = () => proxyRes.resume();
-    proxyRes.once('error', cut);
-    proxyRes.once('aborted', cut);
+    // `on`, not `once`, for events a response emits at most once: `once` allocates a wrapper and a
+    // bound function per call, on every request (and a second 'error' would find no listener).
+    proxyRes.on('error', cut);
+    proxyRes.on('aborted', cut);
     proxyRes.on('data', (chunk: Buffer) => {
       res.write(chunk);
       if (res.writableLength >= windowBytes) {
@@ -243,7 +245,7 @@ export class Forwarder {
     // The worker's part ends when it has produced the whole response: its slot is freed then,
     // even if a slow client is still reading the tail out of our window. (A response that is cut
     // or never relayed ends the upstream request, whose close frees the slot.)
-    proxyRes.once('end', () => {
+    proxyRes.on('end', () => {
       this.finishAttempt(attempt);
       res.end();
     });

@@ -275,7 +275,7 @@ export class SwitchyardProxy {
     const startedAt = performance.now();
     let exchange: Exchange | undefined;
     this.inflight++;
-    res.once('close', () => {
+    res.on('close', () => {
       this.inflight--;
       this.connections.requestFinished(req.socket);
       if (exchange) this.forwarder.clientClosed(exchange);
