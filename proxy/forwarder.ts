@@ -204,15 +204,8 @@ export class Forwarder {
     headers.push('x-switchyard-lane', exchange.lane);
     if (this.config.debugHeaders) headers.push('x-switchyard-worker', slot.upstream.name);
     if (exchange.closeConnection) headers.push('connection', 'close');
-    try {
-      res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage || undefined, headers);
-    } catch (error) {
-      // a status or header Node will not write: the worker's response is unusable
-      proxyRes.destroy();
-      this.finishAttempt(attempt);
-      this.fail(exchange, 502, 'worker sent an invalid response', {}, (error as Error).message);
-      return;
-    }
+    // Node's parser has already refused what its writer would (control characters, bad names).
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage || undefined, headers);
     this.relay(proxyRes, res, attempt);
   }
 

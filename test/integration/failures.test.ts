@@ -135,6 +135,31 @@ describe('worker failures: ejection, retries, timeouts, cut streams', () => {
     assert.equal((await request(`${proxy.url}/`)).status, 200);
   });
 
+  test('a worker response header with a control character gives 502 and frees the slot; obs-text passes', async () => {
+    // A raw worker, since no HTTP library would write such a header.
+    const raw = net.createServer((socket) => {
+      socket.once('data', (data) => {
+        const header = data.toString('latin1').startsWith('GET /control') ? 'X-Bad: a\x01b' : 'X-Obs: caf\xe9';
+        socket.end(Buffer.from(`HTTP/1.1 200 OK\r\n${header}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`, 'latin1'));
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(raw.address() as net.AddressInfo).port}`;
+    const solo = await startProxy({ pools: { web: [address] }, config: { proxy: { healthCheck: { intervalMs: 60_000 } } } });
+    try {
+      const bad = await request(`${solo.url}/control`);
+      assert.equal(bad.status, 502);
+      assert.equal(solo.proxy.pools.get('web')!.upstreams[0].inflight, 0, 'the slot was not freed');
+      solo.proxy.setWorkerState('web-0', 'ready'); // the failure ejected it; the next request may use it
+      const obs = await request(`${solo.url}/obs`);
+      assert.equal(obs.status, 200);
+      assert.equal(obs.headers['x-obs'], 'caf\xe9');
+    } finally {
+      await solo.close();
+      raw.close();
+    }
+  });
+
   test('a worker that dies mid-request gives 502, is ejected, and the proxy keeps serving', async () => {
     const victim = await startApp('victim');
     const solo = await startProxy({ pools: { web: [victim.address, stable.address] }, config: { proxy: { healthCheck: { intervalMs: 60_000 } } } });
