@@ -1,7 +1,7 @@
 import type { CpuIsolation } from '../lib/cpu-pinning.ts';
 import type { MachineInfo } from '../lib/machine.ts';
 import { fixed, formatTable, thousands } from '../lib/table.ts';
-import type { Measurement, Settings } from './measure.ts';
+import type { Measurement, Round, Settings } from './measure.ts';
 import type { TargetId } from './targets.ts';
 
 /** The issue's targets for Switchyard against the bare http-proxy-3 forwarder. */
@@ -25,6 +25,9 @@ const median = (values: number[]) => {
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };
+
+/** how much of its core a target used at the rate it achieved: CPU per request x requests per second */
+const coreBusyPercent = (round: Round) => (round.cpuUsPerRequest * round.requestsPerSec) / 10_000;
 
 const byId = (run: Run, id: TargetId) => run.measurements.find((measurement) => measurement.spec.id === id);
 const ratio = (value: number | undefined, base: number | undefined) => (value && base ? `${fixed(value / base, 2)}x` : '-');
@@ -73,6 +76,7 @@ export function rateTable(run: Run): string {
         added(spec.id, r!.p50Ms, direct?.p50Ms),
         added(spec.id, r!.p99Ms, direct?.p99Ms),
         thousands(r!.cpuUsPerRequest),
+        fixed(coreBusyPercent(r!), 0),
         fixed(r!.stealPercent, 0),
         String(r!.errors + r!.non2xx),
       ];
@@ -87,6 +91,7 @@ export function rateTable(run: Run): string {
       { header: 'added p50 ms', align: 'right' },
       { header: 'added p99 ms', align: 'right' },
       { header: 'CPU us/req', align: 'right' },
+      { header: 'core busy %', align: 'right' },
       { header: 'steal %', align: 'right' },
       { header: 'errors', align: 'right' },
     ],
@@ -127,11 +132,11 @@ export function verdict(run: Run): { met: boolean; lines: string[] } {
   const steals = run.measurements.flatMap((m) => [...m.saturationRounds, ...m.atRateRounds].map((round) => round.stealPercent)).filter(Number.isFinite);
   if (steals.length > 0) {
     const where = run.isolation ? `the target's core (CPU ${run.isolation.targetCpu})` : 'the machine';
+    const disturbed = steals.filter((steal) => steal > STEAL_NOTICEABLE_PERCENT).length;
     lines.push(
-      `Steal time on ${where}: median ${fixed(median(steals), 0)}%, at most ${fixed(Math.max(...steals), 0)}% of a round ` +
-        (median(steals) > STEAL_NOTICEABLE_PERCENT
-          ? `(the host ran other guests on it for that share of the time: absolute rates are the host's, and even ratios carry that noise).`
-          : `(the host gave this machine its cores almost undisturbed).`),
+      `Steal time on ${where}: median ${fixed(median(steals), 0)}% of a round, at most ${fixed(Math.max(...steals), 0)}%; ` +
+        `${disturbed} of ${steals.length} rounds lost more than ${STEAL_NOTICEABLE_PERCENT}% to the host running other guests ` +
+        (disturbed > 0 ? `(those rounds measure the host; best-of keeps the undisturbed ones).` : `(the host left the cores alone).`),
     );
   }
   const floor = direct?.atRate;
@@ -142,6 +147,14 @@ export function verdict(run: Run): { met: boolean; lines: string[] } {
         (floor.p99Ms - floor.p50Ms > GOAL.addedP99Ms
           ? `the machine's own stalls move p99 by more than the ${GOAL.addedP99Ms} ms target, so added p99 is only resolved to that noise, while added p50 is the steady per-request cost.`
           : `p99 differences below ${GOAL.addedP99Ms} ms are resolvable on this machine.`),
+    );
+  }
+  const busy = run.measurements.filter((m) => m.atRate && m.spec.id !== 'direct');
+  if (busy.length > 0) {
+    lines.push(
+      `Core occupancy at the fixed rate (CPU per request x rate): ${busy.map((m) => `${m.spec.label} ${fixed(coreBusyPercent(m.atRate!), 0)}%`).join(', ')}. ` +
+        `Added p99 is queueing on the target's one core, which grows steeply with occupancy; a request costs a Node proxy more at this ` +
+        `rate than at saturation (fewer requests per event-loop turn share its wake-ups and system calls).`,
     );
   }
   const cpu = (m: Measurement | undefined) => m?.saturation?.cpuUsPerRequest ?? Number.NaN;
@@ -203,7 +216,8 @@ ${settings.rounds} interleaved rounds after ${settings.warmupSec} s of warm-up, 
   connection send its per-second quota back to back and then wait, so half of every second runs at saturation and
   its p99 measures queueing at saturation, not what the proxy adds.)
 - Latencies are exact per-request percentiles. \`CPU us/req\` is the user+system CPU time of the target's process(es)
-  per response, read from /proc (for the direct row, the upstream's own). \`steal %\` is the share of the round in which the
+  per response, read from /proc (for the direct row, the upstream's own); \`core busy %\` at the fixed rate is that times the
+  achieved rate: how much of its core the target needed. \`steal %\` is the share of the round in which the
   host ran another guest on the target's core instead of this machine (/proc/stat): it shows in no process's CPU time,
   yet it stretches every request.
 - **bare http-proxy-3**: \`createProxyServer\` in \`http.createServer\`, keep-alive agent with 64 sockets, \`xfwd\`.
