@@ -31,6 +31,12 @@ export function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
 
+/** The middle value (the lower of the two middles for an even count); NaN for none. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : Number.NaN;
+}
+
 /** A run's result from its first `count` 2xx latencies (ms) and the target's CPU time over it. */
 export function loadResult(latencies: Float64Array, count: number, seconds: number, cpuMs: number, errors: number, non2xx: number): LoadResult {
   const sorted = latencies.subarray(0, count).sort();

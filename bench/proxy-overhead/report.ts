@@ -1,4 +1,5 @@
 import type { CpuIsolation } from '../lib/cpu-pinning.ts';
+import { median } from '../lib/load.ts';
 import type { MachineInfo } from '../lib/machine.ts';
 import { fixed, formatTable, thousands } from '../lib/table.ts';
 import type { Measurement, Round, Settings } from './measure.ts';
@@ -17,14 +18,8 @@ export interface Run {
   isolation?: CpuIsolation;
 }
 
-/** above this median steal (percent of a round), the report warns that the host, not the target, set the pace */
+/** a round that lost more than this share (percent) to steal measured the host more than the target */
 const STEAL_NOTICEABLE_PERCENT = 10;
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 
 /** how much of its core a target used at the rate it achieved: CPU per request x requests per second */
 const coreBusyPercent = (round: Round) => (round.cpuUsPerRequest * round.requestsPerSec) / 10_000;

@@ -1,12 +1,8 @@
+import { median } from '../lib/load.ts';
 import { fixed, formatTable, thousands } from '../lib/table.ts';
 import type { PhaseResult, StampedeSettings } from './phase.ts';
 
 // Tables and verdict of the midnight-stampede scenario.
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : Number.NaN;
-};
 
 export function clonesOk(result: PhaseResult): number {
   return result.clones.filter((clone) => clone.ok).length;
