@@ -20,8 +20,9 @@ export class ConnectionList {
 
   constructor(value: string | undefined) {
     const lower = value?.trim().toLowerCase();
-    this.single = lower?.includes(',') ? undefined : lower;
-    this.many = lower?.includes(',') ? new Set(lower.split(',').map((name) => name.trim())) : undefined;
+    const isList = lower?.includes(',') === true;
+    this.single = isList ? undefined : lower;
+    this.many = isList ? new Set(lower!.split(',').map((name) => name.trim())) : undefined;
   }
 
   has(name: string): boolean {
