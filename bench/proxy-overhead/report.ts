@@ -120,7 +120,7 @@ export function verdict(run: Run): { met: boolean; lines: string[] } {
   const pairs = switchyard.saturationRounds.map((round, i) => round.requestsPerSec / (bare.saturationRounds[i]?.requestsPerSec ?? Number.NaN));
   if (pairs.length > 1) {
     lines.push(
-      `Round by round (Switchyard measured right after the bare forwarder in each): ${pairs.map((pair) => `${fixed(pair, 2)}x`).join(', ')}; ` +
+      `Round by round (Switchyard and the bare forwarder in the same round, the direct row between them): ${pairs.map((pair) => `${fixed(pair, 2)}x`).join(', ')}; ` +
         `median ${fixed(median(pairs), 2)}x.`,
     );
   }
