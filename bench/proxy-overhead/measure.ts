@@ -4,7 +4,7 @@ import { stealMeter } from '../lib/steal.ts';
 import type { Progress } from '../lib/progress.ts';
 import { fixed, thousands } from '../lib/table.ts';
 import type { Target } from '../lib/target.ts';
-import type { TargetSpec } from './targets.ts';
+import type { TargetId, TargetSpec } from './targets.ts';
 
 export interface Settings {
   connections: number;
@@ -16,7 +16,10 @@ export interface Settings {
    */
   jitWarmupSec: number;
   durationSec: number;
-  /** each phase measures every target this many times, interleaved, and keeps the best */
+  /**
+   * each phase measures every target this many times, interleaved, and keeps the best; at
+   * saturation Switchyard and the bare forwarder run back to back, in alternating order
+   */
   rounds: number;
   /** the fixed rate is this fraction of the bare forwarder's maximum */
   rateFraction: number;
@@ -29,7 +32,7 @@ export interface Measurement {
   spec: TargetSpec;
   /** the round with the highest req/s */
   saturation?: Round;
-  /** every saturation round, in round order (round i of every target ran back to back) */
+  /** every saturation round, in round order (see saturationOrder) */
   saturationRounds: Round[];
   /** the round with the lowest p99 */
   atRate?: Round;
@@ -40,6 +43,17 @@ export interface Measurement {
 }
 
 export const progressSteps = (targets: number, settings: Settings) => targets + 2 * targets * settings.rounds;
+
+/**
+ * The order of one saturation round: Switchyard and the bare forwarder first and back to back, so
+ * that their ratio compares the same minute of a noisy host, the one that went first going second
+ * in the next round (A B, B A, ...), so that a drift over the run does not favour either; then the rest.
+ */
+export function saturationOrder<T>(targets: T[], round: number, idOf: (target: T) => TargetId): T[] {
+  const pair = (['bare', 'switchyard'] as const).map((id) => targets.find((target) => idOf(target) === id)).filter((target): target is T => target !== undefined);
+  const rest = targets.filter((target) => !pair.includes(target));
+  return [...(round % 2 === 1 ? pair : pair.reverse()), ...rest];
+}
 
 const best = (results: Round[], better: (a: Round, b: Round) => boolean) =>
   results.reduce<Round | undefined>((kept, result) => (kept === undefined || better(result, kept) ? result : kept), undefined);
@@ -94,7 +108,7 @@ export async function measureAll(
     }
 
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const { measurement, target } of running) {
+      for (const { measurement, target } of saturationOrder(running, round, (entry) => entry.measurement.spec.id)) {
         const result = await load(`round ${round}/${settings.rounds} ${measurement.spec.label}: saturation`, target, undefined, settings.warmupSec);
         measurement.saturationRounds.push(result);
       }
