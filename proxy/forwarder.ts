@@ -11,6 +11,10 @@ import { sendError, type ErrorStatus } from './responses.ts';
 import { DeadlineList, type Deadlined } from './deadline-list.ts';
 import { clientResponseHeaders } from './hop-by-hop.ts';
 
+/**
+ * One client request on its way through the proxy. Every field is set when it is created (the
+ * ones filled in later start as undefined), so that all exchanges share one V8 shape.
+ */
 export interface Exchange {
   req: http.IncomingMessage;
   res: http.ServerResponse;
@@ -23,30 +27,36 @@ export interface Exchange {
   closeConnection: boolean;
   startedAt: number;
   /** filled in by the forwarder, read when the exchange ends (logs and stats) */
-  worker?: string;
-  retried?: boolean;
-  /** sends so far: a refused connect may be retried on each other worker, a reused-socket reset once */
-  sends?: number;
-  resetRetried?: boolean;
-  error?: string;
-}
-
-interface Attempt extends Deadlined {
-  exchange: Exchange;
-  slot: Slot;
+  worker: string | undefined;
   retried: boolean;
-  proxyReq?: http.ClientRequest;
-  responded: boolean;
-  connectTimer?: NodeJS.Timeout;
-  failed: boolean;
-  finished: boolean;
-  proxyRes?: http.IncomingMessage;
+  /** sends so far: a refused connect may be retried on each other worker, a reused-socket reset once */
+  sends: number;
+  resetRetried: boolean;
+  error: string | undefined;
 }
 
-function newAttempt(exchange: Exchange, slot: Slot, retried: boolean): Attempt {
-  return { exchange, slot, retried, responded: false, failed: false, finished: false, deadline: 0 };
+/** One send of an exchange to one worker; its fields are all set here, for one V8 shape. */
+class Attempt implements Deadlined {
+  deadline = 0;
+  previousInList: Deadlined | undefined = undefined;
+  nextInList: Deadlined | undefined = undefined;
+  proxyReq: http.ClientRequest | undefined = undefined;
+  proxyRes: http.IncomingMessage | undefined = undefined;
+  connectTimer: NodeJS.Timeout | undefined = undefined;
+  responded = false;
+  failed = false;
+  finished = false;
+
+  constructor(
+    readonly exchange: Exchange,
+    readonly slot: Slot,
+    readonly retried: boolean,
+  ) {}
 }
 
+// The request's current attempt, for http-proxy-3's events, which hand back the request. (A
+// WeakMap instead costs about 10% of throughput: every request is a young key in an old table,
+// which each scavenge has to process.)
 const ATTEMPT = Symbol('switchyard.attempt');
 type WithAttempt = http.IncomingMessage & { [ATTEMPT]?: Attempt };
 
@@ -111,7 +121,7 @@ export class Forwarder {
     const { pool, res } = exchange;
     const request = { balancer: exchange.balancer, key: exchange.clientIp, priority: exchange.priority };
     const slot = pool.tryAcquire(request);
-    if (slot) return this.send(newAttempt(exchange, slot, retried));
+    if (slot) return this.send(new Attempt(exchange, slot, retried));
     let waiting = true;
     const onClientGone = () => {
       if (waiting) cancel();
@@ -129,7 +139,7 @@ export class Forwarder {
         queuedSlot.release();
         return;
       }
-      this.send(newAttempt(exchange, queuedSlot, retried));
+      this.send(new Attempt(exchange, queuedSlot, retried));
     });
     if (waiting) res.once('close', onClientGone);
   }
@@ -141,7 +151,7 @@ export class Forwarder {
     (req as WithAttempt)[ATTEMPT] = attempt;
     exchange.worker = upstream.name;
     exchange.retried = attempt.retried;
-    exchange.sends = (exchange.sends ?? 0) + 1;
+    exchange.sends++;
     this.awaitingHeaders.add(attempt, Date.now() + this.config.upstream.responseTimeoutMs);
     const onError = (error: Error) => this.onError(attempt, error as NodeJS.ErrnoException);
     const proxy = this.proxyFor(upstream);
@@ -276,7 +286,7 @@ export class Forwarder {
     // A refused connect reached nothing, so it is retried on another worker (each refusal ejects
     // one, which bounds the loop); a reset of a reused keep-alive socket is retried once. A request
     // whose worker died while working on it is not replayed: it may be what killed the worker.
-    const sends = exchange.sends ?? 1;
+    const sends = exchange.sends;
     const safeToResend = IDEMPOTENT.has(exchange.req.method ?? '') && !hasBody(exchange.req) && !exchange.res.destroyed;
     const retryable =
       safeToResend && ((refused && sends <= exchange.pool.upstreams.length) || (reusedSocketReset && !exchange.resetRetried));

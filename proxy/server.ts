@@ -300,6 +300,11 @@ export class SwitchyardProxy {
       clientIp: client.ip,
       closeConnection,
       startedAt,
+      worker: undefined,
+      retried: false,
+      sends: 0,
+      resetRetried: false,
+      error: undefined,
     };
     this.forwarder.forward(exchange);
   }
