@@ -1,7 +1,7 @@
 // Proxy overhead: direct to the upstream vs Switchyard vs a bare http-proxy-3 forwarder vs nginx
 // and HAProxy, one run, same upstream, same load tools: autocannon at saturation, the open-loop
 // paced generator (bench/lib/paced-load.ts) at the fixed rate. The target gets a core of its own.
-//   npx tsx bench/proxy-overhead.ts [--duration 5] [--warmup 1] [--jit-warmup 8] [--rounds 7] [--connections 32] [--rate-fraction 0.5] [--no-doc]
+//   npx tsx bench/proxy-overhead.ts [--duration 5] [--warmup 1] [--jit-warmup 8] [--rounds 9] [--instances 3] [--connections 32] [--rate-fraction 0.5] [--no-doc]
 // Prints the tables and rewrites the "## Proxy overhead (bench/proxy-overhead)" section of docs/benchmarks.md.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -29,13 +29,14 @@ function settingsFrom(argv: string[]): { settings: Settings; writeDoc: boolean }
       duration: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
       'jit-warmup': { type: 'string', default: '8' },
-      rounds: { type: 'string', default: '7' },
+      rounds: { type: 'string', default: '9' },
+      instances: { type: 'string', default: '3' },
       connections: { type: 'string', default: '32' },
       'rate-fraction': { type: 'string', default: '0.5' },
       'no-doc': { type: 'boolean', default: false },
     },
   });
-  const positive = (flag: 'duration' | 'warmup' | 'jit-warmup' | 'rounds' | 'connections' | 'rate-fraction', integer = false) => {
+  const positive = (flag: 'duration' | 'warmup' | 'jit-warmup' | 'rounds' | 'instances' | 'connections' | 'rate-fraction', integer = false) => {
     const value = Number(values[flag]);
     if (!(value > 0) || (integer && !Number.isInteger(value))) throw new Error(`--${flag}: expected a positive ${integer ? 'integer' : 'number'}`);
     return value;
@@ -45,6 +46,7 @@ function settingsFrom(argv: string[]): { settings: Settings; writeDoc: boolean }
     warmupSec: positive('warmup'),
     jitWarmupSec: positive('jit-warmup'),
     rounds: positive('rounds', true),
+    instances: positive('instances', true),
     connections: positive('connections', true),
     rateFraction: positive('rate-fraction'),
   };

@@ -23,6 +23,12 @@ export interface Settings {
   rounds: number;
   /** the fixed rate is this fraction of the bare forwarder's maximum */
   rateFraction: number;
+  /**
+   * processes started per target; round r measures instance r mod this. A Node process's speed is
+   * set at its start (what V8 happened to compile, and how), and two Switchyard processes of the
+   * same build differed by up to 12% through their whole lives, so one process is one sample.
+   */
+  instances: number;
 }
 
 /** One measurement of one target, with the steal time of the target's core while it ran. */
@@ -42,7 +48,7 @@ export interface Measurement {
   note?: string;
 }
 
-export const progressSteps = (targets: number, settings: Settings) => targets + 2 * targets * settings.rounds;
+export const progressSteps = (targets: number, settings: Settings) => targets * settings.instances + 2 * targets * settings.rounds;
 
 /**
  * The order of one saturation round: Switchyard and the bare forwarder first and back to back, so
@@ -59,7 +65,7 @@ const best = (results: Round[], better: (a: Round, b: Round) => boolean) =>
   results.reduce<Round | undefined>((kept, result) => (kept === undefined || better(result, kept) ? result : kept), undefined);
 
 /**
- * Starts every target (each in its own process, all in front of the same upstream), then runs
+ * Starts every target (`instances` processes of each, all in front of the same upstream), then runs
  * the saturation phase (`connections` closed-loop connections, as fast as they go) and the
  * fixed-rate phase (a fraction of the bare forwarder's best) in interleaved rounds, so that
  * background load on a shared machine hits all targets alike.
@@ -73,10 +79,14 @@ export async function measureAll(
   targetCpu?: number,
 ): Promise<{ measurements: Measurement[]; rate: number }> {
   const measurements: Measurement[] = specs.map((spec) => ({ spec, saturationRounds: [], atRateRounds: [], note: spec.skipped }));
-  const running: { measurement: Measurement; target: Target }[] = [];
+  const running: { measurement: Measurement; instances: Target[] }[] = [];
+  /** the instance of a target that a round measures */
+  const instanceFor = (instances: Target[], round: number) => instances[(round - 1) % instances.length];
   try {
     for (const measurement of measurements.filter((m) => !m.spec.skipped)) {
-      running.push({ measurement, target: await measurement.spec.start(upstream) });
+      const instances: Target[] = [];
+      running.push({ measurement, instances });
+      for (let i = 0; i < settings.instances; i++) instances.push(await measurement.spec.start(upstream));
     }
     /** Closed-loop saturation (autocannon) without a rate; open-loop paced load with one. */
     const load = async (label: string, target: Target, rate: number | undefined, warmupSec: number) => {
@@ -101,14 +111,17 @@ export async function measureAll(
       return result;
     };
 
-    for (const { measurement, target } of running) {
-      progress.start(`${measurement.spec.label}: JIT warm-up, ${settings.jitWarmupSec} s at saturation`);
-      await runLoad({ url: target.url, connections: settings.connections, durationSec: settings.jitWarmupSec });
-      progress.done();
+    for (const { measurement, instances } of running) {
+      for (const [i, target] of instances.entries()) {
+        progress.start(`${measurement.spec.label} #${i + 1}: JIT warm-up, ${settings.jitWarmupSec} s at saturation`);
+        await runLoad({ url: target.url, connections: settings.connections, durationSec: settings.jitWarmupSec });
+        progress.done();
+      }
     }
 
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const { measurement, target } of saturationOrder(running, round, (entry) => entry.measurement.spec.id)) {
+      for (const { measurement, instances } of saturationOrder(running, round, (entry) => entry.measurement.spec.id)) {
+        const target = instanceFor(instances, round);
         const result = await load(`round ${round}/${settings.rounds} ${measurement.spec.label}: saturation`, target, undefined, settings.warmupSec);
         measurement.saturationRounds.push(result);
       }
@@ -119,7 +132,8 @@ export async function measureAll(
     if (!bare) throw new Error('the bare http-proxy-3 forwarder was not measured: it sets the fixed rate');
     const rate = Math.round(bare.requestsPerSec * settings.rateFraction);
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const { measurement, target } of running) {
+      for (const { measurement, instances } of running) {
+        const target = instanceFor(instances, round);
         const label = `round ${round}/${settings.rounds} ${measurement.spec.label}: fixed rate ${thousands(rate)} req/s`;
         if (measurement.saturation!.requestsPerSec < rate * 1.05) {
           measurement.note = `saturates at ${thousands(measurement.saturation!.requestsPerSec)} req/s, below the fixed rate`;
@@ -127,12 +141,12 @@ export async function measureAll(
           progress.done();
           continue;
         }
-        measurement.atRateRounds.push(await load(label, target, rate, round === 1 ? settings.warmupSec : 0));
+        measurement.atRateRounds.push(await load(label, target, rate, round <= instances.length ? settings.warmupSec : 0));
       }
     }
     for (const { measurement } of running) measurement.atRate = best(measurement.atRateRounds, (a, b) => a.p99Ms < b.p99Ms);
     return { measurements, rate };
   } finally {
-    await Promise.all(running.map(({ target }) => target.stop()));
+    await Promise.all(running.flatMap(({ instances }) => instances.map((target) => target.stop())));
   }
 }

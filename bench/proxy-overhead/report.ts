@@ -206,8 +206,10 @@ Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGb} GB, ${m
 ${placement(run)} Other work (tests, builds) may have been running. Absolute numbers are only indicative; the
 ratios between rows of one run are what count.
 
-Setup: one Node upstream process (keep-alive, fixed ~50-byte JSON body) on loopback; every target runs in its own
-process in front of it (all started up front, idle while another one is measured). Each target first runs
+Setup: one Node upstream process (keep-alive, fixed ~50-byte JSON body) on loopback; every target runs as
+${settings.instances} processes of its own in front of it (all started up front, idle while another one is measured), and round r
+measures instance r mod ${settings.instances}: a Node process's speed is set at its start by what V8 happens to compile and how
+(Switchyard processes of one build ran up to 12% apart through their whole lives), so one process is one sample. Each process first runs
 ${settings.jitWarmupSec} s at saturation, so that V8 has compiled its hot paths before anything is measured (optimisations settle after
 some 35,000 requests; until then the compiler threads share the target's core). Then each phase measures all targets in
 ${settings.rounds} interleaved rounds after ${settings.warmupSec} s of warm-up, ${settings.durationSec} s per measurement, and keeps each target's best round

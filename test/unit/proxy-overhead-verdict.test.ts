@@ -33,7 +33,7 @@ function run(measurements: Measurement[]): Run {
   return {
     measurements,
     rate: 500,
-    settings: { connections: 32, warmupSec: 1, jitWarmupSec: 1, durationSec: 1, rounds: measurements[0].saturationRounds.length, rateFraction: 0.5 },
+    settings: { connections: 32, warmupSec: 1, jitWarmupSec: 1, durationSec: 1, rounds: measurements[0].saturationRounds.length, rateFraction: 0.5, instances: 1 },
     machine: { cpus: 2, cpuModel: 'test', memoryGb: 1, kernel: 'test', node: 'test', loadAverage: '0' },
     date: new Date(0),
   };
