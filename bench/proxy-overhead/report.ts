@@ -27,6 +27,8 @@ const STEAL_NOTICEABLE_PERCENT = 10;
 /** how much of its core a target used at the rate it achieved: CPU per request x requests per second */
 const coreBusyPercent = (round: Round) => (round.cpuUsPerRequest * round.requestsPerSec) / 10_000;
 
+const meanRate = (measurement: Measurement) =>
+  measurement.saturationRounds.reduce((sum, round) => sum + round.requestsPerSec, 0) / measurement.saturationRounds.length;
 const byId = (run: Run, id: TargetId) => run.measurements.find((measurement) => measurement.spec.id === id);
 const ratio = (value: number | undefined, base: number | undefined) => (value && base ? `${fixed(value / base, 2)}x` : '-');
 const signed = (value: number) => (Number.isFinite(value) ? `${value >= 0 ? '+' : ''}${value.toFixed(3)}` : '-');
@@ -114,10 +116,10 @@ export function verdict(run: Run): { met: boolean; lines: string[] } {
   const throughputOk = throughputRatio >= GOAL.throughputRatio;
   const latencyOk = added < GOAL.addedP99Ms;
   const lines = [
-    `Throughput: Switchyard (concurrency 64) does ${fixed(throughputRatio, 2)}x the bare http-proxy-3 forwarder ` +
+    `Throughput: Switchyard (concurrency 64) does ${fixed(throughputRatio, 3)}x the bare http-proxy-3 forwarder ` +
       (paired
         ? `(the median of ${pairs.length} rounds in which the two ran back to back, in alternating order: ${pairs.map((pair) => `${fixed(pair, 2)}x`).join(', ')}; ` +
-          `best round against best round ${fixed(s / b, 2)}x) `
+          `mean round against mean round ${fixed(meanRate(switchyard) / meanRate(bare), 3)}x, best round against best round ${fixed(s / b, 3)}x) `
         : '') +
       `(target >= ${GOAL.throughputRatio}x): ${throughputOk ? 'met' : 'NOT met'}.`,
     switchyard.atRate

@@ -52,17 +52,17 @@ test('the throughput verdict is the median of the paired rounds, not best agains
   // Bare had one lucky round (2000); paired with its own minute, Switchyard keeps up (0.95x and more).
   const lucky = run([measurement('bare', [1000, 2000, 1000, 1000, 1000]), measurement('switchyard', [950, 960, 1000, 970, 940]), measurement('direct', [3000])]);
   const { lines: luckyLines } = verdict(lucky);
-  assert.match(luckyLines[0], /does 0\.95x .*median of 5 rounds.*best round against best round 0\.50x.*: met\./);
+  assert.match(luckyLines[0], /does 0\.950x .*median of 5 rounds.*mean round against mean round 0\.803x, best round against best round 0\.500x.*: met\./);
 
   // A consistent gap fails even when one of Switchyard's rounds was lucky.
   const gap = run([measurement('bare', [1000, 1000, 1000, 1000, 1000]), measurement('switchyard', [800, 1500, 850, 800, 820]), measurement('direct', [3000])]);
-  assert.match(verdict(gap).lines[0], /does 0\.82x .*NOT met\./);
+  assert.match(verdict(gap).lines[0], /does 0\.820x .*NOT met\./);
 });
 
 test('with fewer than three rounds the verdict compares the best rounds', () => {
   const few = run([measurement('bare', [1000, 900]), measurement('switchyard', [920, 800]), measurement('direct', [3000])]);
   const { lines } = verdict(few);
-  assert.match(lines[0], /does 0\.92x the bare http-proxy-3 forwarder \(target >= 0\.9x\): met\./);
+  assert.match(lines[0], /does 0\.920x the bare http-proxy-3 forwarder \(target >= 0\.9x\): met\./);
 });
 
 test('added p99 is against the direct run, and the share of it that is Switchyard over the bare forwarder is reported', () => {
