@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<void> {
     const upstreamAddress = new URL(upstream.url).host;
     const specs = await targetSpecs(upstream, (pkg) => process.stderr.write(`installing ${pkg} with apt-get...\n`), isolation?.targetPrefix);
     for (const spec of specs.filter((s) => s.skipped)) process.stderr.write(`skipping ${spec.label}: ${spec.skipped}\n`);
-    const progress = new Progress(progressSteps(specs.filter((spec) => !spec.skipped).length, settings));
+    const progress = new Progress(progressSteps(specs.filter((spec) => !spec.skipped), settings));
     const { measurements, rate } = await measureAll(specs, upstreamAddress, settings, progress, isolation?.targetCpu);
     const run: Run = { measurements, rate, settings, machine, date, isolation };
 

@@ -48,7 +48,11 @@ export interface Measurement {
   note?: string;
 }
 
-export const progressSteps = (targets: number, settings: Settings) => targets * settings.instances + 2 * targets * settings.rounds;
+/** how many processes of a target the run starts and measures in turn */
+const instanceCount = (spec: TargetSpec, settings: Settings) => (spec.shared ? 1 : settings.instances);
+
+export const progressSteps = (specs: TargetSpec[], settings: Settings) =>
+  specs.reduce((steps, spec) => steps + instanceCount(spec, settings), 0) + 2 * specs.length * settings.rounds;
 
 /**
  * The order of one saturation round: Switchyard and the bare forwarder first and back to back, so
@@ -86,7 +90,7 @@ export async function measureAll(
     for (const measurement of measurements.filter((m) => !m.spec.skipped)) {
       const instances: Target[] = [];
       running.push({ measurement, instances });
-      for (let i = 0; i < settings.instances; i++) instances.push(await measurement.spec.start(upstream));
+      for (let i = 0; i < instanceCount(measurement.spec, settings); i++) instances.push(await measurement.spec.start(upstream));
     }
     /** Closed-loop saturation (autocannon) without a rate; open-loop paced load with one. */
     const load = async (label: string, target: Target, rate: number | undefined, warmupSec: number) => {

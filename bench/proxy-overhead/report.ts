@@ -210,15 +210,15 @@ ratios between rows of one run are what count.
 
 Setup: one Node upstream process (keep-alive, fixed ~50-byte JSON body) on loopback; every target runs as
 ${settings.instances} processes of its own in front of it (all started up front, idle while another one is measured), and round r
-measures instance r mod ${settings.instances}: a Node process's speed is set at its start by what V8 happens to compile and how
+measures instance r mod ${settings.instances} (the direct row is the one upstream): a Node process's speed is set at its start by what V8 happens to compile and how
 (Switchyard processes of one build ran up to 12% apart through their whole lives), so one process is one sample. Each process first runs
 ${settings.jitWarmupSec} s at saturation, so that V8 has compiled its hot paths before anything is measured (optimisations settle after
 some 35,000 requests; until then the compiler threads share the target's core). Then each phase measures all targets in
 ${settings.rounds} interleaved rounds after ${settings.warmupSec} s of warm-up, ${settings.durationSec} s per measurement, and keeps each target's best round
 (highest req/s at saturation, lowest p99 at the fixed rate), so that background load hits every target alike.
 At saturation Switchyard and the bare forwarder run back to back in every round, the one that went first going second
-in the next; the throughput verdict is the median of their round-by-round ratios (best round against best round is
-also given): on a shared host the same binary's rounds spread by 10-30%, and the best of a few rounds is whichever
+in the next; the throughput verdict is the median of their round-by-round ratios (mean against mean and best
+against best are also given): on a shared host the same binary's rounds spread by 10-30%, and the best of a few rounds is whichever
 minute happened to be quietest, while a back-to-back pair shares its minute.
 - **Saturation**: autocannon, ${settings.connections} keep-alive connections, each sending its next request as soon as the last is answered.
 - **Fixed rate**: open loop (\`bench/lib/paced-load.ts\`): requests leave evenly on a 1 ms clock whether or not earlier

@@ -15,6 +15,8 @@ export interface TargetSpec {
   /** set when the target cannot run here (e.g. nginx could not be installed) */
   skipped?: string;
   version?: string;
+  /** the target is a process started once for the whole run (the upstream itself): measured as one instance */
+  shared?: boolean;
   start(upstream: string): Promise<Target>;
 }
 
@@ -30,7 +32,7 @@ export async function targetSpecs(upstream: Target, onInstall: (pkg: string) => 
   const [nginx, haproxy] = [await ensureBinary('nginx', ['nginx-light', 'nginx'], onInstall), await ensureBinary('haproxy', ['haproxy'], onInstall)];
   const specs: TargetSpec[] = [
     { id: 'bare', label: 'bare http-proxy-3', start: (upstream) => startNodeTarget('bare http-proxy-3', script('bare-http-proxy'), [upstream], {}, prefix) },
-    { id: 'direct', label: 'direct (no proxy)', start: async () => ({ ...upstream, name: 'direct', stop: async () => {} }) },
+    { id: 'direct', label: 'direct (no proxy)', shared: true, start: async () => ({ ...upstream, name: 'direct', stop: async () => {} }) },
     {
       id: 'switchyard',
       label: 'Switchyard (concurrency 64)',
