@@ -394,8 +394,9 @@ export class SwitchyardProxy {
   ): void {
     // 499 (nginx's "client closed request") when the client left before the response was complete
     const status = res.writableFinished ? res.statusCode : 499;
-    const ms = performance.now() - startedAt;
-    this.stats.record(requestClass, status, ms / 1000);
+    const endedAt = performance.now();
+    const ms = endedAt - startedAt;
+    this.stats.record(requestClass, status, ms / 1000, performance.timeOrigin + endedAt);
     const failed = status >= 500 && status !== 499;
     if (!failed && !this.log.isLevelEnabled('debug')) return;
     const entry = {

@@ -27,6 +27,7 @@ interface MinuteWindow {
 }
 
 const MINUTE = 60_000;
+const PENDING_CAPACITY = 1024;
 
 function newHistogram(): hdr.Histogram {
   return hdr.build({ useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
@@ -43,6 +44,12 @@ export class ProxyStats {
   private readonly requestCounts = new Map<StatLane, Map<number, number>>(STAT_LANES.map((lane) => [lane, new Map()]));
   private readonly current = new Map<StatLane, MinuteWindow>();
   private readonly finished: LaneMinute[] = [];
+  /** answered requests not yet counted (see record) */
+  private readonly pendingLanes: StatLane[] = new Array<StatLane>(PENDING_CAPACITY).fill('page');
+  private readonly pendingStatuses = new Uint16Array(PENDING_CAPACITY);
+  private readonly pendingSeconds = new Float64Array(PENDING_CAPACITY);
+  private readonly pendingEndedAt = new Float64Array(PENDING_CAPACITY);
+  private pendingCount = 0;
 
   constructor(
     private readonly pools: Pool[],
@@ -50,12 +57,14 @@ export class ProxyStats {
     private readonly laneToPool: Partial<Record<StatLane, Pool>>,
   ) {
     const requestCounts = this.requestCounts;
+    const flush = () => this.flush();
     new Counter({
       name: 'switchyard_requests_total',
       help: 'Requests answered, by lane and status code',
       labelNames: ['lane', 'code'],
       registers: [this.registry],
       collect() {
+        flush(); // registered first, so the histogram below is read after this too
         this.reset();
         for (const [lane, byCode] of requestCounts) for (const [code, count] of byCode) this.inc({ lane, code }, count);
       },
@@ -114,18 +123,48 @@ export class ProxyStats {
     });
   }
 
-  record(lane: StatLane, status: number, seconds: number): void {
-    const byCode = this.requestCounts.get(lane)!;
-    byCode.set(status, (byCode.get(status) ?? 0) + 1);
-    this.duration.observe(lane, seconds);
-    const window = this.window(lane, Date.now());
-    window.requests++;
-    if (status >= 500) window.errors++;
-    window.latencyUs.recordValue(Math.max(1, Math.round(seconds * 1e6)));
+  /**
+   * Notes one answered request. It is only queued here: the counters, histograms and minute
+   * windows take it on the next flush (once a second, when the queue is full, and before any of
+   * them is read), so that the request path pays for four stores instead of map lookups
+   * and histogram bucketing (Envoy's thread-local stats work the same way).
+   */
+  record(lane: StatLane, status: number, seconds: number, endedAt = Date.now()): void {
+    const index = this.pendingCount;
+    this.pendingLanes[index] = lane;
+    this.pendingStatuses[index] = status;
+    this.pendingSeconds[index] = seconds;
+    this.pendingEndedAt[index] = endedAt;
+    this.pendingCount = index + 1;
+    if (this.pendingCount === PENDING_CAPACITY) this.flush();
+  }
+
+  /** Takes every queued request into the counters, histograms and the current minute. */
+  flush(): void {
+    for (let index = 0; index < this.pendingCount; index++) {
+      const lane = this.pendingLanes[index];
+      const status = this.pendingStatuses[index];
+      const seconds = this.pendingSeconds[index];
+      const byCode = this.requestCounts.get(lane)!;
+      byCode.set(status, (byCode.get(status) ?? 0) + 1);
+      this.duration.observe(lane, seconds);
+      const window = this.window(lane, this.pendingEndedAt[index]);
+      window.requests++;
+      if (status >= 500) window.errors++;
+      window.latencyUs.recordValue(Math.max(1, Math.round(seconds * 1e6)));
+    }
+    this.pendingCount = 0;
+  }
+
+  /** The Prometheus exposition of every metric, queued requests included. */
+  async metrics(): Promise<string> {
+    this.flush();
+    return this.registry.metrics();
   }
 
   /** Samples queue depth into the per-minute peak; call about once a second. */
   sample(now = Date.now()): void {
+    this.flush();
     for (const lane of STAT_LANES) {
       const pool = this.laneToPool[lane];
       if (!pool) continue;
@@ -136,6 +175,7 @@ export class ProxyStats {
 
   /** Completed minutes (the last day's), oldest first, optionally only those after `since`. */
   finishedMinutes(since?: Date, now = Date.now()): LaneMinute[] {
+    this.flush();
     for (const lane of STAT_LANES) this.window(lane, now);
     if (!since) return [...this.finished];
     const after = since.toISOString();
@@ -144,6 +184,7 @@ export class ProxyStats {
 
   /** Totals since start (summed from the per-code counts) and the running minute, per lane. */
   summary(now = Date.now()) {
+    this.flush();
     return STAT_LANES.map((lane) => {
       let totalRequests = 0;
       let totalErrors = 0;
@@ -171,7 +212,8 @@ export class ProxyStats {
   private window(lane: StatLane, now: number): MinuteWindow {
     const start = now - (now % MINUTE);
     const window = this.current.get(lane);
-    if (window && window.start === start) return window;
+    // never back to an earlier minute: a request queued just before the turn counts in the new one
+    if (window && window.start >= start) return window;
     if (window && (window.requests > 0 || window.queuePeak > 0)) this.finished.push(this.describe(lane, window));
     if (this.finished.length > 24 * 60) this.finished.splice(0, this.finished.length - 24 * 60);
     const fresh = { start, requests: 0, errors: 0, latencyUs: window?.latencyUs ?? newHistogram(), queuePeak: 0 };

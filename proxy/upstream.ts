@@ -23,8 +23,12 @@ export class Upstream {
   /** bounded to the worker's concurrency, so the proxy never opens more sockets than it has slots */
   readonly agent: http.Agent;
   private readonly idleSocketTimeoutMs: number;
-  /** when each pooled socket last went idle (a Map, not a property: sockets keep one V8 shape) */
-  private readonly idleSince = new Map<Socket, number>();
+  /**
+   * Each pooled socket as the last sweep found it: idle since when, and its byte count then (a
+   * Map, not a property: sockets keep one V8 shape). Rebuilt by every sweep from the free lists.
+   */
+  private idleSince = new Map<Socket, { since: number; bytesWritten: number }>();
+  private lastSweepAt = Date.now();
   readonly target: URL;
   state: UpstreamState = 'ready';
   inflight = 0;
@@ -48,10 +52,6 @@ export class Upstream {
     // Idle keep-alive sockets are closed by closeIdleSockets, not by the agent's `timeout` option:
     // that arms a timer on every socket and refreshes it on every read and write of every request.
     this.idleSocketTimeoutMs = options.idleSocketTimeoutMs;
-    this.agent.on('free', (socket: Socket) => {
-      if (!this.idleSince.has(socket)) socket.once('close', () => this.idleSince.delete(socket));
-      this.idleSince.set(socket, Date.now());
-    });
     this.target = new URL(`http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`);
   }
 
@@ -77,13 +77,25 @@ export class Upstream {
     };
   }
 
-  /** Closes keep-alive sockets idle for the timeout or longer (call a few times per timeout). */
+  /**
+   * Closes keep-alive sockets idle for the timeout or longer (call a few times per timeout). Nothing
+   * is noted per request: a free socket that was busy at the last sweep, or has written bytes since,
+   * went idle after that sweep, so it counts as idle since then. That errs towards closing early,
+   * never late, which is the side that matters: the timeout sits below the worker's own.
+   */
   closeIdleSockets(now = Date.now()): void {
+    const seen = new Map<Socket, { since: number; bytesWritten: number }>();
     for (const sockets of Object.values(this.agent.freeSockets)) {
       for (const socket of [...(sockets ?? [])]) {
-        if (now - (this.idleSince.get(socket) ?? now) >= this.idleSocketTimeoutMs) socket.destroy();
+        const before = this.idleSince.get(socket);
+        const bytesWritten = socket.bytesWritten;
+        const since = before && before.bytesWritten === bytesWritten ? before.since : this.lastSweepAt;
+        if (now - since >= this.idleSocketTimeoutMs) socket.destroy();
+        else seen.set(socket, { since, bytesWritten });
       }
     }
+    this.idleSince = seen;
+    this.lastSweepAt = now;
   }
 
   close(): void {
