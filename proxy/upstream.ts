@@ -28,7 +28,7 @@ export class Upstream {
    * Map, not a property: sockets keep one V8 shape). Rebuilt by every sweep from the free lists.
    */
   private idleSince = new Map<Socket, { since: number; bytesWritten: number }>();
-  private lastSweepAt = Date.now();
+  private lastSweepAt: number | undefined;
   readonly target: URL;
   state: UpstreamState = 'ready';
   inflight = 0;
@@ -89,7 +89,7 @@ export class Upstream {
       for (const socket of [...(sockets ?? [])]) {
         const before = this.idleSince.get(socket);
         const bytesWritten = socket.bytesWritten;
-        const since = before && before.bytesWritten === bytesWritten ? before.since : this.lastSweepAt;
+        const since = before && before.bytesWritten === bytesWritten ? before.since : (this.lastSweepAt ?? now);
         if (now - since >= this.idleSocketTimeoutMs) socket.destroy();
         else seen.set(socket, { since, bytesWritten });
       }
