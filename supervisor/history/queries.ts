@@ -16,17 +16,19 @@ function valuesList(rows: number, casts: string[]): string {
 async function insertEvents(q: Queryable, events: PendingEvent[]): Promise<void> {
   if (events.length === 0) return;
   // ::text::jsonb: the JSON goes over as text on both drivers (pg would send a JS array as a PG array).
-  const casts = ['::timestamptz', '', '', '', '', '::text::jsonb'];
-  const params = events.flatMap(({ event: e, detailJson }) => [
+  const casts = ['::timestamptz', '', '', '', '', '::text::jsonb', '::uuid'];
+  const params = events.flatMap(({ event: e, detailJson, uid }) => [
     e.at,
     e.kind,
     e.pool ?? null,
     e.worker ?? null,
     e.reason ?? null,
     detailJson,
+    uid,
   ]);
   await q.query(
-    `INSERT INTO switchyard_events (at, kind, pool, worker, reason, detail) VALUES ${valuesList(events.length, casts)}`,
+    `INSERT INTO switchyard_events (at, kind, pool, worker, reason, detail, uid) VALUES ${valuesList(events.length, casts)}
+     ON CONFLICT (uid) DO NOTHING`,
     params,
   );
 }

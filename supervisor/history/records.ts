@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { FleetEvent, LaneMinute } from './types.ts';
 
 /** A record as buffered: validated and serialised up front, so a bad one cannot wedge a batch later. */
-export type Pending = { event: FleetEvent; detailJson: string | null } | { lane: LaneMinute };
+/** `uid` is the event's idempotency key: a batch re-sent after a lost commit answer inserts nothing twice. */
+export type Pending = { event: FleetEvent; detailJson: string | null; uid: string } | { lane: LaneMinute };
 
 const validDate = (d: unknown): Date | undefined => {
   const date = d instanceof Date ? new Date(d.getTime()) : new Date(d as string | number);
@@ -22,7 +24,7 @@ function serialise(detail: Record<string, unknown> | undefined): string | null {
 /** Undefined when the event has no usable timestamp. */
 export function pendingEvent(e: FleetEvent): Pending | undefined {
   const at = validDate(e.at);
-  return at && { event: { ...e, at }, detailJson: serialise(e.detail) };
+  return at && { event: { ...e, at }, detailJson: serialise(e.detail), uid: randomUUID() };
 }
 
 /** Undefined when the minute is not a usable timestamp; `minute` is truncated to the minute. */

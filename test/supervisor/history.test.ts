@@ -11,6 +11,8 @@ import type { Db } from '../../supervisor/history/db.ts';
 import { createEmbeddedDb } from '../../supervisor/history/embedded-db.ts';
 import { loadMigrations, migrate } from '../../supervisor/history/migrate.ts';
 import { createPgDb } from '../../supervisor/history/pg-db.ts';
+import { writeBatch } from '../../supervisor/history/queries.ts';
+import { pendingEvent } from '../../supervisor/history/records.ts';
 import { openHistory, type FleetEvent, type HistoryOptions, type HistoryStore } from '../../supervisor/history/store.ts';
 
 const PG_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
@@ -113,12 +115,12 @@ for (const name of ['postgres', 'embedded'] as const) {
         const migrations = await loadMigrations();
         assert.deepEqual(
           migrations.map((m) => m.name),
-          ['001_init'],
+          ['001_init', '002_event_uid'],
         );
-        assert.deepEqual(await migrate(db, migrations), ['001_init']);
+        assert.deepEqual(await migrate(db, migrations), ['001_init', '002_event_uid']);
         assert.deepEqual(await migrate(db, migrations), []);
-        const { rows } = await db.query<{ version: number }>('SELECT version FROM switchyard_schema_migrations');
-        assert.deepEqual(rows, [{ version: 1 }]);
+        const { rows } = await db.query<{ version: number }>('SELECT version FROM switchyard_schema_migrations ORDER BY version');
+        assert.deepEqual(rows, [{ version: 1 }, { version: 2 }]);
       } finally {
         await db.close();
       }
@@ -127,6 +129,28 @@ for (const name of ['postgres', 'embedded'] as const) {
       assert.equal(store.status().healthy, true);
       assert.equal(store.status().backend, name);
       await store.close();
+    });
+
+    test('a batch sent again after its commit answer was lost stores each event once', async () => {
+      const db = backend.rawDb();
+      try {
+        await migrate(db, await loadMigrations());
+        const at = new Date(Date.UTC(2032, 0, 1));
+        const batch = [
+          pendingEvent({ at, kind: 'recycle', pool: 'web', worker: 'resent-0', reason: 'maxRequests' })!,
+          pendingEvent({ at, kind: 'recycle', pool: 'web', worker: 'resent-1', reason: 'maxAge' })!,
+        ];
+        // What the store does when a connection is cut after the server committed: the batch goes out again.
+        await db.transaction((q) => writeBatch(q, batch));
+        await db.transaction((q) => writeBatch(q, batch));
+        const { rows } = await db.query<{ worker: string }>(
+          "SELECT worker FROM switchyard_events WHERE worker LIKE 'resent-%' ORDER BY worker",
+        );
+        assert.deepEqual(rows.map((row) => row.worker), ['resent-0', 'resent-1']);
+      } finally {
+        await db.query("DELETE FROM switchyard_events WHERE worker LIKE 'resent-%'"); // the later tests read every event
+        await db.close();
+      }
     });
 
     test('events: recorded, read back oldest first, filtered by since, newest kept by limit', async () => {
