@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { FleetEvent, LaneMinute } from './types.ts';
 
-/** A record as buffered: validated and serialised up front, so a bad one cannot wedge a batch later. */
-/** `uid` is the event's idempotency key: a batch re-sent after a lost commit answer inserts nothing twice. */
+/**
+ * A record as buffered: validated and serialised up front, so a bad one cannot wedge a batch later.
+ * An event's `uid` is its idempotency key: a batch re-sent after a lost commit answer inserts nothing twice.
+ */
 export type Pending = { event: FleetEvent; detailJson: string | null; uid: string } | { lane: LaneMinute };
 
 const validDate = (d: unknown): Date | undefined => {
