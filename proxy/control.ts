@@ -70,7 +70,7 @@ export class ControlServer {
     const url = new URL(req.url ?? '/', 'http://control');
     if (req.method === 'GET' && url.pathname === '/state') return send(res, 200, this.proxy.state());
     if (req.method === 'GET' && url.pathname === '/metrics') {
-      return send(res, 200, await this.proxy.stats.metrics(), this.proxy.stats.registry.contentType);
+      return send(res, 200, await this.proxy.stats.registry.metrics(), this.proxy.stats.registry.contentType);
     }
     if (req.method === 'GET' && url.pathname === '/stats/minutes') {
       const since = url.searchParams.get('since');

@@ -64,7 +64,7 @@ export class ProxyStats {
       labelNames: ['lane', 'code'],
       registers: [this.registry],
       collect() {
-        flush(); // registered first, so the histogram below is read after this too
+        flush(); // registered first, so every scrape counts the queued requests before the histogram below is read
         this.reset();
         for (const [lane, byCode] of requestCounts) for (const [code, count] of byCode) this.inc({ lane, code }, count);
       },
@@ -154,12 +154,6 @@ export class ProxyStats {
       window.latencyUs.recordValue(Math.max(1, Math.round(seconds * 1e6)));
     }
     this.pendingCount = 0;
-  }
-
-  /** The Prometheus exposition of every metric, queued requests included. */
-  async metrics(): Promise<string> {
-    this.flush();
-    return this.registry.metrics();
   }
 
   /** Samples queue depth into the per-minute peak; call about once a second. */
