@@ -29,9 +29,11 @@ function strictAddress(text: string): string | undefined {
   return net.isIP(text) === 0 ? undefined : normalizeAddress(text);
 }
 
+const NO_ENTRIES: readonly string[] = [];
+
 /** All values of a header, in order, split on commas and trimmed, empty entries dropped. */
-function headerList(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
+function headerList(value: string | string[] | undefined): readonly string[] {
+  if (value === undefined) return NO_ENTRIES;
   const joined = Array.isArray(value) ? value.join(',') : value;
   return joined
     .split(',')
@@ -58,10 +60,15 @@ function firstValue(value: string | string[] | undefined): string | undefined {
   return headerList(value)[0];
 }
 
-export function resolveClient(req: http.IncomingMessage, trusted: CidrSet, peerAddress: string): ClientInfo {
-  const peer = normalizeAddress(peerAddress ?? '');
+/**
+ * Who sent the request, from the connection's peer address and, when that peer is a trusted
+ * proxy, the X-Forwarded-* headers. A caller that already knows whether the peer is trusted
+ * (server.ts keeps it per connection) passes `peerTrusted` and an address already normalized.
+ */
+export function resolveClient(req: http.IncomingMessage, trusted: CidrSet, peerAddress: string, peerTrusted?: boolean): ClientInfo {
+  const peer = peerTrusted === undefined ? normalizeAddress(peerAddress ?? '') : peerAddress;
   const host = req.headers.host;
-  if (!trusted.has(peer)) return { ip: peer, proto: 'http', host, forwardedFor: peer };
+  if (!(peerTrusted ?? trusted.has(peer))) return { ip: peer, proto: 'http', host, forwardedFor: peer };
 
   const chain = headerList(req.headers['x-forwarded-for']);
   const forwardedProto = firstValue(req.headers['x-forwarded-proto'])?.toLowerCase();
@@ -69,7 +76,7 @@ export function resolveClient(req: http.IncomingMessage, trusted: CidrSet, peerA
     ip: clientFromChain(chain, trusted, peer),
     proto: forwardedProto === 'https' ? 'https' : 'http',
     host: firstValue(req.headers['x-forwarded-host']) ?? host,
-    forwardedFor: [...chain, peer].join(', '),
+    forwardedFor: chain.length === 0 ? peer : [...chain, peer].join(', '),
   };
 }
 

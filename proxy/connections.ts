@@ -3,9 +3,13 @@ import type { ProxyConfig, RequestClass } from '../lib/config.ts';
 
 type ClientsConfig = ProxyConfig['clients'];
 
-interface TrackedConnection {
+/** One client connection as the tracker sees it: server.ts looks it up once per request. */
+export interface TrackedConnection {
   socket: Socket;
+  /** the client's address: the peer's, or what its PROXY protocol header gave */
   ip: string;
+  /** that address is one of proxy.trustedProxies, so its X-Forwarded-* headers are believed */
+  trustedPeer: boolean;
   /** the class of the connection's latest request; a new connection counts as "page" */
   requestClass: RequestClass;
   active: number;
@@ -45,7 +49,7 @@ export class ConnectionTracker {
   }
 
   /** Registers a new connection; false when the client is over its limit and nothing idle can give way. */
-  admit(socket: Socket, ip: string, exempt: boolean): boolean {
+  admit(socket: Socket, ip: string, exempt: boolean, trustedPeer = false): boolean {
     const limit = this.config.maxConnectionsPerIp;
     const siblings = this.byIp.get(ip);
     if (!exempt && limit > 0 && siblings && siblings.size >= limit) {
@@ -58,6 +62,7 @@ export class ConnectionTracker {
     const connection: TrackedConnection = {
       socket,
       ip,
+      trustedPeer,
       requestClass: 'page',
       active: 0,
       requests: 0,
@@ -77,9 +82,13 @@ export class ConnectionTracker {
     return true;
   }
 
-  /** A request started on the socket. Returns true when the connection must close after it. */
-  requestStarted(socket: Socket, requestClass: RequestClass): boolean {
-    const connection = this.connections.get(socket);
+  /** The connection a socket was admitted as; undefined for one that was never admitted or has closed. */
+  get(socket: Socket): TrackedConnection | undefined {
+    return this.connections.get(socket);
+  }
+
+  /** A request started on the connection. Returns true when the connection must close after it. */
+  requestStarted(connection: TrackedConnection | undefined, requestClass: RequestClass): boolean {
     if (!connection) return true;
     connection.requestClass = requestClass;
     connection.active++;
@@ -88,8 +97,7 @@ export class ConnectionTracker {
     return this.shuttingDown || (max > 0 && connection.requests >= max);
   }
 
-  requestFinished(socket: Socket): void {
-    const connection = this.connections.get(socket);
+  requestFinished(connection: TrackedConnection | undefined): void {
     if (!connection || connection.active === 0) return;
     connection.active--;
     if (connection.active === 0) {

@@ -21,6 +21,8 @@ import { Upstream, type UpstreamState } from './upstream.ts';
 import { adminToken } from '../lib/admin-token.ts';
 
 const HEALTH_PATH = '/healthz';
+// read once: performance.timeOrigin is a getter that calls into the runtime
+const TIME_ORIGIN = performance.timeOrigin;
 // RFC 3986 host: reg-name or IP literal, optional port.
 const VALID_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:\d{1,5})?$/;
 
@@ -229,7 +231,7 @@ export class SwitchyardProxy {
       const peer = normalizeAddress(socket.remoteAddress ?? '');
       const admit = (clientAddress: string, exempt: boolean) => {
         if (this.closing) return socket.destroy();
-        if (!this.connections.admit(socket, clientAddress, exempt)) {
+        if (!this.connections.admit(socket, clientAddress, exempt, this.trusted.has(clientAddress))) {
           this.log.warn({ client: clientAddress }, 'too many connections from one client');
           return rejectSocket(socket, 503, 'too many connections from your address', 'Retry-After: 1\r\n');
         }
@@ -255,14 +257,18 @@ export class SwitchyardProxy {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/';
     const limits = this.config.proxy.limits;
-    if (Buffer.byteLength(url) > limits.maxUrlBytes) return sendError(res, 414, 'URL too long', { connection: 'close' });
+    // UTF-8 takes at most 3 bytes per UTF-16 unit, so most URLs need no byte count
+    if (url.length * 3 > limits.maxUrlBytes && Buffer.byteLength(url) > limits.maxUrlBytes) return sendError(res, 414, 'URL too long', { connection: 'close' });
     if (headerBytes(req) > limits.maxHeaderBytes) return sendError(res, 431, 'request headers too large', { connection: 'close' });
     const host = req.headers.host;
     if (host !== undefined && !VALID_HOST.test(host)) return sendError(res, 400, 'invalid Host header', { connection: 'close' });
     if (url === HEALTH_PATH || url.startsWith(`${HEALTH_PATH}?`)) return this.serveHealth(res);
 
-    const peer = connectionClientAddress(req.socket) ?? normalizeAddress(req.socket.remoteAddress ?? '');
-    const client = resolveClient(req, this.trusted, peer);
+    // one lookup gives the client address (PROXY protocol's, if any) and whether it is trusted
+    const connection = this.connections.get(req.socket);
+    const client = connection
+      ? resolveClient(req, this.trusted, connection.ip, connection.trustedPeer)
+      : resolveClient(req, this.trusted, connectionClientAddress(req.socket) ?? normalizeAddress(req.socket.remoteAddress ?? ''));
     const { path, query } = splitUrl(url);
     const requestClass = this.classifier.classify({
       method: req.method ?? 'GET',
@@ -271,13 +277,13 @@ export class SwitchyardProxy {
       headers: req.headers,
       clientIp: client.ip,
     });
-    const closeConnection = this.connections.requestStarted(req.socket, requestClass);
+    const closeConnection = this.connections.requestStarted(connection, requestClass);
     const startedAt = performance.now();
     let exchange: Exchange | undefined;
     this.inflight++;
     res.on('close', () => {
       this.inflight--;
-      this.connections.requestFinished(req.socket);
+      this.connections.requestFinished(connection);
       if (exchange) this.forwarder.clientClosed(exchange);
       this.exchangeEnded(requestClass, req, res, startedAt, client.ip, exchange);
     });
@@ -396,7 +402,7 @@ export class SwitchyardProxy {
     const status = res.writableFinished ? res.statusCode : 499;
     const endedAt = performance.now();
     const ms = endedAt - startedAt;
-    this.stats.record(requestClass, status, ms / 1000, performance.timeOrigin + endedAt);
+    this.stats.record(requestClass, status, ms / 1000, TIME_ORIGIN + endedAt);
     const failed = status >= 500 && status !== 499;
     if (!failed && !this.log.isLevelEnabled('debug')) return;
     const entry = {

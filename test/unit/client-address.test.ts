@@ -34,6 +34,21 @@ test('an untrusted peer is the client, whatever it claims', () => {
   assert.deepEqual(info, { ip: '203.0.113.5', proto: 'http', host: 'example.test', forwardedFor: '203.0.113.5' });
 });
 
+test("the caller's per-connection trust decision is used as given, with the X-Forwarded-For walk still checking each hop", () => {
+  const headers = { host: 'example.test', 'x-forwarded-for': `${CLIENT}, 10.0.0.7` };
+  // decided untrusted when the connection was admitted: nothing the request claims counts
+  assert.deepEqual(resolveClient(requestWith(headers), TRUSTED, '10.0.0.2', false), {
+    ip: '10.0.0.2',
+    proto: 'http',
+    host: 'example.test',
+    forwardedFor: '10.0.0.2',
+  });
+  // decided trusted: the walk goes left through the trusted hop 10.0.0.7 to the client
+  const trusted = resolveClient(requestWith(headers), TRUSTED, '10.0.0.2', true);
+  assert.equal(trusted.ip, CLIENT);
+  assert.equal(trusted.forwardedFor, `${CLIENT}, 10.0.0.7, 10.0.0.2`);
+});
+
 test('a trusted peer without X-Forwarded-For is the client', () => {
   assert.deepEqual(resolve('10.0.0.2', { host: 'example.test' }), {
     ip: '10.0.0.2',
