@@ -11,7 +11,7 @@ import { isolateTargetCpu } from './lib/cpu-pinning.ts';
 import { installCleanup, stopAll } from './lib/processes.ts';
 import { Progress } from './lib/progress.ts';
 import { measureAll, progressSteps, type Settings } from './proxy-overhead/measure.ts';
-import { markdownSection, rateTable, saturationTable, verdict, type Run } from './proxy-overhead/report.ts';
+import { markdownSection, rateTable, saturationTable, sharedCoreTable, verdict, type Run } from './proxy-overhead/report.ts';
 import { startUpstream, targetSpecs } from './proxy-overhead/targets.ts';
 
 const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
@@ -65,10 +65,11 @@ export async function main(argv: string[]): Promise<void> {
     const specs = await targetSpecs(upstream, (pkg) => process.stderr.write(`installing ${pkg} with apt-get...\n`), isolation?.targetPrefix);
     for (const spec of specs.filter((s) => s.skipped)) process.stderr.write(`skipping ${spec.label}: ${spec.skipped}\n`);
     const progress = new Progress(progressSteps(specs.filter((spec) => !spec.skipped), settings));
-    const { measurements, rate } = await measureAll(specs, upstreamAddress, settings, progress, isolation?.targetCpu);
-    const run: Run = { measurements, rate, settings, machine, date, isolation };
+    const { measurements, rate, sharedCore } = await measureAll(specs, upstreamAddress, settings, progress, isolation?.targetCpu);
+    const run: Run = { measurements, rate, settings, machine, date, isolation, sharedCore };
 
     console.log(`\nSaturation (${settings.connections} connections)\n\n${saturationTable(run)}`);
+    if (sharedCore.length > 0) console.log(`\nBare forwarder and Switchyard at once, on one core\n\n${sharedCoreTable(run)}`);
     console.log(`\nFixed rate ${rate} req/s\n\n${rateTable(run)}\n`);
     for (const line of verdict(run).lines) console.log(`- ${line}`);
 

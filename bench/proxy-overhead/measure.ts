@@ -48,11 +48,31 @@ export interface Measurement {
   note?: string;
 }
 
+/**
+ * One round of Switchyard and the bare forwarder at saturation at the same time, on the same core,
+ * each under its own load: whatever the host does to that core in those seconds, it does to both.
+ */
+export interface SharedCoreRound {
+  bare: Round;
+  switchyard: Round;
+}
+
+/**
+ * Switchyard's requests per CPU-second over the bare forwarder's in one shared-core round (a
+ * CPU-bound server's saturation rate is its core's second over its CPU per request). CPU time
+ * rather than req/s, so that how the scheduler splits the core between the two does not enter.
+ * Sharing the core adds the same context-switch and cache costs to both, which pulls the ratio
+ * towards 1: steadier than rounds alone, but an upper bound for their ratio.
+ */
+export const sharedCoreRatio = (round: SharedCoreRound) => round.bare.cpuUsPerRequest / round.switchyard.cpuUsPerRequest;
+
 /** how many processes of a target the run starts and measures in turn */
 const instanceCount = (spec: TargetSpec, settings: Settings) => (spec.shared ? 1 : settings.instances);
 
+const sharesCore = (specs: TargetSpec[]) => ['bare', 'switchyard'].every((id) => specs.some((spec) => spec.id === id));
+
 export const progressSteps = (specs: TargetSpec[], settings: Settings) =>
-  specs.reduce((steps, spec) => steps + instanceCount(spec, settings), 0) + 2 * specs.length * settings.rounds;
+  specs.reduce((steps, spec) => steps + instanceCount(spec, settings), 0) + 2 * specs.length * settings.rounds + (sharesCore(specs) ? settings.rounds : 0);
 
 /**
  * The order of one saturation round: Switchyard and the bare forwarder first and back to back, so
@@ -81,7 +101,7 @@ export async function measureAll(
   progress: Progress,
   /** the core whose steal time is charged to each round (the target's own); all cores when undefined */
   targetCpu?: number,
-): Promise<{ measurements: Measurement[]; rate: number }> {
+): Promise<{ measurements: Measurement[]; rate: number; sharedCore: SharedCoreRound[] }> {
   const measurements: Measurement[] = specs.map((spec) => ({ spec, saturationRounds: [], atRateRounds: [], note: spec.skipped }));
   const running: { measurement: Measurement; instances: Target[] }[] = [];
   /** the instance of a target that a round measures */
@@ -93,6 +113,10 @@ export async function measureAll(
       for (let i = 0; i < instanceCount(measurement.spec, settings); i++) instances.push(await measurement.spec.start(upstream));
     }
     /** Closed-loop saturation (autocannon) without a rate; open-loop paced load with one. */
+    const summary = (result: Round) => {
+      const problems = result.errors + result.non2xx ? `  errors ${result.errors} non-2xx ${result.non2xx}` : '';
+      return `${thousands(result.requestsPerSec)} req/s  p50 ${fixed(result.p50Ms, 3)} ms  p99 ${fixed(result.p99Ms, 3)} ms  steal ${fixed(result.stealPercent, 0)}%${problems}`;
+    };
     const load = async (label: string, target: Target, rate: number | undefined, warmupSec: number) => {
       progress.start(label);
       const run = (durationSec: number, pid?: number, onProgress?: (responses: number, elapsed: number) => void) =>
@@ -108,11 +132,23 @@ export async function measureAll(
         progress.update(`${thousands(responses / elapsed)} req/s, ${Math.round(elapsed)}/${settings.durationSec} s`),
       );
       const result: Round = { ...loaded, stealPercent: steal(targetCpu) };
-      const problems = result.errors + result.non2xx ? `  errors ${result.errors} non-2xx ${result.non2xx}` : '';
-      progress.done(
-        `${thousands(result.requestsPerSec)} req/s  p50 ${fixed(result.p50Ms, 3)} ms  p99 ${fixed(result.p99Ms, 3)} ms  steal ${fixed(result.stealPercent, 0)}%${problems}`,
-      );
+      progress.done(summary(result));
       return result;
+    };
+    /** Saturation on both targets at once, each with its own `connections` connections. */
+    const loadTogether = async (label: string, targets: [Target, Target]) => {
+      progress.start(label);
+      const run = (durationSec: number, pids: boolean) =>
+        Promise.all(targets.map((target) => runLoad({ url: target.url, pid: pids ? target.pid : undefined, connections: settings.connections, durationSec })));
+      progress.update('warming up');
+      await run(settings.warmupSec, false);
+      progress.update(`both at saturation, ${settings.durationSec} s`);
+      const steal = stealMeter();
+      const loaded = await run(settings.durationSec, true);
+      const stealPercent = steal(targetCpu);
+      const [first, second] = loaded.map((result): Round => ({ ...result, stealPercent }));
+      progress.done(`${summary(first)}\n    ${summary(second)}`);
+      return [first, second] as const;
     };
 
     for (const { measurement, instances } of running) {
@@ -132,6 +168,16 @@ export async function measureAll(
     }
     for (const { measurement } of running) measurement.saturation = best(measurement.saturationRounds, (a, b) => a.requestsPerSec > b.requestsPerSec);
 
+    const sharedCore: SharedCoreRound[] = [];
+    const [bareRunning, switchyardRunning] = (['bare', 'switchyard'] as const).map((id) => running.find((entry) => entry.measurement.spec.id === id));
+    if (bareRunning && switchyardRunning) {
+      for (let round = 1; round <= settings.rounds; round++) {
+        const label = `round ${round}/${settings.rounds} bare http-proxy-3 and Switchyard at once, on one core`;
+        const [bare, switchyard] = await loadTogether(label, [instanceFor(bareRunning.instances, round), instanceFor(switchyardRunning.instances, round)]);
+        sharedCore.push({ bare, switchyard });
+      }
+    }
+
     const bare = measurements.find((m) => m.spec.id === 'bare')?.saturation;
     if (!bare) throw new Error('the bare http-proxy-3 forwarder was not measured: it sets the fixed rate');
     const rate = Math.round(bare.requestsPerSec * settings.rateFraction);
@@ -149,7 +195,7 @@ export async function measureAll(
       }
     }
     for (const { measurement } of running) measurement.atRate = best(measurement.atRateRounds, (a, b) => a.p99Ms < b.p99Ms);
-    return { measurements, rate };
+    return { measurements, rate, sharedCore };
   } finally {
     await Promise.all(running.flatMap(({ instances }) => instances.map((target) => target.stop())));
   }

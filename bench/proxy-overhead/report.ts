@@ -2,7 +2,7 @@ import type { CpuIsolation } from '../lib/cpu-pinning.ts';
 import { median } from '../lib/load.ts';
 import type { MachineInfo } from '../lib/machine.ts';
 import { fixed, formatTable, thousands } from '../lib/table.ts';
-import type { Measurement, Round, Settings } from './measure.ts';
+import { sharedCoreRatio, type Measurement, type Round, type Settings, type SharedCoreRound } from './measure.ts';
 import type { TargetId } from './targets.ts';
 
 /** The issue's targets for Switchyard against the bare http-proxy-3 forwarder. */
@@ -16,6 +16,8 @@ export interface Run {
   date: Date;
   /** the target's own core, when the machine allowed one */
   isolation?: CpuIsolation;
+  /** Switchyard and the bare forwarder measured at once on that core, round by round */
+  sharedCore?: SharedCoreRound[];
 }
 
 /** with fewer saturation rounds than this, the throughput verdict compares best rounds */
@@ -54,6 +56,32 @@ export function saturationTable(run: Run): string {
       { header: 'CPU us/req', align: 'right' },
       { header: 'steal %', align: 'right' },
       { header: 'errors', align: 'right' },
+    ],
+    rows,
+  );
+}
+
+export function sharedCoreTable(run: Run): string {
+  const rows = (run.sharedCore ?? []).map((round, index) => [
+    String(index + 1),
+    thousands(round.bare.requestsPerSec),
+    thousands(round.bare.cpuUsPerRequest),
+    thousands(round.switchyard.requestsPerSec),
+    thousands(round.switchyard.cpuUsPerRequest),
+    `${fixed(sharedCoreRatio(round), 3)}x`,
+    `${fixed(round.switchyard.requestsPerSec / round.bare.requestsPerSec, 3)}x`,
+    fixed(round.bare.stealPercent, 0),
+  ]);
+  return formatTable(
+    [
+      { header: 'round' },
+      { header: 'bare req/s', align: 'right' },
+      { header: 'bare CPU us/req', align: 'right' },
+      { header: 'Switchyard req/s', align: 'right' },
+      { header: 'Switchyard CPU us/req', align: 'right' },
+      { header: 'req per CPU-s vs bare', align: 'right' },
+      { header: 'req/s vs bare', align: 'right' },
+      { header: 'steal %', align: 'right' },
     ],
     rows,
   );
@@ -170,6 +198,18 @@ export function verdict(run: Run): { met: boolean; lines: string[] } {
         `(${fixed(cpu(switchyard) / cpu(bare), 1)}x).`,
     );
   }
+  const shared = run.sharedCore ?? [];
+  if (shared.length > 0) {
+    const ratios = shared.map(sharedCoreRatio);
+    const cost = (pick: (round: SharedCoreRound) => Round) => thousands(median(shared.map((round) => pick(round).cpuUsPerRequest)));
+    lines.push(
+      `Side by side on one core, both at saturation at once: Switchyard serves ${fixed(median(ratios), 3)}x the bare forwarder's requests per CPU-second ` +
+        `(median of ${shared.length} rounds, ${fixed(Math.min(...ratios), 3)}-${fixed(Math.max(...ratios), 3)}x). Whatever the host does to the core, it does to both ` +
+        `there, so this ratio is steady where the rounds alone swing; but sharing the core raises both processes' CPU per request ` +
+        `(bare ${cost((round) => round.bare)} us, Switchyard ${cost((round) => round.switchyard)} us: context switches, cold caches, smaller batches), ` +
+        `which dilutes the difference, so it is an upper bound for the ratio alone, not the verdict.`,
+    );
+  }
   const others = (['nginx', 'haproxy'] as const).map((id) => byId(run, id)).filter((m) => m?.saturation);
   if (others.length > 0) {
     lines.push(
@@ -218,8 +258,10 @@ ${settings.rounds} interleaved rounds after ${settings.warmupSec} s of warm-up, 
 (highest req/s at saturation, lowest p99 at the fixed rate), so that background load hits every target alike.
 At saturation Switchyard and the bare forwarder run back to back in every round, the one that went first going second
 in the next; the throughput verdict is the median of their round-by-round ratios (mean against mean and best
-against best are also given): on a shared host the same binary's rounds spread by 10-30%, and the best of a few rounds is whichever
-minute happened to be quietest, while a back-to-back pair shares its minute.
+against best are also given): on a shared host the same binary's rounds spread by 10-50%, and the best of a few rounds is whichever
+minute happened to be quietest, while a back-to-back pair shares its minute. In ${settings.rounds} more rounds the two run
+**side by side**, at saturation at the same time on the same core, each under its own ${settings.connections} connections: a ratio
+of requests per CPU-second that the host's changing speed cannot move, though sharing the core dilutes it (see the verdict).
 - **Saturation**: autocannon, ${settings.connections} keep-alive connections, each sending its next request as soon as the last is answered.
 - **Fixed rate**: open loop (\`bench/lib/paced-load.ts\`): requests leave evenly on a 1 ms clock whether or not earlier
   ones were answered, over up to ${settings.connections} keep-alive connections. The generator writes a prebuilt request on raw
@@ -243,7 +285,11 @@ minute happened to be quietest, while a back-to-back pair shares its minute.
 
 ${saturationTable(run)}
 
-### Fixed rate: ${thousands(run.rate)} req/s (${Math.round(settings.rateFraction * 100)}% of the bare forwarder's maximum)
+${(run.sharedCore ?? []).length > 0 ? `### Side by side: the bare forwarder and Switchyard at once on one core (${settings.connections} connections each)
+
+${sharedCoreTable(run)}
+
+` : ''}### Fixed rate: ${thousands(run.rate)} req/s (${Math.round(settings.rateFraction * 100)}% of the bare forwarder's maximum)
 
 Added latency is relative to the direct run at the same rate.
 

@@ -59,6 +59,20 @@ test('the throughput verdict is the median of the paired rounds, not best agains
   assert.match(verdict(gap).lines[0], /does 0\.820x .*NOT met\./);
 });
 
+test('side-by-side rounds are reported as their median ratio of requests per CPU-second, and do not decide the verdict', () => {
+  const sharedRound = (bareCpuUs: number, switchyardCpuUs: number, switchyardRps: number) => ({
+    bare: { ...round(1000), cpuUsPerRequest: bareCpuUs },
+    // the scheduler gave Switchyard more of the core than its CPU cost explains: req/s alone would say 1.0x and more
+    switchyard: { ...round(switchyardRps), cpuUsPerRequest: switchyardCpuUs },
+  });
+  const measured = run([measurement('bare', [1000, 1000, 1000]), measurement('switchyard', [700, 700, 700]), measurement('direct', [3000])]);
+  const { lines, met } = verdict({ ...measured, sharedCore: [sharedRound(200, 210, 1000), sharedRound(220, 240, 1050), sharedRound(250, 270, 990)] });
+  assert.match(lines[0], /does 0\.700x .*median of 3 rounds in which the two ran back to back.*NOT met\./);
+  const sideBySide = lines.find((line) => line.startsWith('Side by side'));
+  assert.match(sideBySide ?? '', /serves 0\.926x the bare forwarder's requests per CPU-second \(median of 3 rounds, 0\.917-0\.952x\).*bare 220 us, Switchyard 240 us/);
+  assert.equal(met, false);
+});
+
 test('with fewer than three rounds the verdict compares the best rounds', () => {
   const few = run([measurement('bare', [1000, 900]), measurement('switchyard', [920, 800]), measurement('direct', [3000])]);
   const { lines } = verdict(few);
