@@ -61,8 +61,8 @@ export interface SharedCoreRound {
  * Switchyard's requests per CPU-second over the bare forwarder's in one shared-core round (a
  * CPU-bound server's saturation rate is its core's second over its CPU per request). CPU time
  * rather than req/s, so that how the scheduler splits the core between the two does not enter.
- * Sharing the core adds the same context-switch and cache costs to both, which pulls the ratio
- * towards 1: steadier than rounds alone, but an upper bound for their ratio.
+ * Sharing the core adds context-switch and cache costs to both: steadier than rounds alone, but
+ * measured at another operating point.
  */
 export const sharedCoreRatio = (round: SharedCoreRound) => round.bare.cpuUsPerRequest / round.switchyard.cpuUsPerRequest;
 

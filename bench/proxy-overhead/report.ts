@@ -207,7 +207,7 @@ export function verdict(run: Run): { met: boolean; lines: string[] } {
         `(median of ${shared.length} rounds, ${fixed(Math.min(...ratios), 3)}-${fixed(Math.max(...ratios), 3)}x). Whatever the host does to the core, it does to both ` +
         `there, so this ratio is steady where the rounds alone swing; but sharing the core raises both processes' CPU per request ` +
         `(bare ${cost((round) => round.bare)} us, Switchyard ${cost((round) => round.switchyard)} us: context switches, cold caches, smaller batches), ` +
-        `which dilutes the difference, so it is an upper bound for the ratio alone, not the verdict.`,
+        `a different operating point from the rounds alone, so it is reported beside the verdict, not as it.`,
     );
   }
   const others = (['nginx', 'haproxy'] as const).map((id) => byId(run, id)).filter((m) => m?.saturation);
@@ -261,7 +261,7 @@ in the next; the throughput verdict is the median of their round-by-round ratios
 against best are also given): on a shared host the same binary's rounds spread by 10-50%, and the best of a few rounds is whichever
 minute happened to be quietest, while a back-to-back pair shares its minute. In ${settings.rounds} more rounds the two run
 **side by side**, at saturation at the same time on the same core, each under its own ${settings.connections} connections: a ratio
-of requests per CPU-second that the host's changing speed cannot move, though sharing the core dilutes it (see the verdict).
+of requests per CPU-second that the host's changing speed cannot move, though at another operating point (see the verdict).
 - **Saturation**: autocannon, ${settings.connections} keep-alive connections, each sending its next request as soon as the last is answered.
 - **Fixed rate**: open loop (\`bench/lib/paced-load.ts\`): requests leave evenly on a 1 ms clock whether or not earlier
   ones were answered, over up to ${settings.connections} keep-alive connections. The generator writes a prebuilt request on raw
