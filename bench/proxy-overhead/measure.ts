@@ -112,11 +112,11 @@ export async function measureAll(
       running.push({ measurement, instances });
       for (let i = 0; i < instanceCount(measurement.spec, settings); i++) instances.push(await measurement.spec.start(upstream));
     }
-    /** Closed-loop saturation (autocannon) without a rate; open-loop paced load with one. */
     const summary = (result: Round) => {
       const problems = result.errors + result.non2xx ? `  errors ${result.errors} non-2xx ${result.non2xx}` : '';
       return `${thousands(result.requestsPerSec)} req/s  p50 ${fixed(result.p50Ms, 3)} ms  p99 ${fixed(result.p99Ms, 3)} ms  steal ${fixed(result.stealPercent, 0)}%${problems}`;
     };
+    /** Closed-loop saturation (autocannon) without a rate; open-loop paced load with one. */
     const load = async (label: string, target: Target, rate: number | undefined, warmupSec: number) => {
       progress.start(label);
       const run = (durationSec: number, pid?: number, onProgress?: (responses: number, elapsed: number) => void) =>
