@@ -92,7 +92,8 @@ const best = (results: Round[], better: (a: Round, b: Round) => boolean) =>
  * Starts every target (`instances` processes of each, all in front of the same upstream), then runs
  * the saturation phase (`connections` closed-loop connections, as fast as they go) and the
  * fixed-rate phase (a fraction of the bare forwarder's best) in interleaved rounds, so that
- * background load on a shared machine hits all targets alike.
+ * background load on a shared machine hits all targets alike; between the two, the side-by-side
+ * rounds of Switchyard and the bare forwarder (SharedCoreRound).
  */
 export async function measureAll(
   specs: TargetSpec[],
