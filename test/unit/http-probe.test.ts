@@ -53,8 +53,21 @@ test('a body that stops halfway is undefined when the body is wanted: the deadli
   });
   try {
     assert.equal(await probeGet(target(server.port, 200), { readBody: true }), undefined);
-    // without the body, the status line is the answer
+  } finally {
+    await server.close();
+  }
+});
+
+test('when only the status is wanted, a body that stalls is still cut at the deadline, not left holding a socket', { timeout: 10_000 }, async () => {
+  let closed: Promise<void> | undefined;
+  const server = await serve((req, res) => {
+    closed = new Promise((resolve) => req.socket.once('close', () => resolve()));
+    res.writeHead(200, { 'content-length': '100' });
+    res.write('{"partial":');
+  });
+  try {
     assert.deepEqual(await probeGet(target(server.port, 200)), { status: 200, body: '' });
+    await closed; // the worker's side of the connection closes: the probe hung up
   } finally {
     await server.close();
   }
