@@ -49,7 +49,7 @@ export class ConnectionTracker {
   }
 
   /** Registers a new connection; false when the client is over its limit and nothing idle can give way. */
-  admit(socket: Socket, ip: string, exempt: boolean, trustedPeer = false): boolean {
+  admit(socket: Socket, ip: string, exempt: boolean, trustedPeer: boolean): boolean {
     const limit = this.config.maxConnectionsPerIp;
     const siblings = this.byIp.get(ip);
     if (!exempt && limit > 0 && siblings && siblings.size >= limit) {

@@ -6,7 +6,7 @@ import type { Lane, RequestClass, SwitchyardConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import { createBalancer, type Balancer } from './balancer.ts';
 import { Classifier, splitUrl } from './classify.ts';
-import { connectionClientAddress, resolveClient, setConnectionClientAddress } from './client-address.ts';
+import { type ClientInfo, connectionClientAddress, resolveClient, setConnectionClientAddress } from './client-address.ts';
 import { upstreamHeaders } from './upstream-headers.ts';
 import { ConnectionTracker } from './connections.ts';
 import { Forwarder, hasBody, type Exchange } from './forwarder.ts';
@@ -264,11 +264,8 @@ export class SwitchyardProxy {
     if (host !== undefined && !VALID_HOST.test(host)) return sendError(res, 400, 'invalid Host header', { connection: 'close' });
     if (url === HEALTH_PATH || url.startsWith(`${HEALTH_PATH}?`)) return this.serveHealth(res);
 
-    // one lookup gives the client address (PROXY protocol's, if any) and whether it is trusted
     const connection = this.connections.get(req.socket);
-    const client = connection
-      ? resolveClient(req, this.trusted, connection.ip, connection.trustedPeer)
-      : resolveClient(req, this.trusted, connectionClientAddress(req.socket) ?? normalizeAddress(req.socket.remoteAddress ?? ''));
+    const client = this.clientOf(req, req.socket, connection);
     const { path, query } = splitUrl(url);
     const requestClass = this.classifier.classify({
       method: req.method ?? 'GET',
@@ -315,6 +312,16 @@ export class SwitchyardProxy {
     this.forwarder.forward(exchange);
   }
 
+  /**
+   * Who the client is. The connection's record gives its address (the PROXY protocol's, if any)
+   * and whether that is a trusted proxy, both settled when it was admitted; a socket without one
+   * (already closed) is looked at afresh.
+   */
+  private clientOf(req: http.IncomingMessage, socket: Socket, connection = this.connections.get(socket)): ClientInfo {
+    if (connection) return resolveClient(req, this.trusted, connection.ip, connection.trustedPeer);
+    return resolveClient(req, this.trusted, connectionClientAddress(socket) ?? normalizeAddress(socket.remoteAddress ?? ''));
+  }
+
   /** 413 for bodies over the limit; 408 when the whole request does not arrive within its class's time. */
   private guardRequestBody(req: http.IncomingMessage, res: http.ServerResponse, requestClass: RequestClass): boolean {
     const maxBody = this.config.proxy.limits.maxBodyBytes;
@@ -350,8 +357,7 @@ export class SwitchyardProxy {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
-    const peer = connectionClientAddress(socket) ?? normalizeAddress(socket.remoteAddress ?? '');
-    const client = resolveClient(req, this.trusted, peer);
+    const client = this.clientOf(req, socket);
     const { path, query } = splitUrl(req.url ?? '/');
     const requestClass = this.classifier.classify({ method: req.method ?? 'GET', path, query, headers: req.headers, clientIp: client.ip });
     if (requestClass === 'static' || this.draining) return rejectSocket(socket, 503, 'upgrade not available here');
