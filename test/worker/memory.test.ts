@@ -4,11 +4,13 @@ import { after, before, test } from 'node:test';
 import { copyOfFixture, removeDir, run, startWorker, type RunningWorker } from '../helpers/worker-harness.ts';
 
 // Memory: with the cache bound set, RSS after 1,000 page requests stays within the bound plus a
-// baseline allowance for V8 heap growth and allocator slack (BASELINE_SLACK_BYTES, documented in
-// docs/benchmarks.md); with worker.leakBytesPerRequest it grows by about that much per request.
+// baseline allowance for V8 heap growth and allocator slack; with worker.leakBytesPerRequest it
+// grows by about that much per request. BASELINE_SLACK_BYTES: V8 lets the old generation grow
+// until a major collection, so RSS sampled every 100 requests climbs 30-55 MiB over 1,500
+// requests and then falls back by 20 MiB; at the 1,000th request this test has seen 18-41 MiB.
 
 const CACHE_BYTES = 1024 * 1024;
-const BASELINE_SLACK_BYTES = 48 * 1024 * 1024;
+const BASELINE_SLACK_BYTES = 64 * 1024 * 1024;
 let data: string;
 let repos: string;
 let urls: string[];
@@ -50,8 +52,11 @@ test("1,000 page requests keep RSS within the cache bound plus the baseline", as
   }
 });
 
+// The leak is large against what the allocator can hand back from memory the process already
+// holds (freed heap pages count in RSS before they are reused): with 256 KiB per request CI once
+// saw 65 of 75 MiB, so 1 MiB per request makes that reuse a few percent of the growth.
 test("leakBytesPerRequest retains memory as configured", async (t) => {
-  const leak = 256 * 1024;
+  const leak = 1024 * 1024;
   const worker: RunningWorker = await startWorker({ data, repos, worker: { cacheBytes: CACHE_BYTES, leakBytesPerRequest: leak } });
   try {
     await requestPages(worker, 20);
@@ -61,7 +66,7 @@ test("leakBytesPerRequest retains memory as configured", async (t) => {
     assert.equal(health.leakedBytes - baseline.leakedBytes, 300 * leak);
     const growth = health.rssBytes - baseline.rssBytes;
     t.diagnostic(`RSS growth over 300 leaking requests ${(growth / 1048576).toFixed(1)} MiB (configured ${(300 * leak) / 1048576} MiB)`);
-    assert.ok(growth >= 0.9 * 300 * leak, `RSS grew by ${(growth / 1048576).toFixed(1)} MiB, expected about ${(300 * leak) / 1048576} MiB`);
+    assert.ok(growth >= 0.85 * 300 * leak, `RSS grew by ${(growth / 1048576).toFixed(1)} MiB, expected about ${(300 * leak) / 1048576} MiB`);
   } finally {
     assert.equal(await worker.stop(), 0);
   }
