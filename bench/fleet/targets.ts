@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { PROXY_NODE_ARGS } from '../../lib/ecosystem.ts';
 import { commandVersion } from '../lib/machine.ts';
 import { ensureBinary, type Installed } from '../lib/system-packages.ts';
 import { startExternalTarget, startNodeTarget, type Target } from '../lib/target.ts';
@@ -36,7 +37,7 @@ export function switchyardTarget(label: string, setup: SwitchyardSetup, id = 'sw
     start: (fleet) => {
       const pools = Object.fromEntries(Object.entries(setup.pools).map(([pool, from]) => [pool, fleet.addresses(...from)]));
       const config = { ...setup.config, proxy: { debugHeaders: false, static: { root: STATIC_ROOT }, ...(setup.config.proxy as object) } };
-      return startNodeTarget(label, script('switchyard-fleet'), [JSON.stringify({ pools, config })], { LOG_LEVEL: 'warn' });
+      return startNodeTarget(label, script('switchyard-fleet'), [JSON.stringify({ pools, config })], { LOG_LEVEL: 'warn' }, [], PROXY_NODE_ARGS);
     },
   };
 }

@@ -67,12 +67,20 @@ export function spawnChild(name: string, command: string, args: string[], env: N
 /**
  * Runs a TypeScript entry point compiled to plain JavaScript, as production runs (lib/build.ts):
  * every Node target of a benchmark is measured without a transpiler in its path. `prefix` wraps
- * the command (e.g. taskset, bench/lib/cpu-pinning.ts).
+ * the command (e.g. taskset, bench/lib/cpu-pinning.ts); `nodeArgs` are Node's own options (a
+ * Switchyard proxy gets the ones production gives it, lib/ecosystem.ts PROXY_NODE_ARGS).
  */
-export function spawnNodeScript(name: string, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Child {
+export function spawnNodeScript(
+  name: string,
+  script: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  prefix: string[] = [],
+  nodeArgs: readonly string[] = [],
+): Child {
   const bundleName = path.relative(PROJECT_ROOT, script).replace(/\.ts$/, '').replace(/[\\/.]/g, '-');
   const compiled = compileScript(script, path.join(PROJECT_ROOT, '.bench-tmp', 'compiled', `${bundleName}.mjs`));
-  const command = [...prefix, process.execPath, '--enable-source-maps', compiled, ...args];
+  const command = [...prefix, process.execPath, '--enable-source-maps', ...nodeArgs, compiled, ...args];
   return spawnChild(name, command[0], command.slice(1), env);
 }
 

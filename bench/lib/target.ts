@@ -16,10 +16,18 @@ export interface Target {
 
 /**
  * Starts a bench/targets/*.ts entry point that announces its port (bench/lib/announce.ts).
- * `prefix` wraps its command line (CPU pinning, bench/lib/cpu-pinning.ts).
+ * `prefix` wraps its command line (CPU pinning, bench/lib/cpu-pinning.ts); `nodeArgs` are Node's
+ * own options.
  */
-export async function startNodeTarget(name: string, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<Target> {
-  const child = spawnNodeScript(name, script, args, env, prefix);
+export async function startNodeTarget(
+  name: string,
+  script: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  prefix: string[] = [],
+  nodeArgs: readonly string[] = [],
+): Promise<Target> {
+  const child = spawnNodeScript(name, script, args, env, prefix, nodeArgs);
   return targetOf(child, await announcedPort(child).catch(stopAndThrow(child)));
 }
 

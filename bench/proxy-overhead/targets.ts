@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { PROXY_NODE_ARGS } from '../../lib/ecosystem.ts';
 import { commandVersion } from '../lib/machine.ts';
 import { ensureBinary } from '../lib/system-packages.ts';
 import { startExternalTarget, startNodeTarget, type Target } from '../lib/target.ts';
@@ -36,12 +37,12 @@ export async function targetSpecs(upstream: Target, onInstall: (pkg: string) => 
     {
       id: 'switchyard',
       label: 'Switchyard (concurrency 64)',
-      start: (upstream) => startNodeTarget('Switchyard c64', script('switchyard-proxy'), ['--concurrency', '64', upstream], { LOG_LEVEL: 'warn' }, prefix),
+      start: (upstream) => startNodeTarget('Switchyard c64', script('switchyard-proxy'), ['--concurrency', '64', upstream], { LOG_LEVEL: 'warn' }, prefix, PROXY_NODE_ARGS),
     },
     {
       id: 'switchyard-c1',
       label: 'Switchyard (concurrency 1, queued)',
-      start: (upstream) => startNodeTarget('Switchyard c1', script('switchyard-proxy'), ['--concurrency', '1', upstream], { LOG_LEVEL: 'warn' }, prefix),
+      start: (upstream) => startNodeTarget('Switchyard c1', script('switchyard-proxy'), ['--concurrency', '1', upstream], { LOG_LEVEL: 'warn' }, prefix, PROXY_NODE_ARGS),
     },
     {
       id: 'nginx',

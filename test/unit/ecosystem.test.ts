@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { validateConfig } from '../../lib/config.ts';
+import { PROXY_NODE_ARGS, pm2Apps } from '../../lib/ecosystem.ts';
+
+const scripts = { proxy: '/dist/proxy.mjs', supervisor: '/dist/supervisor.mjs', worker: '/dist/worker.mjs' };
+
+test('the proxy runs without V8 memory reducer; the supervisor and the workers keep the default', () => {
+  const apps = pm2Apps(validateConfig({}, '(test config)'), '/etc/switchyard.yaml', scripts);
+  const argsOf = (name: string) => apps.find((app) => app.name === name)?.interpreter_args;
+  assert.deepEqual(argsOf('proxy'), ['--enable-source-maps', '--no-memory-reducer']);
+  assert.deepEqual(argsOf('supervisor'), ['--enable-source-maps']);
+  const workers = apps.filter((app) => app.name.startsWith('worker-'));
+  assert.ok(workers.length > 0, 'the default config supervises worker pools');
+  for (const worker of workers) assert.deepEqual(worker.interpreter_args, ['--enable-source-maps'], worker.name);
+});
+
+test("this Node accepts the proxy's options (a misspelt V8 flag would stop the proxy from starting)", async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, [...PROXY_NODE_ARGS, '-e', 'console.log("started")']);
+  assert.equal(stdout.trim(), 'started');
+});
