@@ -275,8 +275,8 @@ of requests per CPU-second that the host's changing speed cannot move, though at
   host ran another guest on the target's core instead of this machine (/proc/stat): it shows in no process's CPU time,
   yet it stretches every request.
 - **bare http-proxy-3**: \`createProxyServer\` in \`http.createServer\`, keep-alive agent with 64 sockets, \`xfwd\`.
-- **Switchyard**: \`proxy/testing.ts\` \`startProxy\` in its own process, one pool with the upstream as its only worker,
-  \`LOG_LEVEL=warn\`, \`page\` clients kept alive without a request cap (as for nginx and HAProxy); concurrency 64
+- **Switchyard**: \`proxy/testing.ts\` \`startProxy\` in its own process with the proxy's Node options (\`--no-memory-reducer\`,
+  \`PROXY_NODE_ARGS\` in \`lib/ecosystem.ts\`), one pool with the upstream as its only worker, \`LOG_LEVEL=warn\`, \`page\` clients kept alive without a request cap (as for nginx and HAProxy); concurrency 64
   (the overhead row) and 1 (the product default: one in-flight request per single-threaded worker, the rest queue).
 - **nginx**: \`worker_processes 1\`, upstream \`keepalive 64\`, \`proxy_http_version 1.1\`, \`Connection ""\`, access log off.
 - **HAProxy**: \`nbthread 1\`, \`mode http\`, \`http-reuse always\`, server \`maxconn 64\`, \`option forwardfor\`.
