@@ -27,10 +27,9 @@ export interface Pm2App {
  * `--no-memory-reducer`: when V8 sees an isolate go idle after some allocation, it runs extra
  * memory-reducing collections. A proxy that sits idle for a few seconds with only its health probes
  * running (after boot, or through the night) and only then takes its load comes out of that with
- * hot code that serves 11-15% fewer requests per CPU-second, for as long as we watched (the ten minutes of a
- * benchmark run). The profile
- * then shows object literals built through the runtime on every request (Node's
- * `process.nextTick`, the http agent's `addRequest`). Measured, side by side on one core against a
+ * hot code that serves 11-15% fewer requests per CPU-second, for as long as we watched (the ten
+ * minutes of a benchmark run). The profile then shows object literals built through the runtime on
+ * every request (Node's `process.nextTick`, the http agent's `addRequest`). Measured, side by side on one core against a
  * bare http-proxy-3 forwarder: 0.85-0.89x after 16 s idle, 1.04x with the reducer off (1.01x
  * without the idle spell). The cost: an idle heap keeps its high-water mark, a few tens of MB. It
  * has to be a command-line option: `v8.setFlagsFromString` at startup comes too late for it.
