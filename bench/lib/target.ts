@@ -15,19 +15,11 @@ export interface Target {
 }
 
 /**
- * Starts a bench/targets/*.ts entry point that announces its port (bench/lib/announce.ts).
- * `prefix` wraps its command line (CPU pinning, bench/lib/cpu-pinning.ts); `nodeArgs` are Node's
- * own options.
+ * Starts a bench/targets/*.ts entry point that announces its port (bench/lib/announce.ts), launched
+ * as spawnNodeScript launches it, with the same arguments.
  */
-export async function startNodeTarget(
-  name: string,
-  script: string,
-  args: string[] = [],
-  env: NodeJS.ProcessEnv = {},
-  prefix: string[] = [],
-  nodeArgs: readonly string[] = [],
-): Promise<Target> {
-  const child = spawnNodeScript(name, script, args, env, prefix, nodeArgs);
+export async function startNodeTarget(...launch: Parameters<typeof spawnNodeScript>): Promise<Target> {
+  const child = spawnNodeScript(...launch);
   return targetOf(child, await announcedPort(child).catch(stopAndThrow(child)));
 }
 
