@@ -25,10 +25,12 @@ interface Thread {
 /**
  * PGlite (Postgres compiled to WASM) on `dir`, run in a worker thread so that its synchronous WASM
  * work (seconds of initdb on a first start) never stalls the caller's event loop. Opened on first
- * use; a thread that fails to open or dies is replaced on the next use. `close` ends the thread.
+ * use; a thread that fails to open or dies is replaced on the next use. `close` ends the thread,
+ * and every later statement is refused (as pg's Pool does after `end`).
  */
 export function createEmbeddedDb(dir: string): Db {
   let opening: Promise<Thread> | undefined;
+  let closed = false;
   let live: Thread | undefined;
   let nextId = 1;
   // One connection: a transaction's statements must not interleave with anyone else's.
@@ -92,6 +94,8 @@ export function createEmbeddedDb(dir: string): Db {
 
   /** The thread with the database open, started on first use. */
   function thread(): Promise<Thread> {
+    // A statement queued behind close must not open the directory again behind its closer's back.
+    if (closed) return Promise.reject(new Error('history database is closed'));
     opening ??= (async () => {
       let t = spawn();
       try {
@@ -139,6 +143,7 @@ export function createEmbeddedDb(dir: string): Db {
       }),
     close: () =>
       exclusive(async () => {
+        closed = true;
         const pending = opening;
         opening = undefined;
         live = undefined;

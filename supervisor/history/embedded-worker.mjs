@@ -18,13 +18,29 @@ import { PGlite } from '@electric-sql/pglite';
 const { dir, options } = workerData;
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 
+/** PostgreSQL's own last log lines: PGlite's "failed to initialize properly" says nothing of why. */
+const LOG_LINES_KEPT = 20;
+/** @type {string[]} */
+const recentLog = [];
+const keepLogLine = (/** @type {string} */ line) => {
+  recentLog.push(line);
+  if (recentLog.length > LOG_LINES_KEPT) recentLog.shift();
+  return false;
+};
+
 /** @type {Promise<{ db: PGlite, created: boolean }> | undefined} */
 let opening;
 function open() {
   const p = (opening ??= (async () => {
     await mkdir(dir, { recursive: true });
     const created = !existsSync(path.join(dir, 'PG_VERSION'));
-    return { db: await PGlite.create(dir, options), created };
+    recentLog.length = 0;
+    try {
+      return { db: await PGlite.create(dir, { ...options, onStdout: keepLogLine, onStderr: keepLogLine }), created };
+    } catch (err) {
+      if (err instanceof Error && recentLog.length > 0) err.message += `; PostgreSQL's last log lines:\n${recentLog.join('\n')}`;
+      throw err;
+    }
   })());
   p.catch(() => {
     if (opening === p) opening = undefined;

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import { TcpRelay } from '../helpers/tcp-relay.ts';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -296,7 +296,7 @@ describe('embedded store runs PGlite off the event loop', () => {
     }
   });
 
-  test('errors cross the thread with their SQLSTATE; a closed database reopens on use', async () => {
+  test('errors cross the thread with their SQLSTATE; a closed database refuses statements instead of reopening', async () => {
     const db = createEmbeddedDb(path.join(dataDir, 'history-db'));
     try {
       await assert.rejects(db.query('SELEC 1'), (err: Error & { code?: string }) => err.code === '42601' && /syntax/.test(err.message));
@@ -311,7 +311,24 @@ describe('embedded store runs PGlite off the event loop', () => {
       const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'switchyard_tx_probe'`);
       assert.deepEqual(rows, [{ n: 0 }]);
       await db.close();
-      assert.deepEqual((await db.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+      // A late statement (an API read during shutdown) would otherwise start a thread that holds the directory.
+      await assert.rejects(db.query('SELECT 1 AS one'), /history database is closed/);
+      const reopened = createEmbeddedDb(path.join(dataDir, 'history-db'));
+      assert.deepEqual((await reopened.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+      await reopened.close();
+    } finally {
+      await db.close();
+    }
+  });
+
+  test('a data directory PostgreSQL cannot start on: the error carries its own reason', async () => {
+    // A copy of the cluster the tests above created (closed, so consistent), with pg_control overwritten.
+    const broken = path.join(dataDir, 'broken-db');
+    cpSync(path.join(dataDir, 'history-db'), broken, { recursive: true });
+    writeFileSync(path.join(broken, 'global', 'pg_control'), Buffer.alloc(8192, 7));
+    const db = createEmbeddedDb(broken);
+    try {
+      await assert.rejects(db.query('SELECT 1'), (err: Error) => /failed to initialize/.test(err.message) && /FATAL: +database files are incompatible/.test(err.message));
     } finally {
       await db.close();
     }
