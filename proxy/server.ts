@@ -331,8 +331,9 @@ export class SwitchyardProxy {
       return false;
     }
     if (req.complete || !hasBody(req)) return true;
-    // The clock runs while the body is being read: a request waiting in the queue is not read,
-    // and that wait is governed by the queue timeout instead.
+    // Both watches start when the body starts flowing to a worker. A request waiting in the queue
+    // is not read (its wait is governed by the queue timeout), and a 'data' listener attached
+    // before then would switch the body to flowing and drop it on the floor.
     const { requestTimeoutMs } = this.config.proxy.clients[requestClass];
     req.once('resume', () => {
       const timer = setTimeout(() => {
@@ -342,17 +343,17 @@ export class SwitchyardProxy {
       }, requestTimeoutMs);
       req.once('end', () => clearTimeout(timer));
       req.once('close', () => clearTimeout(timer));
+      if (maxBody > 0 && req.headers['transfer-encoding'] !== undefined) {
+        let received = 0;
+        req.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > maxBody) {
+            sendError(res, 413, 'request body too large', { connection: 'close' });
+            req.socket.destroy();
+          }
+        });
+      }
     });
-    if (maxBody > 0 && req.headers['transfer-encoding'] !== undefined) {
-      let received = 0;
-      req.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        if (received > maxBody) {
-          sendError(res, 413, 'request body too large', { connection: 'close' });
-          req.socket.destroy();
-        }
-      });
-    }
     return true;
   }
 

@@ -59,7 +59,7 @@ describe('bad input never crashes or wedges the proxy', () => {
       socket.write('POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n');
       for (let i = 0; i < 8; i++) socket.write(`${chunk.length.toString(16)}\r\n`), socket.write(chunk), socket.write('\r\n');
     });
-    assert.ok(statusOf(raw) === 413 || raw === '', 'either a 413 or a cut connection');
+    assert.equal(statusOf(raw), 413, raw.slice(0, 200));
     assert.equal((await request(`${proxy.url}/`)).status, 200);
   });
 
@@ -82,7 +82,7 @@ describe('bad input never crashes or wedges the proxy', () => {
       (socket) => socket.write('POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly-part'),
       { timeoutMs: 10_000 },
     );
-    assert.ok(statusOf(raw) === 408 || raw === '', raw.slice(0, 100));
+    assert.equal(statusOf(raw), 408, raw.slice(0, 200));
     await waitFor(() => proxy.proxy.snapshot().pools[0].workers[0].inflight === 0, 'slot freed');
     assert.equal((await request(`${proxy.url}/`)).status, 200);
   });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { startApp, startProxyProcess, type AppProcess } from '../helpers/processes.ts';
-import { rawExchange, request, sleep, statusOf, waitFor } from '../helpers/http.ts';
+import { openKeepAlive, rawExchange, request, sleep, statusOf, waitFor } from '../helpers/http.ts';
 import { startProxy, type StartedProxy } from '../../proxy/testing.ts';
 import { encodeProxyV1, encodeProxyV2 } from '../../proxy/proxy-protocol-encode.ts';
 
@@ -61,6 +61,19 @@ describe('load-balancer awareness, static files, websockets, shutdown', () => {
     assert.match(bot, /x-switchyard-lane: bot/i, 'classification uses the PROXY-protocol address');
   });
 
+  test('with PROXY protocol on, a PROXY header from an untrusted peer is not believed', async () => {
+    const proxy = await proxyWith({ proxy: { proxyProtocol: true, trustedProxies: ['10.99.0.0/16'] } });
+    const get = 'GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n';
+    const before = JSON.parse((await request(`http://${app.address}/stats`)).body).served;
+    const spoofed = await rawExchange(proxy.port, Buffer.concat([encodeProxyV1({ sourceAddress: '203.0.113.7', sourcePort: 5555, destinationAddress: '127.0.0.1', destinationPort: proxy.port }), Buffer.from(get)]));
+    assert.equal(statusOf(spoofed), 400, 'the header is read as a malformed request line');
+    assert.equal(JSON.parse((await request(`http://${app.address}/stats`)).body).served, before, 'nothing reached the worker');
+    // The same untrusted client speaking plain HTTP is served as itself.
+    const plain = await rawExchange(proxy.port, get);
+    assert.equal(statusOf(plain), 200);
+    assert.equal(echo(plain).headers['x-real-ip'], '127.0.0.1');
+  });
+
   test('with PROXY protocol on, a trusted peer without the header is refused', async () => {
     const proxy = await proxyWith({ proxy: { proxyProtocol: true, limits: { headersTimeoutMs: 500 } } });
     const raw = await rawExchange(proxy.port, 'GET / HTTP/1.1\r\nHost: t\r\n\r\n');
@@ -102,12 +115,17 @@ describe('load-balancer awareness, static files, websockets, shutdown', () => {
       lanes: { clone: { pool: 'web' }, bot: { pool: 'web' } },
     });
     assert.equal((await request(`${proxy.url}/healthz`)).status, 200);
-    const inflight = request(`${proxy.url}/slow?ms=1200`);
+    const idle = await openKeepAlive(proxy.port, '/healthz');
+    const idleClosed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
+    let inflightDone = false;
+    const inflight = request(`${proxy.url}/slow?ms=1200`).finally(() => (inflightDone = true));
     await sleep(100);
     const exited = proxy.stop('SIGTERM');
     await waitFor(async () => (await request(`${proxy.url}/healthz`).catch(() => ({ status: 0 }))).status === 503, 'healthz fails first', 2000);
     const during = await request(`${proxy.url}/healthz`);
     assert.deepEqual(JSON.parse(during.body), { status: 'draining' });
+    await idleClosed;
+    assert.equal(inflightDone, false, 'the idle connection was closed while a request was still in flight, not at exit');
     const finished = await inflight;
     assert.equal(finished.status, 200, 'the in-flight request finished during the drain');
     assert.equal(await exited, 0);

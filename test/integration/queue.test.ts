@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { startApp, type AppProcess } from '../helpers/processes.ts';
 import { request, waitFor } from '../helpers/http.ts';
 import { startProxy, type StartedProxy } from '../../proxy/testing.ts';
@@ -67,6 +68,32 @@ describe('per-worker slots and the bounded, timed queue', () => {
     await waitFor(() => queueDepth() === 2, 'browser queued');
     await Promise.all([busy, page, browserRequest]);
     assert.deepEqual(order, ['browser:200', 'page:200']);
+  });
+
+  test('a request body sent while the request waits in the queue reaches the worker whole, chunked or not', async () => {
+    const chunks = Array.from({ length: 8 }, (_, i) => Buffer.alloc(64 * 1024, i));
+    const total = chunks.reduce((n, chunk) => n + chunk.length, 0);
+    const received: Record<string, number> = {};
+    for (const framing of ['chunked', 'content-length']) {
+      const busy = request(`${proxy.url}/slow?ms=400`);
+      await waitFor(async () => (await stats()).inflight === 1, 'the worker is busy');
+      const upload = new Promise<number>((resolve, reject) => {
+        const headers = framing === 'chunked' ? {} : { 'content-length': String(total) };
+        const req = http.request(`${proxy.url}/echo`, { method: 'POST', agent: false, headers }, (res) => {
+          let text = '';
+          res.on('data', (data: Buffer) => (text += data));
+          res.on('end', () => resolve(JSON.parse(text).bodyBytes));
+        });
+        req.on('error', reject);
+        // Every byte leaves while the request is still queued behind the busy worker.
+        for (const chunk of chunks) req.write(chunk);
+        req.end();
+      });
+      await waitFor(() => queueDepth() === 1, `${framing} upload queued`);
+      received[framing] = await upload;
+      await busy;
+    }
+    assert.deepEqual(received, { chunked: total, 'content-length': total });
   });
 
   test('a client that gives up while queued leaves the queue', async () => {
