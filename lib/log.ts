@@ -2,11 +2,25 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-/** One JSON line per event; level from LOG_LEVEL (default info). */
+/** The levels LOG_LEVEL may name: pino's own, and `silent`. */
+export const LOG_LEVELS = [...Object.keys(pino.levels.values), 'silent'];
+
+/**
+ * One JSON line per event; level from LOG_LEVEL (default info). A LOG_LEVEL pino does not know
+ * stops start-up like any other bad setting (a fatal line naming it, exit 78), instead of pino's
+ * stack trace.
+ */
 export function createLogger(component: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({
-    level: process.env.LOG_LEVEL ?? 'info',
+  const requested = process.env.LOG_LEVEL || 'info';
+  const known = LOG_LEVELS.includes(requested);
+  const log = pino({
+    level: known ? requested : 'info',
     base: { component, pid: process.pid, ...bindings },
     timestamp: pino.stdTimeFunctions.isoTime,
   });
+  if (!known) {
+    log.fatal({ variable: 'LOG_LEVEL', value: requested }, `LOG_LEVEL = ${JSON.stringify(requested)}: expected one of ${LOG_LEVELS.join(', ')}`);
+    process.exit(78); // EX_CONFIG, as for a bad config file
+  }
+  return log;
 }
