@@ -99,9 +99,13 @@ const laneSchema = (defaults: { pool: string; balance: BalancerName; priority: n
     .prefault({});
 export type LaneConfig = z.infer<ReturnType<typeof laneSchema>>;
 
-const hostPort = z.string().regex(/^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/, {
-  message: 'expected host:port, e.g. 127.0.0.1:9100',
-});
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/, { message: 'expected host:port, e.g. 127.0.0.1:9100' })
+  .refine((target) => {
+    const port = Number(target.slice(target.lastIndexOf(':') + 1));
+    return port >= 1 && port <= 65535;
+  }, 'expected a port from 1 to 65535');
 
 const poolSchema = z.strictObject({
   /** workers started by the supervisor on portBase, portBase+1, ... */
@@ -109,7 +113,7 @@ const poolSchema = z.strictObject({
   portBase: z.number().int().min(1).max(65535).default(9100),
   host: z.string().default('127.0.0.1'),
   /** static upstreams instead of supervised instances: front any existing HTTP app */
-  targets: z.array(hostPort).optional(),
+  targets: z.array(hostPort).min(1, 'expected at least one host:port (leave targets out for supervised instances)').optional(),
   /** in-flight requests per worker */
   concurrency: positiveInt(1),
   queue: z
@@ -250,6 +254,8 @@ export const configSchema = z.strictObject({
       cacheBytes: z.number().int().min(0).default(32 * 1024 * 1024),
       leakBytesPerRequest: z.number().int().min(0).default(0),
       shutdownTimeoutMs: ms(30_000),
+      /** how long a worker keeps an idle proxy connection open; the proxy closes its own first */
+      keepAliveTimeoutMs: ms(5000),
     })
     .prefault({}),
   supervisor: z

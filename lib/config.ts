@@ -140,6 +140,16 @@ function crossCheck(config: SwitchyardConfig): Array<{ key: string[]; message: s
       problems.push({ key: ['pools', name, 'instances'], message: 'expected at least 1 instance, or a list of targets' });
     }
   }
+  // Whoever closes an idle connection first must be the proxy: a worker closing one as the proxy
+  // reuses it resets that request. (Static targets' own keep-alive is theirs to match.)
+  const supervised = Object.values(config.pools).some((pool) => !pool.targets);
+  const { idleSocketTimeoutMs } = config.proxy.upstream;
+  if (supervised && idleSocketTimeoutMs >= config.worker.keepAliveTimeoutMs) {
+    problems.push({
+      key: ['proxy', 'upstream', 'idleSocketTimeoutMs'],
+      message: `expected less than worker.keepAliveTimeoutMs (${config.worker.keepAliveTimeoutMs}), so that the proxy closes an idle worker connection before the worker does`,
+    });
+  }
   return problems;
 }
 

@@ -48,6 +48,6 @@ export function workerSettings(config: SwitchyardConfig, env: Env = process.env)
     cacheBytes: config.worker.cacheBytes,
     leakBytesPerRequest: config.worker.leakBytesPerRequest,
     shutdownTimeoutMs: config.worker.shutdownTimeoutMs,
-    keepAliveTimeoutMs: 5000,
+    keepAliveTimeoutMs: config.worker.keepAliveTimeoutMs,
   };
 }

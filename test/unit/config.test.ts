@@ -190,6 +190,27 @@ test('a bad pool name is reported with what a pool name must look like', () => {
   assert.match(problem, /expected a lowercase pool name/, `the expectation is lost: ${problem}`);
 });
 
+test('static targets: an empty list and a port past 65535 are reported with their lines', () => {
+  const file = 'targets.yaml';
+  const empty = rejects('pools:\n  web:\n    targets: []\n', file, 3);
+  assert.match(problemAt(empty, file, 3), /pools\.web\.targets.*expected at least one host:port/);
+  const text = ['pools:', '  web:', '    targets:', '      - 127.0.0.1:8080', '      - 127.0.0.1:99999', '      - 127.0.0.1:0', ''].join('\n');
+  const ports = rejects(text, file, 5);
+  assert.match(problemAt(ports, file, 5), /pools\.web\.targets\.1.*99999.*expected a port from 1 to 65535/);
+  assert.match(problemAt(ports, file, 6), /pools\.web\.targets\.2.*expected a port from 1 to 65535/);
+  assert.equal(parseConfig('pools:\n  web:\n    targets: [127.0.0.1:65535, "[::1]:1"]\n  clone: {}\n  bot: {}\n', file, {}).pools.web.targets?.length, 2);
+});
+
+test("the proxy's idle upstream timeout must be below the supervised workers' keep-alive timeout", () => {
+  const file = 'idle.yaml';
+  const error = rejects('proxy:\n  upstream:\n    idleSocketTimeoutMs: 6000\nworker:\n  keepAliveTimeoutMs: 6000\n', file, 3);
+  assert.match(problemAt(error, file, 3), /proxy\.upstream\.idleSocketTimeoutMs.*expected less than worker\.keepAliveTimeoutMs \(6000\)/);
+  assert.equal(parseConfig('worker:\n  keepAliveTimeoutMs: 9000\nproxy:\n  upstream:\n    idleSocketTimeoutMs: 8000\n', file, {}).worker.keepAliveTimeoutMs, 9000);
+  // Static targets only: their keep-alive is not ours to know.
+  const targetsOnly = 'proxy:\n  upstream:\n    idleSocketTimeoutMs: 6000\npools:\n  web: { targets: [127.0.0.1:1] }\n  clone: { targets: [127.0.0.1:2] }\n  bot: { targets: [127.0.0.1:3] }\n';
+  assert.equal(parseConfig(targetsOnly, file, {}).proxy.upstream.idleSocketTimeoutMs, 6000);
+});
+
 test('a lane pointing to a missing pool is reported with the lane line and the pools that exist', () => {
   const file = 'lanes.yaml';
   const text = ['lanes:', '  browser: { pool: web }', '  clone:', '    pool: clones', ''].join('\n');
