@@ -77,6 +77,8 @@ export function hasBody(req: http.IncomingMessage): boolean {
 export class Forwarder {
   /** for WebSocket upgrades, whose target comes with each call */
   private readonly upgrades: ProxyServer;
+  /** what an upgrade's 101 adds to the worker's headers, as every proxied response does */
+  private readonly upgradeHeaders = new WeakMap<http.IncomingMessage, Record<string, string>>();
   /** one per worker, its target and agent in the server options (see proxyFor) */
   private readonly proxies = new Map<Upstream, ProxyServer>();
   /** attempts still waiting for response headers, checked against their deadline by one sweep */
@@ -91,6 +93,11 @@ export class Forwarder {
     this.sweeper = setInterval(() => this.expireDeadlines(Date.now()), sweepMs);
     this.sweeper.unref();
     this.upgrades = createProxyServer({ xfwd: false, ws: true });
+    // Before http-proxy-3's own 'upgrade' listener writes the 101 from the worker's headers.
+    this.upgrades.on('proxyReqWs', (proxyReq, req) => {
+      const extra = this.upgradeHeaders.get(req);
+      if (extra) proxyReq.prependListener('upgrade', (proxyRes: http.IncomingMessage) => Object.assign(proxyRes.headers, extra));
+    });
   }
 
   /**
@@ -314,8 +321,12 @@ export class Forwarder {
   }
 
   /** WebSocket upgrade passthrough to a ready worker; upgrades do not hold a request slot. */
-  upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer, target: { host: string; port: number }): void {
-    this.upgrades.ws(req, socket, head, { target: { protocol: 'http:', ...target } }, (error) => {
+  upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer, lane: Lane, upstream: Upstream): void {
+    this.upgradeHeaders.set(req, {
+      'x-switchyard-lane': lane,
+      ...(this.config.debugHeaders ? { 'x-switchyard-worker': upstream.name } : {}),
+    });
+    this.upgrades.ws(req, socket, head, { target: { protocol: 'http:', host: upstream.host, port: upstream.port } }, (error) => {
       this.log.warn({ url: req.url, err: (error as Error).message }, 'websocket upgrade failed');
       if (!socket.destroyed) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     });

@@ -27,6 +27,7 @@ export function sendError(
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
+  404: 'Not Found',
   408: 'Request Timeout',
   414: 'URI Too Long',
   431: 'Request Header Fields Too Large',

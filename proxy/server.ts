@@ -256,12 +256,8 @@ export class SwitchyardProxy {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/';
-    const limits = this.config.proxy.limits;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit, so most URLs need no byte count
-    if (url.length * 3 > limits.maxUrlBytes && Buffer.byteLength(url) > limits.maxUrlBytes) return sendError(res, 414, 'URL too long', { connection: 'close' });
-    if (headerBytes(req) > limits.maxHeaderBytes) return sendError(res, 431, 'request headers too large', { connection: 'close' });
-    const host = req.headers.host;
-    if (host !== undefined && !VALID_HOST.test(host)) return sendError(res, 400, 'invalid Host header', { connection: 'close' });
+    const problem = this.requestProblem(req);
+    if (problem) return sendError(res, problem.status, problem.reason, { connection: 'close' });
     if (url === HEALTH_PATH || url.startsWith(`${HEALTH_PATH}?`)) return this.serveHealth(res);
 
     const connection = this.connections.get(req.socket);
@@ -357,18 +353,33 @@ export class SwitchyardProxy {
     return true;
   }
 
+  /** What the proxy refuses in any request line and headers that Node's parser let through. */
+  private requestProblem(req: http.IncomingMessage): { status: 400 | 414 | 431; reason: string } | undefined {
+    const url = req.url ?? '/';
+    const limits = this.config.proxy.limits;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit, so most URLs need no byte count
+    if (url.length * 3 > limits.maxUrlBytes && Buffer.byteLength(url) > limits.maxUrlBytes) return { status: 414, reason: 'URL too long' };
+    if (headerBytes(req) > limits.maxHeaderBytes) return { status: 431, reason: 'request headers too large' };
+    const host = req.headers.host;
+    if (host !== undefined && !VALID_HOST.test(host)) return { status: 400, reason: 'invalid Host header' };
+    return undefined;
+  }
+
   private onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    const problem = this.requestProblem(req);
+    if (problem) return rejectSocket(socket, problem.status, problem.reason);
+    if (this.draining) return rejectSocket(socket, 503, 'shutting down', 'Retry-After: 1\r\n');
     const client = this.clientOf(req, socket);
     const { path, query } = splitUrl(req.url ?? '/');
     const requestClass = this.classifier.classify({ method: req.method ?? 'GET', path, query, headers: req.headers, clientIp: client.ip });
-    if (requestClass === 'static' || this.draining) return rejectSocket(socket, 503, 'upgrade not available here');
+    if (requestClass === 'static') return rejectSocket(socket, 404, 'no WebSocket endpoint under the static prefix');
     const route = this.routes[requestClass];
     const ready = route.pool.upstreams.filter((upstream) => upstream.state === 'ready');
     const upstream = ready.sort((a, b) => a.inflight - b.inflight)[0];
     if (!upstream) return rejectSocket(socket, 503, 'no worker available', 'Retry-After: 1\r\n');
     this.connections.upgraded(socket);
     req.headers = upstreamHeaders(req.headers, client, { upgrade: true });
-    this.forwarder.upgrade(req, socket, head, { host: upstream.host, port: upstream.port });
+    this.forwarder.upgrade(req, socket, head, route.lane, upstream);
   }
 
   private onClientError(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {

@@ -108,6 +108,23 @@ describe('load-balancer awareness, static files, websockets, shutdown', () => {
     socket.close();
   });
 
+  test("a WebSocket's 101 carries the lane and worker headers; upgrades get the same request checks", async () => {
+    const proxy = await proxyWith({ proxy: { limits: { maxUrlBytes: 2048 } } });
+    const upgradeHeaders = await new Promise<Record<string, string | string[] | undefined>>((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${proxy.port}/ws`);
+      socket.on('upgrade', (res) => resolve(res.headers));
+      socket.on('open', () => socket.close());
+      socket.on('error', reject);
+    });
+    assert.equal(upgradeHeaders['x-switchyard-lane'], 'page');
+    assert.match(String(upgradeHeaders['x-switchyard-worker']), /^web-\d+$/);
+    const upgrade = (path: string, host = 't') =>
+      rawExchange(proxy.port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    assert.equal(statusOf(await upgrade(`/ws?pad=${'p'.repeat(3000)}`)), 414);
+    assert.equal(statusOf(await upgrade('/ws', 'bad host/../x')), 400);
+    assert.equal(statusOf(await upgrade('/_static/ws')), 404);
+  });
+
   test('SIGTERM: /healthz turns 503 first, in-flight requests finish, idle connections close, exit 0', async () => {
     const proxy = await startProxyProcess({
       proxy: { host: '127.0.0.1', port: 0, shutdown: { healthFailLeadMs: 700, graceMs: 5000 } },
