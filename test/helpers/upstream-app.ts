@@ -53,6 +53,29 @@ const server = http.createServer((req, res) => {
       };
       return pump();
     }
+    case '/slow-sink': {
+      // Reads the request body at about `bps` bytes a second (TCP backpressure does the rest).
+      const bytesPerSecond = Number(url.searchParams.get('bps') ?? 1024 * 1024);
+      const tickMs = 50;
+      let received = 0;
+      req.pause();
+      const timer = setInterval(() => {
+        let budget = (bytesPerSecond * tickMs) / 1000;
+        while (budget > 0) {
+          const piece = req.read(Math.min(budget, 16 * 1024)) as Buffer | null;
+          if (!piece) break;
+          budget -= piece.length;
+          received += piece.length;
+        }
+      }, tickMs);
+      const finish = () => {
+        clearInterval(timer);
+        if (!res.headersSent) res.end(JSON.stringify({ received }));
+      };
+      req.once('end', finish);
+      req.once('close', finish);
+      return;
+    }
     case '/reset': {
       res.writeHead(200, { 'content-length': '1000000' });
       res.write(chunk.subarray(0, 1000));

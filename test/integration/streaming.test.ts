@@ -88,6 +88,51 @@ describe('streaming with bounded buffers', () => {
     }
   });
 
+  test('a 500 MB upload to a worker reading at 1 MB/s flows at its pace and does not grow proxy memory beyond a few MB', async () => {
+    const proxy = await startProxyProcess(
+      { proxy: { host: '127.0.0.1', port: 0 }, pools: { web: { targets: [app.address] } }, lanes: laneToWeb() },
+      { NODE_OPTIONS: '--max-semi-space-size=1' },
+    );
+    const uploads: Array<{ stop(): void }> = [];
+    /** Offers `total` bytes as fast as the connection takes them, counting what it handed over. */
+    const upload = (total: number) => {
+      let sent = 0;
+      const req = http.request(`${proxy.url}/slow-sink?bps=${MB}`, { method: 'POST', agent: false, headers: { 'content-length': String(total) } });
+      req.on('error', () => {});
+      const piece = Buffer.alloc(64 * 1024, 'u');
+      const pump = () => {
+        while (sent < total && !req.destroyed) {
+          sent += piece.length;
+          if (!req.write(piece)) return void req.once('drain', pump);
+        }
+      };
+      pump();
+      const handle = { get sent() { return sent; }, stop: () => req.destroy() };
+      uploads.push(handle);
+      return handle;
+    };
+    try {
+      const warmUp = upload(500 * MB);
+      await sleep(3000);
+      warmUp.stop();
+      await sleep(300);
+      const baseline = proxy.rssBytes();
+      const slow = upload(500 * MB);
+      let peak = baseline;
+      for (let i = 0; i < 40; i++) {
+        await sleep(100);
+        peak = Math.max(peak, proxy.rssBytes());
+      }
+      // What the client got rid of in 4 s: the worker's 4 MB plus the socket buffers on the way.
+      assert.ok(slow.sent > 2 * MB && slow.sent < 40 * MB, `the client handed over ${(slow.sent / MB).toFixed(1)} MB in 4 s`);
+      const growth = peak - baseline;
+      assert.ok(growth < 16 * MB, `proxy RSS grew by ${(growth / MB).toFixed(1)} MB while streaming an upload to a slow worker`);
+    } finally {
+      for (const handle of uploads) handle.stop();
+      await proxy.stop();
+    }
+  });
+
   test('the response window frees the worker before a slow client has read its response', async () => {
     const windowed = await startProxyProcess({
       proxy: { host: '127.0.0.1', port: 0, streaming: { responseWindowBytes: 48 * MB } },
