@@ -31,7 +31,8 @@ describe('client keep-alive policy', () => {
   test('100 browsers x 8 idle keep-alive connections hold no worker slot; new clients are still served', async () => {
     const proxy = await proxyWith({
       proxy: { clients: { browser: { idleTimeoutMs: 60_000 }, maxConnectionsPerIp: 16 } },
-      pools: { web: { concurrency: 1, queue: { timeoutMs: 2000 } } },
+      // A new client waits for no slot at all: a 250 ms queue timeout turns any wait behind an idle connection into a 503.
+      pools: { web: { concurrency: 1, queue: { timeoutMs: 250 } } },
     });
     for (let client = 0; client < 100; client++) {
       const localAddress = `127.0.${Math.floor(client / 200) + 1}.${(client % 200) + 2}`;
@@ -45,6 +46,7 @@ describe('client keep-alive policy', () => {
       const response = await request(`${proxy.url}/`, { localAddress: '127.0.9.9' });
       assert.equal(response.status, 200);
     }
+    assert.equal(proxy.proxy.snapshot().pools[0].queueTimeouts, 0);
     assert.ok(opened.slice(-800).every((socket) => !isClosed(socket)), 'idle browsers were not disconnected under the limits');
     for (const socket of opened.splice(0)) socket.destroy();
   });
