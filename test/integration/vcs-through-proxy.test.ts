@@ -50,6 +50,10 @@ describe('git, hg and pages through the proxy', () => {
   });
 
   test('hg clone and pull go through the clone lane and verify clean', async () => {
+    const cloneServedBefore = await served(clone);
+    const webServedBefore = await served(web);
+    const laneTotals = () => Object.fromEntries(proxy.proxy.state().lanes.map((lane) => [lane.lane, lane.totalRequests]));
+    const lanesBefore = laneTotals();
     const target = path.join(work, 'hg');
     await run('hg', ['clone', '-q', `${proxy.url}/demo-hg`, target]);
     await run('hg', ['verify', '-q'], { cwd: target });
@@ -57,6 +61,11 @@ describe('git, hg and pages through the proxy', () => {
     assert.equal(await tip(target), await tip(path.join(repos, 'demo-hg')));
     const pulled = await run('hg', ['pull', '-q'], { cwd: target });
     assert.equal(pulled.stderr.trim(), '');
+    assert.ok((await served(clone)) > cloneServedBefore, 'the clone worker served the hg clone');
+    assert.equal(await served(web), webServedBefore, 'no hg request reached the web pool');
+    const lanesAfter = laneTotals();
+    assert.ok(lanesAfter.clone > lanesBefore.clone, 'hg requests were counted in the clone lane');
+    assert.equal(lanesAfter.bot, lanesBefore.bot, 'none went to the bot lane, which shares the clone worker here');
   });
 
   test('a CI bot clone goes to the bot lane', async () => {
