@@ -45,3 +45,36 @@ test('a pooled worker socket closes one timeout after the sweep before it went i
     server.close();
   }
 });
+
+test("a worker's agent opens at most `concurrency` connections and reuses them", async () => {
+  let open = 0;
+  let maxOpen = 0;
+  let accepted = 0;
+  const server = http.createServer({ keepAliveTimeout: 60_000 }, (_req, res) => setTimeout(() => res.end('ok'), 30));
+  server.on('connection', (socket: Socket) => {
+    accepted++;
+    maxOpen = Math.max(maxOpen, ++open);
+    socket.on('close', () => open--);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const upstream = new Upstream({ pool: 'web', index: 0, host: '127.0.0.1', port: (server.address() as AddressInfo).port, concurrency: 2, idleSocketTimeoutMs: 1000 });
+  try {
+    // More requests at once than the worker takes: the agent, not the worker, holds the rest.
+    const statuses = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const req = http.get({ host: upstream.host, port: upstream.port, path: '/', agent: upstream.agent });
+        const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+        res.resume();
+        await once(res, 'end');
+        return res.statusCode;
+      }),
+    );
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
+    assert.equal(maxOpen, 2, 'connections open to the worker at once');
+    assert.equal(accepted, 2, 'the two connections carried all six requests');
+  } finally {
+    upstream.agent.destroy();
+    server.close();
+  }
+});
