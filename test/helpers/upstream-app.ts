@@ -1,6 +1,7 @@
 // A small HTTP app used as a worker in proxy tests: one process, routes that misbehave on demand.
 import http from 'node:http';
 import { WebSocketServer } from 'ws';
+import { readAtRate } from './read-at-rate.ts';
 
 const name = process.env.APP_NAME ?? `app-${process.pid}`;
 let inflight = 0;
@@ -55,22 +56,10 @@ const server = http.createServer((req, res) => {
     }
     case '/slow-sink': {
       // Reads the request body at about `bps` bytes a second (TCP backpressure does the rest).
-      const bytesPerSecond = Number(url.searchParams.get('bps') ?? 1024 * 1024);
-      const tickMs = 50;
-      let received = 0;
-      req.pause();
-      const timer = setInterval(() => {
-        let budget = (bytesPerSecond * tickMs) / 1000;
-        while (budget > 0) {
-          const piece = req.read(Math.min(budget, 16 * 1024)) as Buffer | null;
-          if (!piece) break;
-          budget -= piece.length;
-          received += piece.length;
-        }
-      }, tickMs);
+      const reading = readAtRate(req, Number(url.searchParams.get('bps') ?? 1024 * 1024));
       const finish = () => {
-        clearInterval(timer);
-        if (!res.headersSent) res.end(JSON.stringify({ received }));
+        reading.stop();
+        if (!res.headersSent) res.end(JSON.stringify({ received: reading.bytes }));
       };
       req.once('end', finish);
       req.once('close', finish);

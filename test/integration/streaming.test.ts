@@ -3,39 +3,28 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startApp, startProxyProcess, type AppProcess } from '../helpers/processes.ts';
 import { request, sleep, waitFor } from '../helpers/http.ts';
+import { readAtRate } from '../helpers/read-at-rate.ts';
 
 const MB = 1024 * 1024;
 
-/** Reads a response at about bytesPerSecond by pausing the stream between small reads. */
+/** Reads a response at about bytesPerSecond (test/helpers/read-at-rate.ts). */
 function slowReader(url: string, bytesPerSecond: number) {
-  let received = 0;
   let response: http.IncomingMessage | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let reading: ReturnType<typeof readAtRate> | undefined;
   const req = http.get(url, { agent: false }, (res) => {
     response = res;
-    res.pause();
-    const tickMs = 50;
-    const perTick = Math.floor((bytesPerSecond * tickMs) / 1000);
-    timer = setInterval(() => {
-      let budget = perTick;
-      while (budget > 0) {
-        const chunk = res.read(Math.min(budget, 16 * 1024)) as Buffer | null;
-        if (!chunk) break;
-        budget -= chunk.length;
-        received += chunk.length;
-      }
-    }, tickMs);
+    reading = readAtRate(res, bytesPerSecond);
   });
   req.on('error', () => {});
   return {
     get received() {
-      return received;
+      return reading?.bytes ?? 0;
     },
     get status() {
       return response?.statusCode;
     },
     stop() {
-      clearInterval(timer);
+      reading?.stop();
       req.destroy();
     },
   };
