@@ -82,7 +82,7 @@ export function validateConfig(
     throw new ConfigError(file, result.error.issues.map((issue) => describeIssue(issue, raw, file, locate, envOrigins)));
   }
   const config = result.data;
-  const crossProblems = crossCheck(config);
+  const crossProblems = crossCheck(config, raw);
   if (crossProblems.length > 0) {
     throw new ConfigError(file, crossProblems.map(({ key, message }) => `${file}:${locate(key)}: ${key.join('.')}: ${message}`));
   }
@@ -125,7 +125,7 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Map<string, 
   return origins;
 }
 
-function crossCheck(config: SwitchyardConfig): Array<{ key: string[]; message: string }> {
+function crossCheck(config: SwitchyardConfig, raw: Record<string, unknown>): Array<{ key: string[]; message: string }> {
   const problems: Array<{ key: string[]; message: string }> = [];
   for (const [lane, laneConfig] of Object.entries(config.lanes)) {
     if (!config.pools[laneConfig.pool]) {
@@ -141,14 +141,20 @@ function crossCheck(config: SwitchyardConfig): Array<{ key: string[]; message: s
     }
   }
   // Whoever closes an idle connection first must be the proxy: a worker closing one as the proxy
-  // reuses it resets that request. (Static targets' own keep-alive is theirs to match.)
+  // reuses it resets that request. The proxy's sweep runs every eighth of its timeout, so it closes
+  // up to that much late, plus timer lag. (Static targets' own keep-alive is theirs to match.)
   const supervised = Object.values(config.pools).some((pool) => !pool.targets);
-  const { idleSocketTimeoutMs } = config.proxy.upstream;
-  if (supervised && idleSocketTimeoutMs >= config.worker.keepAliveTimeoutMs) {
-    problems.push({
-      key: ['proxy', 'upstream', 'idleSocketTimeoutMs'],
-      message: `expected less than worker.keepAliveTimeoutMs (${config.worker.keepAliveTimeoutMs}), so that the proxy closes an idle worker connection before the worker does`,
-    });
+  const idle = config.proxy.upstream.idleSocketTimeoutMs;
+  const keepAlive = config.worker.keepAliveTimeoutMs;
+  const margin = Math.max(1000, Math.ceil(idle / 4));
+  if (supervised && idle + margin > keepAlive) {
+    // Blame the key the file set: the other may be a default it never mentions.
+    const setIdle = (raw.proxy as { upstream?: { idleSocketTimeoutMs?: unknown } } | undefined)?.upstream?.idleSocketTimeoutMs !== undefined;
+    problems.push(
+      setIdle
+        ? { key: ['proxy', 'upstream', 'idleSocketTimeoutMs'], message: `${idle}: expected at most ${keepAlive - margin}, ${margin} ms below worker.keepAliveTimeoutMs (${keepAlive}), so that the proxy closes an idle worker connection before the worker does` }
+        : { key: ['worker', 'keepAliveTimeoutMs'], message: `${keepAlive}: expected at least ${idle + margin}, ${margin} ms above proxy.upstream.idleSocketTimeoutMs (${idle}), so that the proxy closes an idle worker connection before the worker does` },
+    );
   }
   return problems;
 }

@@ -12,15 +12,14 @@ export const LOG_LEVELS = [...Object.keys(pino.levels.values), 'silent'];
  */
 export function createLogger(component: string, bindings: Record<string, unknown> = {}): Logger {
   const requested = process.env.LOG_LEVEL || 'info';
-  const known = LOG_LEVELS.includes(requested);
-  const log = pino({
-    level: known ? requested : 'info',
-    base: { component, pid: process.pid, ...bindings },
-    timestamp: pino.stdTimeFunctions.isoTime,
-  });
-  if (!known) {
-    log.fatal({ variable: 'LOG_LEVEL', value: requested }, `LOG_LEVEL = ${JSON.stringify(requested)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  const options = { base: { component, pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (!LOG_LEVELS.includes(requested)) {
+    // Written synchronously: pino's default destination writes in the background, and exit would not wait.
+    pino(options, pino.destination({ dest: 1, sync: true })).fatal(
+      { variable: 'LOG_LEVEL', value: requested },
+      `LOG_LEVEL = ${JSON.stringify(requested)}: expected one of ${LOG_LEVELS.join(', ')}`,
+    );
     process.exit(78); // EX_CONFIG, as for a bad config file
   }
-  return log;
+  return pino({ ...options, level: requested });
 }

@@ -63,6 +63,24 @@ type WithAttempt = http.IncomingMessage & { [ATTEMPT]?: Attempt };
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNECT_TIMEOUT']);
 
+/**
+ * http-proxy-3 gives a DELETE or OPTIONS without Content-Length a `Content-Length: 0` (its
+ * deleteLength pass) and drops Transfer-Encoding, yet still pipes the body: the worker would read
+ * those client-chosen bytes as a request of its own on a shared connection (a desync). Such a body
+ * goes to the worker chunked, as it came.
+ */
+function reframeChunkedBody(proxyReq: http.ClientRequest, req: http.IncomingMessage): void {
+  if (proxyReq.getHeader('content-length') === undefined) return;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].toLowerCase() === 'transfer-encoding') {
+      proxyReq.removeHeader('content-length');
+      proxyReq.setHeader('transfer-encoding', 'chunked');
+      return;
+    }
+  }
+}
+
 export function hasBody(req: http.IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
@@ -93,10 +111,13 @@ export class Forwarder {
     this.sweeper = setInterval(() => this.expireDeadlines(Date.now()), sweepMs);
     this.sweeper.unref();
     this.upgrades = createProxyServer({ xfwd: false, ws: true });
-    // Before http-proxy-3's own 'upgrade' listener writes the 101 from the worker's headers.
+    // Before http-proxy-3's own listeners write the worker's 101, or its refusal (a plain response).
     this.upgrades.on('proxyReqWs', (proxyReq, req) => {
       const extra = this.upgradeHeaders.get(req);
-      if (extra) proxyReq.prependListener('upgrade', (proxyRes: http.IncomingMessage) => Object.assign(proxyRes.headers, extra));
+      if (!extra) return;
+      const addHeaders = (proxyRes: http.IncomingMessage) => Object.assign(proxyRes.headers, extra);
+      proxyReq.prependListener('upgrade', addHeaders);
+      proxyReq.prependListener('response', addHeaders);
     });
   }
 
@@ -191,6 +212,7 @@ export class Forwarder {
       proxyReq.destroy();
       return;
     }
+    if ((req.method === 'DELETE' || req.method === 'OPTIONS') && !attempt.retried) reframeChunkedBody(proxyReq, req);
     const socket = proxyReq.socket as Socket | null;
     if (socket && socket.connecting) {
       attempt.connectTimer = setTimeout(() => {

@@ -331,6 +331,8 @@ export class SwitchyardProxy {
     // is not read (its wait is governed by the queue timeout), and a 'data' listener attached
     // before then would switch the body to flowing and drop it on the floor.
     const { requestTimeoutMs } = this.config.proxy.clients[requestClass];
+    // Read now: by the time the body flows, the headers are the upstream's (hop-by-hop ones gone).
+    const countChunked = maxBody > 0 && req.headers['transfer-encoding'] !== undefined;
     req.once('resume', () => {
       const timer = setTimeout(() => {
         this.log.warn({ url: req.url }, 'request body did not arrive in time');
@@ -339,7 +341,7 @@ export class SwitchyardProxy {
       }, requestTimeoutMs);
       req.once('end', () => clearTimeout(timer));
       req.once('close', () => clearTimeout(timer));
-      if (maxBody > 0 && req.headers['transfer-encoding'] !== undefined) {
+      if (countChunked) {
         let received = 0;
         req.on('data', (chunk: Buffer) => {
           received += chunk.length;

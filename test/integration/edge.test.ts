@@ -123,6 +123,10 @@ describe('load-balancer awareness, static files, websockets, shutdown', () => {
     assert.equal(statusOf(await upgrade(`/ws?pad=${'p'.repeat(3000)}`)), 414);
     assert.equal(statusOf(await upgrade('/ws', 'bad host/../x')), 400);
     assert.equal(statusOf(await upgrade('/_static/ws')), 404);
+    // A worker that refuses the upgrade with a plain response: relayed, with the lane header too.
+    const refused = await upgrade('/not-a-websocket');
+    assert.equal(statusOf(refused), 400, refused.slice(0, 200));
+    assert.match(refused, /\r\nx-switchyard-lane: page\r\n/i);
   });
 
   test('SIGTERM: /healthz turns 503 first, in-flight requests finish, idle connections close, exit 0', async () => {
@@ -135,7 +139,7 @@ describe('load-balancer awareness, static files, websockets, shutdown', () => {
     const idle = await openKeepAlive(proxy.port, '/healthz');
     const idleClosed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
     let inflightDone = false;
-    const inflight = request(`${proxy.url}/slow?ms=1200`).finally(() => (inflightDone = true));
+    const inflight = request(`${proxy.url}/slow?ms=3000`).finally(() => (inflightDone = true));
     await sleep(100);
     const exited = proxy.stop('SIGTERM');
     await waitFor(async () => (await request(`${proxy.url}/healthz`).catch(() => ({ status: 0 }))).status === 503, 'healthz fails first', 2000);

@@ -57,7 +57,7 @@ describe('request logging', () => {
   }
 });
 
-test('a LOG_LEVEL pino does not know stops start-up with exit 78 and a line naming it', async () => {
+test('a LOG_LEVEL pino does not know stops start-up with exit 78 and a line naming it', { timeout: 60_000 }, async () => {
   for (const entry of ['proxy/main.ts', 'supervisor/main.ts']) {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
       env: { ...process.env, LOG_LEVEL: 'verbose' },
@@ -66,7 +66,10 @@ test('a LOG_LEVEL pino does not know stops start-up with exit 78 and a line nami
     let output = '';
     child.stdout.on('data', (data: Buffer) => (output += data));
     child.stderr.on('data', (data: Buffer) => (output += data));
+    // A process that ignored the level would start and serve: stop it, and fail below.
+    const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(kill);
     assert.equal(code, 78, `${entry}: ${output}`);
     const fatal = output.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((line) => line.level === pino.levels.values.fatal);
     assert.ok(fatal, `${entry} printed no fatal line: ${output}`);

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startApp, type AppProcess } from '../helpers/processes.ts';
-import { request, waitFor } from '../helpers/http.ts';
+import { request, sleep, waitFor } from '../helpers/http.ts';
 import { startProxy, type StartedProxy } from '../../proxy/testing.ts';
 
 const browser = { 'sec-fetch-dest': 'document', 'sec-fetch-mode': 'navigate' };
@@ -75,7 +75,8 @@ describe('per-worker slots and the bounded, timed queue', () => {
     const total = chunks.reduce((n, chunk) => n + chunk.length, 0);
     const received: Record<string, number> = {};
     for (const framing of ['chunked', 'content-length']) {
-      const busy = request(`${proxy.url}/slow?ms=400`);
+      // Busy for 1 s of this pool's 1.5 s queue timeout: the upload queues and its bytes arrive meanwhile.
+      const busy = request(`${proxy.url}/slow?ms=1000`);
       await waitFor(async () => (await stats()).inflight === 1, 'the worker is busy');
       const upload = new Promise<number>((resolve, reject) => {
         const headers = framing === 'chunked' ? {} : { 'content-length': String(total) };
@@ -90,6 +91,8 @@ describe('per-worker slots and the bounded, timed queue', () => {
         req.end();
       });
       await waitFor(() => queueDepth() === 1, `${framing} upload queued`);
+      await sleep(300); // what the proxy would read (and, before the fix, drop) while the request waits
+      assert.equal(queueDepth(), 1, 'the upload was still queued while its body arrived');
       received[framing] = await upload;
       await busy;
     }

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import { TcpRelay } from '../helpers/tcp-relay.ts';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -322,9 +322,11 @@ describe('embedded store runs PGlite off the event loop', () => {
   });
 
   test('a data directory PostgreSQL cannot start on: the error carries its own reason', async () => {
-    // A copy of the cluster the tests above created (closed, so consistent), with pg_control overwritten.
+    // A cluster of its own, created and closed, then its pg_control overwritten.
     const broken = path.join(dataDir, 'broken-db');
-    cpSync(path.join(dataDir, 'history-db'), broken, { recursive: true });
+    const created = createEmbeddedDb(broken);
+    await created.query('SELECT 1');
+    await created.close();
     writeFileSync(path.join(broken, 'global', 'pg_control'), Buffer.alloc(8192, 7));
     const db = createEmbeddedDb(broken);
     try {

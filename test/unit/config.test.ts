@@ -201,11 +201,15 @@ test('static targets: an empty list and a port past 65535 are reported with thei
   assert.equal(parseConfig('pools:\n  web:\n    targets: [127.0.0.1:65535, "[::1]:1"]\n  clone: {}\n  bot: {}\n', file, {}).pools.web.targets?.length, 2);
 });
 
-test("the proxy's idle upstream timeout must be below the supervised workers' keep-alive timeout", () => {
+test("the proxy's idle upstream timeout must be well below the supervised workers' keep-alive timeout", () => {
   const file = 'idle.yaml';
-  const error = rejects('proxy:\n  upstream:\n    idleSocketTimeoutMs: 6000\nworker:\n  keepAliveTimeoutMs: 6000\n', file, 3);
-  assert.match(problemAt(error, file, 3), /proxy\.upstream\.idleSocketTimeoutMs.*expected less than worker\.keepAliveTimeoutMs \(6000\)/);
-  assert.equal(parseConfig('worker:\n  keepAliveTimeoutMs: 9000\nproxy:\n  upstream:\n    idleSocketTimeoutMs: 8000\n', file, {}).worker.keepAliveTimeoutMs, 9000);
+  // The margin is the larger of 1 s and a quarter of the proxy's timeout (its sweep runs every eighth).
+  const error = rejects('proxy:\n  upstream:\n    idleSocketTimeoutMs: 6000\nworker:\n  keepAliveTimeoutMs: 7000\n', file, 3);
+  assert.match(problemAt(error, file, 3), /proxy\.upstream\.idleSocketTimeoutMs: 6000: expected at most 5500, 1500 ms below worker\.keepAliveTimeoutMs \(7000\)/);
+  // Only the worker's side set: that is the key named.
+  const workerSide = rejects('worker:\n  cacheBytes: 1024\n  keepAliveTimeoutMs: 4500\n', file, 3);
+  assert.match(problemAt(workerSide, file, 3), /worker\.keepAliveTimeoutMs: 4500: expected at least 5000/);
+  assert.equal(parseConfig('worker:\n  keepAliveTimeoutMs: 10000\nproxy:\n  upstream:\n    idleSocketTimeoutMs: 8000\n', file, {}).worker.keepAliveTimeoutMs, 10000);
   // Static targets only: their keep-alive is not ours to know.
   const targetsOnly = 'proxy:\n  upstream:\n    idleSocketTimeoutMs: 6000\npools:\n  web: { targets: [127.0.0.1:1] }\n  clone: { targets: [127.0.0.1:2] }\n  bot: { targets: [127.0.0.1:3] }\n';
   assert.equal(parseConfig(targetsOnly, file, {}).proxy.upstream.idleSocketTimeoutMs, 6000);
