@@ -25,6 +25,8 @@ export interface Exchange {
   clientIp: string;
   /** the client connection closes after this response (keep-alive policy or shutdown) */
   closeConnection: boolean;
+  /** the client framed its body with Transfer-Encoding (read before the headers became the upstream's) */
+  chunkedBody: boolean;
   startedAt: number;
   /** filled in by the forwarder, read when the exchange ends (logs and stats) */
   worker: string | undefined;
@@ -64,21 +66,14 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNECT_TIMEOUT']);
 
 /**
- * http-proxy-3 gives a DELETE or OPTIONS without Content-Length a `Content-Length: 0` (its
- * deleteLength pass) and drops Transfer-Encoding, yet still pipes the body: the worker would read
- * those client-chosen bytes as a request of its own on a shared connection (a desync). Such a body
- * goes to the worker chunked, as it came.
+ * A body the client sent chunked goes to the worker chunked: http-proxy-3 gives a DELETE or
+ * OPTIONS without Content-Length a `Content-Length: 0` and drops Transfer-Encoding (its
+ * deleteLength pass), yet still pipes the body, which the worker would then read as a request of
+ * its own (a desync).
  */
-function reframeChunkedBody(proxyReq: http.ClientRequest, req: http.IncomingMessage): void {
-  if (proxyReq.getHeader('content-length') === undefined) return;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].toLowerCase() === 'transfer-encoding') {
-      proxyReq.removeHeader('content-length');
-      proxyReq.setHeader('transfer-encoding', 'chunked');
-      return;
-    }
-  }
+function keepChunked(proxyReq: http.ClientRequest): void {
+  proxyReq.removeHeader('content-length');
+  proxyReq.setHeader('transfer-encoding', 'chunked');
 }
 
 export function hasBody(req: http.IncomingMessage): boolean {
@@ -212,7 +207,7 @@ export class Forwarder {
       proxyReq.destroy();
       return;
     }
-    if ((req.method === 'DELETE' || req.method === 'OPTIONS') && !attempt.retried) reframeChunkedBody(proxyReq, req);
+    if (attempt.exchange.chunkedBody && !attempt.retried) keepChunked(proxyReq);
     const socket = proxyReq.socket as Socket | null;
     if (socket && socket.connecting) {
       attempt.connectTimer = setTimeout(() => {

@@ -288,6 +288,7 @@ export class SwitchyardProxy {
       return this.serveStatic(req, res);
     }
     const route = this.routes[requestClass];
+    const chunkedBody = req.headers['transfer-encoding'] !== undefined;
     req.headers = upstreamHeaders(req.headers, client);
     exchange = {
       req,
@@ -298,6 +299,7 @@ export class SwitchyardProxy {
       priority: route.priority,
       clientIp: client.ip,
       closeConnection,
+      chunkedBody,
       startedAt,
       worker: undefined,
       retried: false,

@@ -3,6 +3,11 @@ import { FORWARDING_HEADERS, applyForwardingHeaders, type ClientInfo } from './c
 import { ConnectionList, REQUEST_HOP_BY_HOP } from './hop-by-hop.ts';
 
 const UPGRADE_HEADERS = new Set(['connection', 'upgrade']);
+/**
+ * How the body is framed: kept even when the client names them in Connection, or the worker would
+ * get the body unframed and read it as a request of its own (a desync).
+ */
+const FRAMING_HEADERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding']);
 /** never passed on as the client sent them: one lookup per header instead of two */
 const REPLACED_OR_DROPPED: ReadonlySet<string> = new Set([...REQUEST_HOP_BY_HOP, ...FORWARDING_HEADERS]);
 
@@ -20,7 +25,7 @@ export function upstreamHeaders(
   const listed = incoming.connection === undefined ? undefined : new ConnectionList(incoming.connection);
   const headers: http.IncomingHttpHeaders = {};
   for (const name in incoming) {
-    if ((REPLACED_OR_DROPPED.has(name) || listed?.has(name)) && !(options.upgrade && UPGRADE_HEADERS.has(name))) continue;
+    if ((REPLACED_OR_DROPPED.has(name) || (listed?.has(name) && !FRAMING_HEADERS.has(name))) && !(options.upgrade && UPGRADE_HEADERS.has(name))) continue;
     headers[name] = incoming[name];
   }
   applyForwardingHeaders(headers, client);

@@ -43,3 +43,10 @@ test('the incoming object is left as it was', () => {
   upstreamHeaders(incoming, client);
   assert.deepEqual(incoming, { connection: 'close', 'x-forwarded-for': '1.1.1.1' });
 });
+
+test('the body framing headers stay even when Connection names them', () => {
+  const sized = upstreamHeaders({ connection: 'close, Content-Length', 'content-length': '35' }, client);
+  assert.equal(sized['content-length'], '35');
+  const chunked = upstreamHeaders({ connection: 'transfer-encoding', 'transfer-encoding': 'chunked' }, client);
+  assert.equal(chunked['transfer-encoding'], 'chunked');
+});
