@@ -72,6 +72,7 @@ const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH',
  * its own (a desync).
  */
 function keepChunked(proxyReq: http.ClientRequest): void {
+  if (proxyReq.getHeader('transfer-encoding') !== undefined) return; // as the client framed it
   proxyReq.removeHeader('content-length');
   proxyReq.setHeader('transfer-encoding', 'chunked');
 }
