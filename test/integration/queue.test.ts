@@ -71,30 +71,37 @@ describe('per-worker slots and the bounded, timed queue', () => {
   });
 
   test('a request body sent while the request waits in the queue reaches the worker whole, chunked or not', async () => {
+    // Its own proxy with a long queue timeout: on a loaded machine the wait must never be what fails.
+    const patient = await startProxy({ pools: { web: [app.address] }, config: { pools: { web: { concurrency: 1, queue: { max: 3, timeoutMs: 10_000 } } } } });
+    const depth = () => patient.proxy.snapshot().pools[0].queueDepth;
     const chunks = Array.from({ length: 8 }, (_, i) => Buffer.alloc(64 * 1024, i));
     const total = chunks.reduce((n, chunk) => n + chunk.length, 0);
     const received: Record<string, number> = {};
-    for (const framing of ['chunked', 'content-length']) {
-      // Busy for 1 s of this pool's 1.5 s queue timeout: the upload queues and its bytes arrive meanwhile.
-      const busy = request(`${proxy.url}/slow?ms=1000`);
-      await waitFor(async () => (await stats()).inflight === 1, 'the worker is busy');
-      const upload = new Promise<number>((resolve, reject) => {
-        const headers = framing === 'chunked' ? {} : { 'content-length': String(total) };
-        const req = http.request(`${proxy.url}/echo`, { method: 'POST', agent: false, headers }, (res) => {
-          let text = '';
-          res.on('data', (data: Buffer) => (text += data));
-          res.on('end', () => resolve(JSON.parse(text).bodyBytes));
+    try {
+      for (const framing of ['chunked', 'content-length']) {
+        await waitFor(async () => (await stats()).inflight === 0, 'the worker is idle');
+        const busy = request(`${patient.url}/slow?ms=2500`);
+        await waitFor(async () => (await stats()).inflight === 1, 'the worker is busy');
+        const upload = new Promise<number>((resolve, reject) => {
+          const headers = framing === 'chunked' ? {} : { 'content-length': String(total) };
+          const req = http.request(`${patient.url}/echo`, { method: 'POST', agent: false, headers }, (res) => {
+            let text = '';
+            res.on('data', (data: Buffer) => (text += data));
+            res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text).bodyBytes) : reject(new Error(`${framing} upload: ${res.statusCode} ${text}`))));
+          });
+          req.on('error', reject);
+          // Every byte leaves while the request is still queued behind the busy worker.
+          for (const chunk of chunks) req.write(chunk);
+          req.end();
         });
-        req.on('error', reject);
-        // Every byte leaves while the request is still queued behind the busy worker.
-        for (const chunk of chunks) req.write(chunk);
-        req.end();
-      });
-      await waitFor(() => queueDepth() === 1, `${framing} upload queued`);
-      await sleep(300); // what the proxy would read (and, before the fix, drop) while the request waits
-      assert.equal(queueDepth(), 1, 'the upload was still queued while its body arrived');
-      received[framing] = await upload;
-      await busy;
+        await waitFor(() => depth() === 1, `${framing} upload queued`);
+        await sleep(300); // what the proxy would read (and, before the fix, drop) while the request waits
+        assert.equal(depth(), 1, 'the upload was still queued while its body arrived');
+        received[framing] = await upload;
+        await busy;
+      }
+    } finally {
+      await patient.close();
     }
     assert.deepEqual(received, { chunked: total, 'content-length': total });
   });
