@@ -149,7 +149,7 @@ function crossCheck(config: SwitchyardConfig, raw: Record<string, unknown>): Arr
   const margin = Math.max(1000, Math.ceil(idle / 4));
   if (supervised && idle + margin > keepAlive) {
     // Blame the key the file set: the other may be a default it never mentions.
-    const setIdle = (raw.proxy as { upstream?: { idleSocketTimeoutMs?: unknown } } | undefined)?.upstream?.idleSocketTimeoutMs !== undefined;
+    const setIdle = valueAt(raw, ['proxy', 'upstream', 'idleSocketTimeoutMs']) !== undefined;
     problems.push(
       setIdle
         ? { key: ['proxy', 'upstream', 'idleSocketTimeoutMs'], message: `${idle}: expected at most ${keepAlive - margin}, ${margin} ms below worker.keepAliveTimeoutMs (${keepAlive}), so that the proxy closes an idle worker connection before the worker does` }

@@ -280,7 +280,9 @@ export class SwitchyardProxy {
       if (exchange) this.forwarder.clientClosed(exchange);
       this.exchangeEnded(requestClass, req, res, startedAt, client.ip, exchange);
     });
-    if (!this.guardRequestBody(req, res, requestClass)) return;
+    // Read once, while the headers are still the client's (the upstream's may lose or gain framing).
+    const chunkedBody = req.headers['transfer-encoding'] !== undefined;
+    if (!this.guardRequestBody(req, res, requestClass, chunkedBody)) return;
 
     if (requestClass === 'static') {
       if (closeConnection) res.setHeader('connection', 'close');
@@ -288,7 +290,6 @@ export class SwitchyardProxy {
       return this.serveStatic(req, res);
     }
     const route = this.routes[requestClass];
-    const chunkedBody = req.headers['transfer-encoding'] !== undefined;
     req.headers = upstreamHeaders(req.headers, client);
     exchange = {
       req,
@@ -321,7 +322,7 @@ export class SwitchyardProxy {
   }
 
   /** 413 for bodies over the limit; 408 when the whole request does not arrive within its class's time. */
-  private guardRequestBody(req: http.IncomingMessage, res: http.ServerResponse, requestClass: RequestClass): boolean {
+  private guardRequestBody(req: http.IncomingMessage, res: http.ServerResponse, requestClass: RequestClass, chunkedBody: boolean): boolean {
     const maxBody = this.config.proxy.limits.maxBodyBytes;
     const declared = Number(req.headers['content-length'] ?? 0);
     if (maxBody > 0 && declared > maxBody) {
@@ -333,8 +334,7 @@ export class SwitchyardProxy {
     // is not read (its wait is governed by the queue timeout), and a 'data' listener attached
     // before then would switch the body to flowing and drop it on the floor.
     const { requestTimeoutMs } = this.config.proxy.clients[requestClass];
-    // Read now: by the time the body flows, the headers are the upstream's (hop-by-hop ones gone).
-    const countChunked = maxBody > 0 && req.headers['transfer-encoding'] !== undefined;
+    const countChunked = maxBody > 0 && chunkedBody;
     req.once('resume', () => {
       const timer = setTimeout(() => {
         this.log.warn({ url: req.url }, 'request body did not arrive in time');
