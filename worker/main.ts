@@ -27,7 +27,7 @@ await seedDemoReposIfEmpty(settings.reposRoot, children, log);
 
 const ctx: WorkerContext = {
   settings,
-  registry: createRepoRegistry(settings.reposRoot, settings.databaseUrl),
+  registry: createRepoRegistry(settings.reposRoot, settings.databaseUrl, log),
   cache: createContentCache({ maxBytes: settings.cacheBytes, redisUrl: settings.redisUrl, reposRoot: settings.reposRoot, log }),
   children,
   leak: new DeliberateLeak(settings.leakBytesPerRequest),

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { WorkerContext } from '../context.ts';
+import type { RegistryStatus } from '../registry/index.ts';
 import type { WorkerHealthReport } from '../../lib/worker-health.ts';
 
 export const HEALTH_PATH = '/_worker/health';
@@ -9,6 +10,8 @@ export interface WorkerHealth extends WorkerHealthReport {
   cacheBytes: number;
   leakedBytes: number;
   children: number;
+  /** whether repositories come from PostgreSQL or, while it is unreachable, from disk (degraded) */
+  registry: RegistryStatus;
 }
 
 export function healthOf(ctx: WorkerContext): WorkerHealth {
@@ -25,6 +28,7 @@ export function healthOf(ctx: WorkerContext): WorkerHealth {
     cacheBytes: ctx.cache.localBytes,
     leakedBytes: ctx.leak.retainedBytes,
     children: ctx.children.count,
+    registry: ctx.registry.status(),
   };
 }
 

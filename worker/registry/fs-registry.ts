@@ -1,5 +1,5 @@
 import { discoverRepo, discoverRepos } from './discover.ts';
-import type { RepoRecord, RepoRegistry } from './types.ts';
+import type { RegistryStatus, RepoRecord, RepoRegistry } from './types.ts';
 
 export class FsRepoRegistry implements RepoRegistry {
   private readonly heads = new Map<string, string>();
@@ -17,6 +17,10 @@ export class FsRepoRegistry implements RepoRegistry {
 
   async recordHead(name: string, head: string): Promise<void> {
     this.heads.set(name, head);
+  }
+
+  status(): RegistryStatus {
+    return { backend: 'filesystem', degraded: false };
   }
 
   async close(): Promise<void> {}

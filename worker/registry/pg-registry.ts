@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { discoverRepo, discoverRepos, type DiscoveredRepo } from './discover.ts';
-import type { RepoRecord, RepoRegistry } from './types.ts';
+import type { RegistryStatus, RepoRecord, RepoRegistry } from './types.ts';
 
 // The registry table is keyed by (root, name) so that several repos directories (hosts, test
 // runs) can share one database. The filesystem stays the truth about which repositories exist;
@@ -30,6 +30,15 @@ function toRecord(row: Row): RepoRecord {
   return { name: row.name, kind: row.kind, description: row.description, lastHead: row.last_head ?? undefined };
 }
 
+export interface PgRegistryTimeouts {
+  /** to open a connection (a server that accepts but never answers hangs here) */
+  connectTimeoutMs: number;
+  /** per statement: the server cancels it (statement_timeout, a lock wait included) and the client gives up (query_timeout) */
+  queryTimeoutMs: number;
+}
+
+export const DEFAULT_PG_TIMEOUTS: PgRegistryTimeouts = { connectTimeoutMs: 2000, queryTimeoutMs: 3000 };
+
 export class PgRepoRegistry implements RepoRegistry {
   private readonly pool: pg.Pool;
   private ready?: Promise<void>;
@@ -37,8 +46,21 @@ export class PgRepoRegistry implements RepoRegistry {
   constructor(
     connectionString: string,
     private readonly root: string,
+    timeouts: PgRegistryTimeouts = DEFAULT_PG_TIMEOUTS,
+    onConnectionError: (error: Error) => void = () => {},
   ) {
-    this.pool = new pg.Pool({ connectionString, max: 2, idleTimeoutMillis: 10_000 });
+    this.pool = new pg.Pool({
+      connectionString,
+      max: 2,
+      idleTimeoutMillis: 10_000,
+      connectionTimeoutMillis: timeouts.connectTimeoutMs,
+      query_timeout: timeouts.queryTimeoutMs,
+      statement_timeout: timeouts.queryTimeoutMs,
+      keepAlive: true,
+    });
+    // An idle connection dies with its server (a restart ends every session); unheard, the pool's
+    // 'error' event would take the worker down.
+    this.pool.on('error', onConnectionError);
   }
 
   private async init(): Promise<void> {
@@ -104,6 +126,10 @@ export class PgRepoRegistry implements RepoRegistry {
        WHERE root = $1 AND name = $2 AND last_head IS DISTINCT FROM $3`,
       [this.root, name, head],
     );
+  }
+
+  status(): RegistryStatus {
+    return { backend: 'postgresql', degraded: false };
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,20 @@ export interface RepoRecord extends DiscoveredRepo {
   lastHead?: string;
 }
 
+/** What /_worker/health says about the registry. */
+export interface RegistryStatus {
+  backend: 'postgresql' | 'filesystem';
+  /**
+   * PostgreSQL is configured but unreachable: repositories are served from disk and what the
+   * last PostgreSQL answers said, and PostgreSQL is retried in the background
+   */
+  degraded: boolean;
+  /** when the outage was noticed (ISO 8601) */
+  degradedSince?: string;
+  /** why PostgreSQL failed */
+  lastError?: string;
+}
+
 /**
  * Where the worker looks up repositories: the filesystem alone, or a PostgreSQL registry kept in
  * step with it. Pages and protocol handlers only ever use this interface.
@@ -13,5 +27,6 @@ export interface RepoRegistry {
   list(): Promise<RepoRecord[]>;
   get(name: string): Promise<RepoRecord | undefined>;
   recordHead(name: string, head: string): Promise<void>;
+  status(): RegistryStatus;
   close(): Promise<void>;
 }
