@@ -1,5 +1,6 @@
 // The fleet-state channel between the supervisor and the proxies when REDIS_URL is set:
 // one pub/sub channel for changes, one hash with the current state for proxies that start later.
+// Both carry signed values (lib/fleet-signing.ts): the states of some workers and when they were set.
 
 export const FLEET_CHANNEL = 'switchyard:fleet';
 export const FLEET_STATE_KEY = 'switchyard:fleet:state';
@@ -9,13 +10,7 @@ export type ProxyWorkerState = 'ready' | 'draining' | 'down';
 
 export const PROXY_WORKER_STATES: ReadonlySet<string> = new Set<ProxyWorkerState>(['ready', 'draining', 'down']);
 
-/** One message on FLEET_CHANNEL: the states of some workers (a change, or a full reconcile). */
-export interface FleetMessage {
-  states: Record<string, ProxyWorkerState>;
-  at: string;
-}
-
-/** Parses a FleetMessage or the FLEET_STATE_KEY hash, keeping only well-formed entries. */
+/** Keeps the well-formed entries of a worker -> state map. */
 export function validStates(raw: unknown): Record<string, ProxyWorkerState> {
   const states: Record<string, ProxyWorkerState> = {};
   if (typeof raw !== 'object' || raw === null) return states;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { bearerMatches } from '../lib/admin-token.ts';
+import { bearerMatches, requireAdminToken } from '../lib/admin-token.ts';
 import type { Logger } from '../lib/log.ts';
 import type { SwitchyardProxy } from './server.ts';
 import type { UpstreamState } from './upstream.ts';
@@ -49,6 +49,7 @@ export class ControlServer {
     private readonly token: string,
     private readonly log: Logger,
   ) {
+    requireAdminToken(token, 'proxy control API');
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: Error) => send(res, 400, { error: error.message }));
     });

@@ -1,3 +1,4 @@
+import { adminToken } from '../lib/admin-token.ts';
 import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/log.ts';
 import { FleetSubscriber } from './fleet-subscriber.ts';
@@ -6,9 +7,10 @@ import { SwitchyardProxy } from './server.ts';
 const log = createLogger('proxy');
 
 async function main(): Promise<void> {
-  let config;
+  let config, token;
   try {
     config = loadConfig();
+    token = adminToken(config.data).token;
   } catch (error) {
     if (error instanceof ConfigError) {
       log.fatal({ file: error.file, problems: error.problems }, error.message);
@@ -19,7 +21,7 @@ async function main(): Promise<void> {
   const proxy = new SwitchyardProxy({ config, log });
   await proxy.listen();
   // With Redis, drains reach every proxy over pub/sub; without it, the supervisor uses the control API.
-  const fleet = process.env.REDIS_URL ? new FleetSubscriber(process.env.REDIS_URL, (worker, state) => proxy.setWorkerState(worker, state), log) : undefined;
+  const fleet = process.env.REDIS_URL ? new FleetSubscriber(process.env.REDIS_URL, token, (worker, state) => proxy.setWorkerState(worker, state), log) : undefined;
   process.send?.('ready');
 
   let stopping = false;

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../lib/log.ts';
 import { Access, type AccessOptions } from './dashboard/access.ts';
@@ -10,6 +11,8 @@ export interface ApiOptions {
   supervisor: Supervisor;
   token: string;
   log: Logger;
+  /** the data directory: logouts are kept there across restarts (without it, in memory only) */
+  dataDir?: string;
   /** tests tune sessions, rate limits and push timing here */
   access?: AccessOptions;
   dashboard?: DashboardOptions;
@@ -28,8 +31,9 @@ function sendError(reply: FastifyReply, error: unknown): FastifyReply {
  * and the live dashboard (supervisor/dashboard/). Every route but PUBLIC_ROUTES needs the admin
  * token or a dashboard session.
  */
-export function buildApi({ supervisor, token, log, access: accessOptions, dashboard }: ApiOptions): FastifyInstance {
-  const access = new Access(token, accessOptions);
+export function buildApi({ supervisor, token, log, dataDir, access: accessOptions, dashboard }: ApiOptions): FastifyInstance {
+  const sessionsFile = dataDir && path.join(dataDir, 'dashboard-sessions.json');
+  const access = new Access(token, { sessionsFile, log, ...accessOptions });
   const app = Fastify({
     loggerInstance: log.child({ component: 'supervisor-api' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),

@@ -1,26 +1,38 @@
 import { Redis } from 'ioredis';
-import { FLEET_CHANNEL, FLEET_STATE_KEY, type FleetMessage, type ProxyWorkerState } from '../lib/fleet-channel.ts';
+import { FLEET_CHANNEL, FLEET_STATE_KEY, type ProxyWorkerState } from '../lib/fleet-channel.ts';
+import { fleetKey, signFleetMessage, signStateEntry } from '../lib/fleet-signing.ts';
 import type { Logger } from '../lib/log.ts';
 import { workersOf, type ProxyControlClient } from './proxy-control.ts';
+
+/** Redis for fleet messages, and the admin token their signing key is derived from. */
+export interface FleetRedisOptions {
+  url: string;
+  adminToken: string;
+}
 
 /**
  * Tells the proxies which workers to route to: over each known proxy's control API (one host,
  * no Redis), and with REDIS_URL also on the `switchyard:fleet` channel plus the state hash, so
- * every subscribed proxy, on any host, applies the same drains.
+ * every subscribed proxy, on any host, applies the same drains. Redis messages and hash entries
+ * are signed (lib/fleet-signing.ts).
  */
 export class FleetPublisher {
   private readonly redis: Redis | undefined;
+  private readonly key: Buffer | undefined;
+  /** time of the last message: strictly increasing, so proxies can refuse anything not newer */
+  private lastAt = 0;
   private readonly unreachable = new Set<string>();
   /** Proxy writes run one after another, so they land in the order the fleet changed. */
   private writes: Promise<void> = Promise.resolve();
 
   constructor(
     readonly proxies: ProxyControlClient[],
-    redisUrl: string | undefined,
+    redis: FleetRedisOptions | undefined,
     private readonly log: Logger,
   ) {
-    if (redisUrl) {
-      this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
+    if (redis) {
+      this.key = fleetKey(redis.adminToken);
+      this.redis = new Redis(redis.url, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
       this.redis.on('error', (error: Error) => this.log.debug({ err: error.message }, 'fleet publisher: Redis error'));
     }
   }
@@ -99,10 +111,12 @@ export class FleetPublisher {
   }
 
   private async publishOnRedis(states: Record<string, ProxyWorkerState>): Promise<void> {
-    if (!this.redis || Object.keys(states).length === 0) return;
-    const message: FleetMessage = { states, at: new Date().toISOString() };
+    const { redis, key } = this;
+    if (!redis || !key || Object.keys(states).length === 0) return;
+    const at = (this.lastAt = Math.max(Date.now(), this.lastAt + 1));
+    const entries = Object.fromEntries(Object.entries(states).map(([worker, state]) => [worker, signStateEntry(key, worker, state, at)]));
     try {
-      await this.redis.multi().hset(FLEET_STATE_KEY, states).publish(FLEET_CHANNEL, JSON.stringify(message)).exec();
+      await redis.multi().hset(FLEET_STATE_KEY, entries).publish(FLEET_CHANNEL, signFleetMessage(key, states, at)).exec();
     } catch (error) {
       this.log.debug({ err: (error as Error).message }, 'fleet publisher: Redis publish failed; the next reconcile retries');
     }

@@ -11,9 +11,10 @@ import { Supervisor } from './supervisor.ts';
 
 const log = createLogger('supervisor');
 
-function loadConfigOrExit(): SwitchyardConfig {
+/** The config file, or the admin token: a bad one stops start-up with exit 78 and one fatal line. */
+function loadOrExit<T>(load: () => T): T {
   try {
-    return loadConfig();
+    return load();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     log.fatal({ file: error.file, problems: error.problems }, error.message);
@@ -29,8 +30,8 @@ function controlUrl(config: SwitchyardConfig): string {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
-  const { token, file } = adminToken(config.data);
+  const config = loadOrExit(() => loadConfig());
+  const { token, file } = loadOrExit(() => adminToken(config.data));
   log.info({ tokenFile: file ?? '(from SWITCHYARD_ADMIN_TOKEN)' }, 'admin token for the API and dashboard');
 
   const supervisor = new Supervisor({
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
     log,
     pm2: new Pm2Client(),
     proxies: [new ProxyControlClient(controlUrl(config), token)],
-    redisUrl: process.env.REDIS_URL || undefined,
+    redis: process.env.REDIS_URL ? { url: process.env.REDIS_URL, adminToken: token } : undefined,
   });
   await supervisor.start();
 
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
     (error: Error) => log.error({ err: error.message }, 'history store unavailable; fleet events stay in memory'),
   );
 
-  const api = buildApi({ supervisor, token, log });
+  const api = buildApi({ supervisor, token, log, dataDir: config.data });
   await api.listen({ host: config.supervisor.host, port: config.supervisor.port });
   log.info({ host: config.supervisor.host, port: config.supervisor.port, proxies: supervisor.publisher.proxies.map((p) => p.baseUrl) }, 'supervisor listening');
   process.send?.('ready');

@@ -5,7 +5,7 @@ import { CrashTracker } from './crash-tracker.ts';
 import { DrainCoordinator } from './drain-coordinator.ts';
 import { EventLog } from './event-log.ts';
 import { Fleet, proxyStateOf, type FleetWorker, type WorkerState } from './fleet.ts';
-import { FleetPublisher } from './fleet-publisher.ts';
+import { FleetPublisher, type FleetRedisOptions } from './fleet-publisher.ts';
 import { fetchHealth, HealthPoller } from './health-poller.ts';
 import type { HistoryStore, LaneMinute } from './history/types.ts';
 import { SupervisorMetrics } from './metrics.ts';
@@ -37,7 +37,8 @@ export interface SupervisorOptions {
   pm2: Pm2Client;
   /** the proxies whose control API we know; the first one also provides lane minutes and metrics */
   proxies: ProxyControlClient[];
-  redisUrl?: string;
+  /** Redis for fleet messages to proxies on other hosts (signed with a key from the admin token) */
+  redis?: FleetRedisOptions;
   timing?: Partial<SupervisorTiming>;
 }
 
@@ -64,7 +65,7 @@ export class Supervisor {
     this.fleet = new Fleet(config);
     this.events = new EventLog(log);
     this.metrics = new SupervisorMetrics(this.fleet);
-    this.publisher = new FleetPublisher(options.proxies, options.redisUrl, log);
+    this.publisher = new FleetPublisher(options.proxies, options.redis, log);
     this.coordinator = new DrainCoordinator(
       this.fleet,
       {
@@ -129,7 +130,7 @@ export class Supervisor {
         workers: pool.workers.map((worker) => ({ ...worker, pendingRecycle: this.coordinator.pendingReason(worker.name) })),
       })),
       proxies: this.publisher.proxies.map((proxy) => proxy.baseUrl),
-      redis: Boolean(this.options.redisUrl),
+      redis: Boolean(this.options.redis),
       history: this.historyStatus() ?? null,
     };
   }

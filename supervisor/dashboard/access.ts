@@ -1,7 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { bearerMatches } from '../../lib/admin-token.ts';
-import { FailureLimiter } from './rate-limit.ts';
-import { parseCookies, secretEquals, SESSION_COOKIE, SessionStore, type Session } from './sessions.ts';
+import { bearerMatches, requireAdminToken, secretEquals } from '../../lib/admin-token.ts';
+import type { Logger } from '../../lib/log.ts';
+import { ThrottledLog } from '../../lib/throttled-log.ts';
+import { budgetKey, FailureLimiter } from './rate-limit.ts';
+import { parseCookies, SESSION_COOKIE, SessionStore, type Session } from './sessions.ts';
 
 export type Verdict =
   | { ok: true; via: 'bearer' }
@@ -11,24 +13,37 @@ export type Verdict =
 
 export interface AccessOptions {
   sessionTtlMs?: number;
+  /** where logouts are kept across supervisor restarts (see SessionStore) */
+  sessionsFile?: string;
   limiter?: FailureLimiter;
+  log?: Logger;
 }
 
 /**
  * Who may use the supervisor's HTTP API, dashboard and WebSocket: the admin token as a Bearer
- * header, or a session cookie from the login form. Wrong tokens spend the caller's failure budget;
- * session cookies are signed, so presenting a made-up one is not worth limiting.
+ * header, or a session cookie from the login form. Session cookies are signed, so presenting a
+ * made-up one is not worth limiting.
+ *
+ * The right token always passes. Wrong ones spend their address's failure budget, and once it is
+ * spent they get 429 instead of 401. Every local client shares 127.0.0.1, so refusing the right
+ * token too would let any local process lock the operator out. That also means the budget does
+ * not stop anyone from guessing (each request still tests a token). The token's length does: it
+ * is 192 random bits when generated, and at least MIN_ADMIN_TOKEN_LENGTH characters when given.
+ * The budget tells clients to back off and makes guessing show in the log.
  */
 export class Access {
   readonly sessions: SessionStore;
   readonly limiter: FailureLimiter;
+  private readonly exhausted: ThrottledLog | undefined;
 
   constructor(
     private readonly token: string,
     options: AccessOptions = {},
   ) {
-    this.sessions = new SessionStore(token, options.sessionTtlMs);
+    requireAdminToken(token, 'supervisor API');
+    this.sessions = new SessionStore(token, { ttlMs: options.sessionTtlMs, file: options.sessionsFile, log: options.log });
     this.limiter = options.limiter ?? new FailureLimiter();
+    this.exhausted = options.log && new ThrottledLog(options.log);
   }
 
   authenticate(headers: IncomingHttpHeaders, clientAddress: string): Verdict {
@@ -54,10 +69,12 @@ export class Access {
   }
 
   private checkToken(clientAddress: string, matches: (token: string) => boolean): { ok: true } | Exclude<Verdict, { ok: true }> {
-    const retryAfterSec = this.limiter.retryAfterSec(clientAddress);
-    if (retryAfterSec > 0) return { ok: false, status: 429, retryAfterSec };
     if (matches(this.token)) return { ok: true };
-    this.limiter.fail(clientAddress);
+    const key = budgetKey(clientAddress);
+    const retryAfterSec = this.limiter.retryAfterSec(key);
+    if (retryAfterSec > 0) return { ok: false, status: 429, retryAfterSec };
+    this.limiter.fail(key);
+    if (this.limiter.retryAfterSec(key) > 0) this.exhausted?.write({ client: key }, 'wrong admin tokens: this address spent its budget and gets 429 for wrong ones');
     return { ok: false, status: 401 };
   }
 }

@@ -1,7 +1,9 @@
+import { parseAddress } from '../../lib/cidr.ts';
+
 /**
  * Failed-authentication budget per client address: a token bucket that holds `burst` attempts
- * and regains one every `refillMs`. Only failures spend from it, so a client that gets the token
- * right is never slowed down; once empty, further attempts are refused unchecked until refilled.
+ * and regains one every `refillMs`. Only failures spend from it; what an empty budget means is
+ * the caller's choice (Access: wrong tokens get 429, the right one still passes).
  */
 export class FailureLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -39,4 +41,16 @@ export class FailureLimiter {
     }
     return bucket;
   }
+}
+
+/**
+ * The budget an address spends from: IPv4 addresses one by one, IPv6 by /64 (one host commonly
+ * holds a whole /64, so per-address budgets would be free to multiply there).
+ */
+export function budgetKey(address: string): string {
+  const parsed = parseAddress(address);
+  if (!parsed || parsed.kind() === 'ipv4') return parsed?.toString() ?? address;
+  const prefix = (parsed.toByteArray() as number[]).slice(0, 8);
+  const groups = [0, 2, 4, 6].map((i) => ((prefix[i] << 8) | prefix[i + 1]).toString(16));
+  return `${groups.join(':')}::/64`;
 }

@@ -84,11 +84,17 @@ export function registerDashboard(
 
   app.post('/logout', async (request, reply) => {
     const verdict = verdictOf(request);
+    reply.header('set-cookie', sessionCookie(undefined, isSecure(request)));
     if (verdict?.via === 'session') {
-      access.sessions.revoke(verdict.session);
       hub.endSession(verdict.session.id);
+      try {
+        access.sessions.revoke(verdict.session);
+      } catch (error) {
+        log.error({ err: (error as Error).message }, 'dashboard logout not saved: the session works again after a supervisor restart');
+        return reply.code(500).send({ error: `logged out until the supervisor restarts: saving the logout failed (${(error as Error).message})` });
+      }
     }
-    return reply.header('set-cookie', sessionCookie(undefined, isSecure(request))).code(204).send();
+    return reply.code(204).send();
   });
 
   const serveAsset = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -1,4 +1,7 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { requireAdminToken, secretEquals } from '../../lib/admin-token.ts';
+import type { Logger } from '../../lib/log.ts';
+import { loadSessionState, saveSessionState, type SessionState } from './session-state-file.ts';
 
 export const SESSION_COOKIE = 'switchyard_session';
 
@@ -11,26 +14,39 @@ export interface Session {
   expiresAt: number;
 }
 
-/** Equal strings, compared in constant time whatever their lengths (digests have one length). */
-export function secretEquals(presented: string, expected: string): boolean {
-  const digest = (text: string) => createHash('sha256').update(text).digest();
-  return timingSafeEqual(digest(presented), digest(expected)) && presented.length === expected.length;
+export interface SessionStoreOptions {
+  ttlMs?: number;
+  /** where logouts are kept so a restarted supervisor still refuses them (without: memory only) */
+  file?: string;
+  /** logouts remembered at once; one more ends every session (a new epoch) instead of forgetting one */
+  maxRevoked?: number;
+  log?: Logger;
 }
 
+const newEpoch = () => randomBytes(16).toString('base64url');
+
 /**
- * Dashboard logins as signed cookies `<random id>.<expiry>.<HMAC>`, keyed by the admin token: they
- * survive a supervisor restart, and changing the token ends every session. Logouts are remembered
- * in memory until the session would have expired anyway.
+ * Dashboard logins as signed cookies `<random id>.<expiry>.<HMAC>`, keyed by the admin token and
+ * the store's epoch: they survive a supervisor restart, and changing the token ends every session.
+ * Logouts are remembered (in `file` when given) until the session would have expired anyway.
  */
 export class SessionStore {
-  private readonly key: Buffer;
-  private readonly revoked = new Map<string, number>();
+  readonly ttlMs: number;
+  private readonly maxRevoked: number;
+  private readonly tokenKey: Buffer;
+  private key: Buffer;
+  private state: SessionState;
 
   constructor(
     adminToken: string,
-    readonly ttlMs = 12 * 3_600_000,
+    private readonly options: SessionStoreOptions = {},
   ) {
-    this.key = createHmac('sha256', adminToken).update('switchyard dashboard sessions').digest();
+    this.ttlMs = options.ttlMs ?? 12 * 3_600_000;
+    this.maxRevoked = options.maxRevoked ?? 1000;
+    this.tokenKey = createHmac('sha256', requireAdminToken(adminToken, 'dashboard sessions')).update('switchyard dashboard sessions').digest();
+    this.state = this.loaded() ?? { epoch: options.file ? newEpoch() : 'in-memory-sessions', revoked: new Map() };
+    this.key = this.epochKey();
+    if (options.file) this.trySave();
   }
 
   create(now = Date.now()): Session {
@@ -42,13 +58,52 @@ export class SessionStore {
     const [id, expiry, signature] = (cookieValue ?? '').split('.');
     const expiresAt = Number(expiry);
     if (!id || !signature || !Number.isSafeInteger(expiresAt) || expiresAt <= now) return undefined;
-    if (!secretEquals(signature, this.sign(`${id}.${expiresAt}`)) || this.revoked.has(id)) return undefined;
+    if (!secretEquals(signature, this.sign(`${id}.${expiresAt}`)) || this.state.revoked.has(id)) return undefined;
     return this.session(id, expiresAt);
   }
 
+  /**
+   * Logs a session out, in memory at once and then in the file. Throws when the file cannot be
+   * written: the logout then holds only until the supervisor restarts.
+   */
   revoke(session: Session, now = Date.now()): void {
-    this.revoked.set(session.id, session.expiresAt);
-    for (const [id, expiresAt] of this.revoked) if (expiresAt <= now) this.revoked.delete(id);
+    for (const [id, expiresAt] of this.state.revoked) if (expiresAt <= now) this.state.revoked.delete(id);
+    if (this.state.revoked.size >= this.maxRevoked) {
+      // Forgetting a logout would bring that session back: end them all instead.
+      this.options.log?.warn({ kept: this.maxRevoked }, 'dashboard: too many logouts to remember; every session is ended');
+      this.endAll();
+    } else {
+      this.state.revoked.set(session.id, session.expiresAt);
+    }
+    if (this.options.file) saveSessionState(this.options.file, this.state);
+  }
+
+  private endAll(): void {
+    this.state = { epoch: newEpoch(), revoked: new Map() };
+    this.key = this.epochKey();
+  }
+
+  private loaded(): SessionState | undefined {
+    if (!this.options.file) return undefined;
+    try {
+      return loadSessionState(this.options.file, this.maxRevoked);
+    } catch (error) {
+      // Unreadable logouts cannot be honoured one by one: a new epoch ends every session.
+      this.options.log?.warn({ file: this.options.file, err: (error as Error).message }, 'dashboard: session state unreadable; every session is ended');
+      return undefined;
+    }
+  }
+
+  private trySave(): void {
+    try {
+      saveSessionState(this.options.file!, this.state);
+    } catch (error) {
+      this.options.log?.error({ file: this.options.file, err: (error as Error).message }, 'dashboard: cannot save session state; logouts last until a restart');
+    }
+  }
+
+  private epochKey(): Buffer {
+    return createHmac('sha256', this.tokenKey).update(`epoch ${this.state.epoch}`).digest();
   }
 
   private session(id: string, expiresAt: number): Session {

@@ -6,14 +6,18 @@ import { TcpRelay } from '../helpers/tcp-relay.ts';
 import { startApp, startProxyProcess, type AppProcess, type ProxyProcess } from '../helpers/processes.ts';
 import { request, sleep, waitFor } from '../helpers/http.ts';
 import { copyOfFixture, removeDir, startWorker, type RunningWorker } from '../helpers/worker-harness.ts';
-import { FLEET_CHANNEL, FLEET_STATE_KEY } from '../../lib/fleet-channel.ts';
+import pino from 'pino';
+import { FLEET_STATE_KEY } from '../../lib/fleet-channel.ts';
+import { FleetPublisher } from '../../supervisor/fleet-publisher.ts';
 
 // A Redis outage in the middle of a run, made real by cutting a relay in front of the machine's
 // Redis: routing and pages go on, and once Redis is back the shared state flows again.
 describe('Redis outage mid-run', () => {
   const relay = new TcpRelay(6379);
   const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
-  const token = `outage-${process.pid}`;
+  const token = `outage-test-admin-token-${process.pid}`;
+  // signs what it publishes, as the supervisor does: the proxy ignores unsigned fleet messages
+  const publisher = new FleetPublisher([], { url: 'redis://127.0.0.1:6379', adminToken: token }, pino({ level: 'silent' }));
   let apps: AppProcess[];
   let proxy: ProxyProcess;
   let worker: RunningWorker;
@@ -34,6 +38,7 @@ describe('Redis outage mid-run', () => {
   after(async () => {
     await redis.del(FLEET_STATE_KEY);
     redis.disconnect();
+    await publisher.close();
     await proxy.stop();
     await worker.stop();
     await Promise.all(apps.map((app) => app.stop()));
@@ -41,10 +46,7 @@ describe('Redis outage mid-run', () => {
     await removeDir(fixture.data);
   });
 
-  const publish = async (states: Record<string, string>) => {
-    await redis.hset(FLEET_STATE_KEY, states);
-    await redis.publish(FLEET_CHANNEL, JSON.stringify({ states, at: new Date().toISOString() }));
-  };
+  const publish = (states: Parameters<FleetPublisher['publish']>[0]) => publisher.publish(states);
   // the worker's cache keys: namespaced by its repos directory (worker/cache/index.ts)
   const workerCacheKeys = () => redis.keys(`switchyard:worker:v1:${createHash('sha1').update(fixture.repos).digest('hex').slice(0, 12)}:*`);
   const appsServing = async (count: number) => {
@@ -69,7 +71,7 @@ describe('Redis outage mid-run', () => {
     }
     assert.equal((await workerCacheKeys()).length, 0, 'nothing reached Redis during the outage');
     // a drain decided during the outage is stored in Redis only (the proxy cannot hear it yet)
-    await redis.hset(FLEET_STATE_KEY, { 'web-1': 'draining' });
+    await publish({ 'web-1': 'draining' });
     await sleep(300);
     assert.equal((await appsServing(4)).size, 2, 'nothing changed while the proxy was cut off');
   });

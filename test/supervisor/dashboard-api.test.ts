@@ -1,6 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FailureLimiter } from '../../supervisor/dashboard/rate-limit.ts';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { ControlServer } from '../../proxy/control.ts';
+import type { SwitchyardProxy } from '../../proxy/server.ts';
+import { Access } from '../../supervisor/dashboard/access.ts';
+import { budgetKey, FailureLimiter } from '../../supervisor/dashboard/rate-limit.ts';
 import { SessionStore } from '../../supervisor/dashboard/sessions.ts';
 import type { HistoryStore, LaneMinute } from '../../supervisor/history/types.ts';
 import { HARNESS_TOKEN, login, startDashboardHarness, type DashboardHarness } from '../helpers/dashboard-harness.ts';
@@ -55,6 +62,9 @@ describe('dashboard HTTP API: routes and auth', () => {
       assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer');
       assert.equal((await call(method, route, { authorization: 'Bearer wrong' })).status, 401, `${method} ${route} with a wrong token`);
       assert.equal((await call(method, route, { cookie: 'switchyard_session=forged' })).status, 401, `${method} ${route} with a forged session`);
+      for (const authorization of ['', 'x', 'Bearer', 'Bearer ', 'Basic Og==']) {
+        assert.equal((await call(method, route, { authorization })).status, 401, `${method} ${route} with Authorization: ${authorization}`);
+      }
     }
     const browser = await call('GET', '/', { accept: 'text/html' });
     assert.equal(browser.status, 303);
@@ -167,11 +177,16 @@ describe('dashboard HTTP API: routes and auth', () => {
     assert.match(metrics, /switchyard_requests_total\{lane="page",code="200"\} 3/, "the proxy's series come first");
   });
 
-  test('login form: wrong token 401, cross-origin 403, right token sets an HttpOnly SameSite=Strict session', async () => {
+  test('login form: wrong, empty or missing token 401, cross-origin 403, right token sets an HttpOnly SameSite=Strict session', async () => {
     const wrong = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: 'nope' }) });
     assert.equal(wrong.status, 401);
     assert.match(await wrong.text(), /not the admin token/);
     assert.equal(wrong.headers.get('set-cookie'), null);
+    for (const body of [new URLSearchParams({ token: '' }), new URLSearchParams({}), new URLSearchParams({ token: ' ' })]) {
+      const empty = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body });
+      assert.equal(empty.status, 401, `login with ${body}`);
+      assert.equal(empty.headers.get('set-cookie'), null);
+    }
     const crossSite = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: HARNESS_TOKEN }), headers: { origin: 'http://evil.example' } });
     assert.equal(crossSite.status, 403);
 
@@ -214,7 +229,7 @@ describe('dashboard HTTP API: wrong tokens are rate limited', () => {
     await h?.close();
   });
 
-  test('after the burst: 429 with Retry-After for Bearer and login alike, the right token included; sessions keep working', async () => {
+  test('after the burst: wrong tokens get 429 with Retry-After, the right token still passes, by Bearer and login alike', async () => {
     const { cookie } = await login(h.url);
     const wrong = () => fetch(`${h.url}/api/fleet`, { headers: { authorization: 'Bearer wrong' } });
     assert.equal((await wrong()).status, 401);
@@ -225,11 +240,15 @@ describe('dashboard HTTP API: wrong tokens are rate limited', () => {
     const limited = await wrong();
     assert.equal(limited.status, 429);
     assert.ok(Number(limited.headers.get('retry-after')) >= 1);
-    assert.equal((await fetch(`${h.url}/api/fleet`, { headers: bearer })).status, 429, 'no token is checked while limited');
-    const loginLimited = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: HARNESS_TOKEN }) });
+    const loginLimited = await fetch(`${h.url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: '' }) });
     assert.equal(loginLimited.status, 429);
     assert.ok(Number(loginLimited.headers.get('retry-after')) >= 1);
+
+    // Every local client shares 127.0.0.1: a guesser there must not lock the operator out.
+    assert.equal((await fetch(`${h.url}/api/fleet`, { headers: bearer })).status, 200, 'the right Bearer token passes while the address is limited');
+    await login(h.url);
     assert.equal((await fetch(`${h.url}/api/fleet`, { headers: { cookie } })).status, 200, 'an existing session is not locked out');
+    assert.equal((await wrong()).status, 429, 'a right token does not refill the budget of wrong ones');
   });
 });
 
@@ -248,7 +267,7 @@ test('the failure limiter refills one attempt per interval and forgets full buck
 });
 
 test('session cookies: signed with the admin token, tamper-proof, expiring, revocable', () => {
-  const sessions = new SessionStore('token-a', 1000);
+  const sessions = new SessionStore('token-a', { ttlMs: 1000 });
   const session = sessions.create(0);
   assert.equal(sessions.get(session.cookieValue, 500)?.id, session.id);
   assert.equal(sessions.get(session.cookieValue, 500)?.csrf, session.csrf, 'the CSRF token follows from the session');
@@ -258,7 +277,61 @@ test('session cookies: signed with the admin token, tamper-proof, expiring, revo
   assert.equal(sessions.get(`${id}x.${expiry}.${signature}`, 500), undefined, 'another id');
   assert.equal(sessions.get(session.cookieValue, 1000), undefined, 'expired');
   assert.equal(new SessionStore('token-b').get(session.cookieValue, 500), undefined, 'a new admin token ends every session');
-  assert.equal(new SessionStore('token-a', 1000).get(session.cookieValue, 500)?.id, session.id, 'a restarted supervisor keeps it');
+  assert.equal(new SessionStore('token-a', { ttlMs: 1000 }).get(session.cookieValue, 500)?.id, session.id, 'a restarted supervisor keeps it');
   sessions.revoke(session, 500);
   assert.equal(sessions.get(session.cookieValue, 600), undefined, 'logged out');
+});
+
+test('logouts are kept in the sessions file: a store that reads it again refuses them, other sessions stay', () => {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'switchyard-sessions-')), 'dashboard-sessions.json');
+  const now = Date.now();
+  const before = new SessionStore('token-a', { file, ttlMs: 60_000 });
+  const [loggedOut, kept] = [before.create(now), before.create(now)];
+  before.revoke(loggedOut, now);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const after = new SessionStore('token-a', { file, ttlMs: 60_000 });
+  assert.equal(after.get(loggedOut.cookieValue, now), undefined, 'the logout outlives the store');
+  assert.equal(after.get(kept.cookieValue, now)?.id, kept.id, 'the sessions themselves outlive it too');
+  after.revoke(kept, now + 60_000);
+  assert.deepEqual(Object.keys(JSON.parse(readFileSync(file, 'utf8')).revoked), [kept.id], 'an expired logout is dropped from the file');
+});
+
+test('one logout more than the sessions file keeps ends every session instead of forgetting one', () => {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'switchyard-sessions-')), 'dashboard-sessions.json');
+  const sessions = new SessionStore('token-a', { file, maxRevoked: 3 });
+  const all = Array.from({ length: 5 }, () => sessions.create(0));
+  for (const session of all.slice(0, 3)) sessions.revoke(session, 1);
+  assert.equal(sessions.get(all[4].cookieValue, 2)?.id, all[4].id);
+  sessions.revoke(all[3], 2);
+  for (const session of all) assert.equal(sessions.get(session.cookieValue, 3), undefined, 'every session ended, the logged-out ones included');
+  const reread = new SessionStore('token-a', { file, maxRevoked: 3 });
+  for (const session of all) assert.equal(reread.get(session.cookieValue, 3), undefined, 'and they stay ended after a restart');
+  const fresh = reread.create(3);
+  assert.equal(reread.get(fresh.cookieValue, 4)?.id, fresh.id, 'new logins work');
+});
+
+test('an unreadable sessions file ends every session (logouts it held cannot be honoured one by one)', () => {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'switchyard-sessions-')), 'dashboard-sessions.json');
+  const session = new SessionStore('token-a', { file }).create(0);
+  for (const content of ['{"epoch": "short", "revoked": {}}', 'not json', '{"epoch":"aaaaaaaaaaaaaaaaaaaaaa","revoked":{"x":"soon"}}']) {
+    writeFileSync(file, content);
+    assert.equal(new SessionStore('token-a', { file }).get(session.cookieValue, 1), undefined, content);
+  }
+});
+
+test('wrong-token budgets: IPv4 per address, IPv6 per /64, mapped IPv4 as IPv4', () => {
+  assert.equal(budgetKey('127.0.0.1'), '127.0.0.1');
+  assert.equal(budgetKey('::ffff:127.0.0.1'), '127.0.0.1');
+  assert.equal(budgetKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+  assert.equal(budgetKey('2001:db8:1:2:ffff::1'), budgetKey('2001:db8:1:2::9'));
+  assert.notEqual(budgetKey('2001:db8:1:3::1'), budgetKey('2001:db8:1:2::1'));
+  assert.equal(budgetKey('::1'), '0:0:0:0::/64');
+});
+
+test('an empty admin token is refused by every authenticator, not taken as "no authentication"', () => {
+  for (const token of ['', '  ']) {
+    assert.throws(() => new Access(token), /admin token is empty/);
+    assert.throws(() => new SessionStore(token), /admin token is empty/);
+    assert.throws(() => new ControlServer({} as SwitchyardProxy, token, pino({ level: 'silent' })), /admin token is empty/);
+  }
 });

@@ -1,0 +1,84 @@
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { requireAdminToken } from './admin-token.ts';
+import { PROXY_WORKER_STATES, validStates, type ProxyWorkerState } from './fleet-channel.ts';
+
+// Fleet messages on Redis carry an HMAC, keyed by a key derived from the admin token, over their
+// content and time: whoever can publish on Redis but does not hold the token cannot drain a worker,
+// and a genuine message replayed later than FLEET_MESSAGE_MAX_AGE_MS is refused as stale.
+//
+//   channel message:  {"payload":"{\"at\":<ms>,\"states\":{...}}","sig":"<base64url HMAC>"}
+//   hash entry:       field <worker> = {"state":"draining","at":<ms>,"sig":"<base64url HMAC>"}
+
+/** How far a message's time may lie from the reader's clock, either way (clocks must agree to within this). */
+export const FLEET_MESSAGE_MAX_AGE_MS = 30_000;
+/** Larger messages are dropped unread (a whole fleet's states take a few kB). */
+export const FLEET_MESSAGE_MAX_BYTES = 256 * 1024;
+
+const MESSAGE_LABEL = 'switchyard fleet v1 message\n';
+const ENTRY_LABEL = 'switchyard fleet v1 state entry\n';
+
+/** The signing key: HKDF-SHA256 of the admin token with its own label, so it is never the token itself. */
+export function fleetKey(adminToken: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', requireAdminToken(adminToken, 'fleet messages'), Buffer.alloc(0), 'switchyard fleet messages v1', 32));
+}
+
+function mac(key: Buffer, text: string): Buffer {
+  return createHmac('sha256', key).update(text).digest();
+}
+
+function macMatches(key: Buffer, text: string, signature: unknown): boolean {
+  if (typeof signature !== 'string') return false;
+  const presented = Buffer.from(signature, 'base64url');
+  const expected = mac(key, text);
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
+}
+
+export type Verified<T> = { ok: true; at: number; value: T } | { ok: false; reason: string };
+
+function freshness(at: unknown, now: number): string | undefined {
+  if (!Number.isSafeInteger(at)) return 'no time';
+  if (Math.abs(now - (at as number)) > FLEET_MESSAGE_MAX_AGE_MS) return (at as number) > now ? 'from the future' : 'stale';
+  return undefined;
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function signFleetMessage(key: Buffer, states: Record<string, ProxyWorkerState>, at: number): string {
+  const payload = JSON.stringify({ at, states });
+  return JSON.stringify({ payload, sig: mac(key, MESSAGE_LABEL + payload).toString('base64url') });
+}
+
+export function verifyFleetMessage(key: Buffer, text: string, now = Date.now()): Verified<Record<string, ProxyWorkerState>> {
+  if (text.length > FLEET_MESSAGE_MAX_BYTES) return { ok: false, reason: 'too large' };
+  const envelope = parseObject(text);
+  if (!envelope || typeof envelope.payload !== 'string' || envelope.sig === undefined) return { ok: false, reason: 'unsigned' };
+  if (!macMatches(key, MESSAGE_LABEL + envelope.payload, envelope.sig)) return { ok: false, reason: 'bad signature' };
+  const payload = parseObject(envelope.payload);
+  if (!payload) return { ok: false, reason: 'malformed' };
+  const stale = freshness(payload.at, now);
+  if (stale) return { ok: false, reason: stale };
+  return { ok: true, at: payload.at as number, value: validStates(payload.states) };
+}
+
+export function signStateEntry(key: Buffer, worker: string, state: ProxyWorkerState, at: number): string {
+  return JSON.stringify({ state, at, sig: mac(key, `${ENTRY_LABEL}${worker}\n${state}\n${at}`).toString('base64url') });
+}
+
+/** One field of the state hash; the worker's name is signed too, so an entry cannot be moved to another worker. */
+export function verifyStateEntry(key: Buffer, worker: string, text: string, now = Date.now()): Verified<ProxyWorkerState> {
+  if (text.length > FLEET_MESSAGE_MAX_BYTES) return { ok: false, reason: 'too large' };
+  const entry = parseObject(text);
+  if (!entry || entry.sig === undefined) return { ok: false, reason: 'unsigned' };
+  if (typeof entry.state !== 'string' || !PROXY_WORKER_STATES.has(entry.state)) return { ok: false, reason: 'malformed' };
+  if (!macMatches(key, `${ENTRY_LABEL}${worker}\n${entry.state}\n${String(entry.at)}`, entry.sig)) return { ok: false, reason: 'bad signature' };
+  const stale = freshness(entry.at, now);
+  if (stale) return { ok: false, reason: stale };
+  return { ok: true, at: entry.at as number, value: entry.state as ProxyWorkerState };
+}

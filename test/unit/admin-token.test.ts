@@ -1,0 +1,131 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ConfigError, PROJECT_ROOT } from '../../lib/config.ts';
+import { adminToken, AdminTokenError, bearerMatches, secretEquals } from '../../lib/admin-token.ts';
+
+const execFileAsync = promisify(execFile);
+const GOOD = 'a-good-admin-token-0123456789';
+
+function dataDir(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'switchyard-token-'));
+}
+
+function withTokenFile(content: string, mode = 0o600): string {
+  const dir = dataDir();
+  writeFileSync(path.join(dir, 'admin-token'), content, { mode });
+  chmodSync(path.join(dir, 'admin-token'), mode); // the umask must not decide the test
+  return dir;
+}
+
+function refusal(run: () => unknown): AdminTokenError {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof AdminTokenError, `expected an AdminTokenError, got ${error}`);
+    assert.ok(error instanceof ConfigError, 'start-up turns it into exit 78 like any config error');
+    return error;
+  }
+  assert.fail('the token was accepted');
+}
+
+test('an empty, blank or short token file is refused, naming the file and what is expected', () => {
+  for (const content of ['', '\n', '   \n\t', 'short-token\n', 'has a space in it 0123456789\n']) {
+    const dir = withTokenFile(content);
+    const file = path.join(dir, 'admin-token');
+    const error = refusal(() => adminToken(dir, {}));
+    assert.equal(error.file, file);
+    assert.ok(error.message.includes(file), error.message);
+    assert.match(error.message, /expected one line of at least 20 visible ASCII characters/);
+    assert.doesNotMatch(error.message, /\n/, 'one line');
+    assert.equal(readFileSync(file, 'utf8'), content, 'a refused file is left as it is');
+  }
+});
+
+test('SWITCHYARD_ADMIN_TOKEN set but empty, blank or short is refused, not replaced by the file', () => {
+  for (const value of ['', '   ', 'tooshort']) {
+    const dir = withTokenFile(`${GOOD}\n`);
+    const error = refusal(() => adminToken(dir, { SWITCHYARD_ADMIN_TOKEN: value }));
+    assert.equal(error.file, 'SWITCHYARD_ADMIN_TOKEN');
+    assert.match(error.message, /^SWITCHYARD_ADMIN_TOKEN is set but .*expected one line of at least 20/);
+  }
+  assert.deepEqual(adminToken(dataDir(), { SWITCHYARD_ADMIN_TOKEN: ` ${GOOD}\n` }), { token: GOOD });
+});
+
+test('a token file others may read or write is refused like an ssh key, with the fix', () => {
+  for (const mode of [0o644, 0o640, 0o604, 0o620, 0o602]) {
+    const dir = withTokenFile(`${GOOD}\n`, mode);
+    const file = path.join(dir, 'admin-token');
+    const error = refusal(() => adminToken(dir, {}));
+    assert.ok(error.message.includes(`chmod 600 ${file}`), error.message);
+    assert.ok(error.message.includes(`mode 0${mode.toString(8)}`), error.message);
+  }
+  assert.deepEqual(adminToken(withTokenFile(`${GOOD}\n`, 0o600), {}).token, GOOD);
+  assert.deepEqual(adminToken(withTokenFile(`${GOOD}\n`, 0o400), {}).token, GOOD);
+});
+
+test('a missing token file is created whole, mode 0600, and read back on the next start', () => {
+  const dir = path.join(dataDir(), 'var');
+  const created = adminToken(dir, {});
+  assert.match(created.token, /^[\w-]{32}$/);
+  assert.equal(created.file, path.join(dir, 'admin-token'));
+  assert.equal(readFileSync(created.file!, 'utf8'), `${created.token}\n`);
+  assert.equal(statSync(created.file!).mode & 0o777, 0o600);
+  assert.deepEqual(readdirSync(dir), ['admin-token'], 'no temp file left behind');
+  assert.deepEqual(adminToken(dir, {}), created);
+});
+
+test('processes starting together all end up with the one token that was created first', async () => {
+  const dir = dataDir();
+  const script = `import { adminToken } from ${JSON.stringify(path.join(PROJECT_ROOT, 'lib', 'admin-token.ts'))}; process.stdout.write(adminToken(process.argv[1], {}).token);`;
+  const runs = Array.from({ length: 6 }, () =>
+    execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dir], { cwd: PROJECT_ROOT, timeout: 30_000 }),
+  );
+  const tokens = new Set((await Promise.all(runs)).map((run) => run.stdout));
+  assert.equal(tokens.size, 1, `different tokens: ${[...tokens].join(', ')}`);
+  assert.equal(readFileSync(path.join(dir, 'admin-token'), 'utf8'), `${[...tokens][0]}\n`);
+  assert.deepEqual(readdirSync(dir), ['admin-token']);
+});
+
+test('a full disk while creating the token file leaves no file, and start-up stops', (t) => {
+  const mount = mkdtempSync(path.join(os.tmpdir(), 'switchyard-full-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mount], { stdio: 'pipe' });
+  } catch (error) {
+    rmSync(mount, { recursive: true, force: true });
+    return t.skip(`cannot mount a tmpfs here: ${(error as Error).message.split('\n')[0]}`);
+  }
+  try {
+    const dir = path.join(mount, 'var');
+    mkdirSync(dir);
+    try {
+      writeFileSync(path.join(mount, 'filler'), Buffer.alloc(1 << 20));
+    } catch {
+      // full: that is the point
+    }
+    const error = refusal(() => adminToken(dir, {}));
+    assert.match(error.message, /cannot create the admin token file .*ENOSPC/);
+    assert.deepEqual(readdirSync(dir), [], 'neither an empty token file nor a temp file');
+    refusal(() => adminToken(dir, {}));
+  } finally {
+    execFileSync('umount', [mount]);
+    rmSync(mount, { recursive: true, force: true });
+  }
+});
+
+test('the comparisons never accept an empty expected token', () => {
+  assert.equal(bearerMatches(undefined, ''), false);
+  assert.equal(bearerMatches('Bearer ', ''), false);
+  assert.equal(bearerMatches('x', ''), false);
+  assert.equal(bearerMatches('', ''), false);
+  assert.equal(secretEquals('', ''), false);
+  assert.equal(bearerMatches(`Bearer ${GOOD}`, GOOD), true);
+  assert.equal(bearerMatches(`bearer  ${GOOD} `, GOOD), true);
+  assert.equal(bearerMatches(`Bearer ${GOOD}x`, GOOD), false);
+  assert.equal(secretEquals(GOOD, GOOD), true);
+  assert.equal(secretEquals(`${GOOD} `, GOOD), false);
+});
