@@ -85,6 +85,12 @@ const clientPolicySchema = z.strictObject({
   maxRequestsPerSocket: z.number().int().min(0).default(100),
   /** the whole request (headers and body) must arrive within this time; 408 otherwise */
   requestTimeoutMs: ms(60_000),
+  /**
+   * a request body is read up to this many bytes before the request takes a worker slot (memory,
+   * then a temp file); a body that ends within it reaches the worker whole, a longer one (a push)
+   * streams on after it. 0 = stream every body as it arrives
+   */
+  bodyBufferBytes: z.number().int().min(0).default(16 * 1024 * 1024),
 });
 export type ClientPolicy = z.infer<typeof clientPolicySchema>;
 
@@ -132,6 +138,8 @@ const poolSchema = z.strictObject({
     .prefault({}),
   drainTimeoutSec: z.number().int().min(0).default(60),
   maxUnavailable: positiveInt(1),
+  /** WebSocket connections open at once through the proxy to this pool's workers; 503 above */
+  maxUpgraded: z.number().int().min(0).default(256),
 });
 export type PoolConfig = z.infer<typeof poolSchema>;
 
@@ -156,6 +164,8 @@ const proxySchema = z.strictObject({
   trustedProxies: z.array(cidr).default(['127.0.0.1/32', '::1/128']),
   /** accept a PROXY protocol v1/v2 header from trusted peers */
   proxyProtocol: z.boolean().default(false),
+  /** path prefixes of the workers' own endpoints: 404 to clients (compared without case) */
+  internalPaths: z.array(z.string().startsWith('/')).default(['/_worker/']),
   static: z
     .strictObject({
       prefix: z.string().startsWith('/').endsWith('/').default('/_static/'),
@@ -171,6 +181,29 @@ const proxySchema = z.strictObject({
       maxBodyBytes: z.number().int().min(0).default(1024 * 1024 * 1024),
       /** slowloris guard: all request headers within this time */
       headersTimeoutMs: ms(10_000),
+    })
+    .prefault({}),
+  bodies: z
+    .strictObject({
+      /** of a request body, this much is held in memory; the rest of what is buffered goes to a temp file */
+      memoryBytes: z.number().int().min(0).default(64 * 1024),
+      /** request-body bytes held in memory by all requests together; past it, bodies go to temp files */
+      memoryTotalBytes: z.number().int().min(0).default(32 * 1024 * 1024),
+      /** temp files of buffered bodies (default <data>/spool/bodies); emptied at start */
+      spoolDir: z.string().optional(),
+      /** bytes in temp files at once, all requests together; a body that would pass it gets 503 */
+      spoolTotalBytes: z.number().int().min(0).default(1024 * 1024 * 1024),
+      /** a body arriving slower than this (measured over rateWindowMs of waiting for it) gets 408 */
+      minBytesPerSec: z.number().int().min(0).default(1024),
+      rateWindowMs: positiveInt(5000),
+    })
+    .prefault({}),
+  upgrades: z
+    .strictObject({
+      /** Upgrade protocols passed to workers; a request asking for another one is served as a plain request */
+      protocols: z.array(z.string().toLowerCase()).default(['websocket']),
+      /** an upgraded connection with no bytes either way for this long is closed */
+      idleTimeoutMs: positiveInt(600_000),
     })
     .prefault({}),
   streaming: z

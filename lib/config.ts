@@ -88,6 +88,8 @@ export function validateConfig(
   }
   config.data = path.resolve(PROJECT_ROOT, config.data);
   config.proxy.static.root = path.resolve(PROJECT_ROOT, config.proxy.static.root);
+  const spoolDir = config.proxy.bodies.spoolDir;
+  config.proxy.bodies.spoolDir = spoolDir ? path.resolve(PROJECT_ROOT, spoolDir) : path.join(config.data, 'spool', 'bodies');
   if (config.worker.repos) config.worker.repos = path.resolve(PROJECT_ROOT, config.worker.repos);
   return config;
 }

@@ -10,6 +10,8 @@ import type { Upstream } from './upstream.ts';
 import { sendError, type ErrorStatus } from './responses.ts';
 import { DeadlineList, type Deadlined } from './deadline-list.ts';
 import { clientResponseHeaders } from './hop-by-hop.ts';
+import type { RequestBody } from './request-body.ts';
+import { joinSockets, switchingProtocolsHead } from './tunnel.ts';
 
 /**
  * One client request on its way through the proxy. Every field is set when it is created (the
@@ -28,6 +30,12 @@ export interface Exchange {
   /** the client framed its body with Transfer-Encoding (read before the headers became the upstream's) */
   chunkedBody: boolean;
   startedAt: number;
+  /** the body as the proxy read it (undefined: the request has none) */
+  body: RequestBody | undefined;
+  /** a WebSocket handshake: the client's socket and the bytes it sent after its request */
+  upgrade: { socket: Socket; head: Buffer } | undefined;
+  /** the handshake succeeded: the exchange is a tunnel now */
+  tunnelled: boolean;
   /** filled in by the forwarder, read when the exchange ends (logs and stats) */
   worker: string | undefined;
   retried: boolean;
@@ -88,11 +96,12 @@ export function hasBody(req: http.IncomingMessage): boolean {
  * response, retries a body-less idempotent request on a refused connect (on each other worker)
  * or once on a reset of a reused keep-alive socket, and ejects a worker that refuses connections.
  */
+export interface ForwarderHooks {
+  /** a WebSocket handshake succeeded: the exchange is now a tunnel, no longer a request in flight */
+  tunnelOpened(exchange: Exchange): void;
+}
+
 export class Forwarder {
-  /** for WebSocket upgrades, whose target comes with each call */
-  private readonly upgrades: ProxyServer;
-  /** what an upgrade's 101 adds to the worker's headers, as every proxied response does */
-  private readonly upgradeHeaders = new WeakMap<http.IncomingMessage, Record<string, string>>();
   /** one per worker, its target and agent in the server options (see proxyFor) */
   private readonly proxies = new Map<Upstream, ProxyServer>();
   /** attempts still waiting for response headers, checked against their deadline by one sweep */
@@ -102,19 +111,25 @@ export class Forwarder {
   constructor(
     private readonly config: ProxyConfig,
     private readonly log: Logger,
+    private readonly hooks: ForwarderHooks,
   ) {
     const sweepMs = Math.min(1000, Math.max(20, Math.floor(config.upstream.responseTimeoutMs / 4)));
     this.sweeper = setInterval(() => this.expireDeadlines(Date.now()), sweepMs);
     this.sweeper.unref();
-    this.upgrades = createProxyServer({ xfwd: false, ws: true });
-    // Before http-proxy-3's own listeners write the worker's 101, or its refusal (a plain response).
-    this.upgrades.on('proxyReqWs', (proxyReq, req) => {
-      const extra = this.upgradeHeaders.get(req);
-      if (!extra) return;
-      const addHeaders = (proxyRes: http.IncomingMessage) => Object.assign(proxyRes.headers, extra);
-      proxyReq.prependListener('upgrade', addHeaders);
-      proxyReq.prependListener('response', addHeaders);
-    });
+  }
+
+  /**
+   * The containment boundary: every callback on an exchange's way through the proxy runs in one,
+   * so a throw answers that client (502, or a cut connection once its response has begun) and is
+   * logged with its request; it never reaches the process.
+   */
+  contain(exchange: Exchange, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.log.error({ err: error, method: exchange.req.method, url: exchange.req.url, client: exchange.clientIp }, 'request failed inside the proxy');
+      this.fail(exchange, 502, 'the proxy failed on this request', {}, 'proxy error');
+    }
   }
 
   /**
@@ -128,17 +143,28 @@ export class Forwarder {
     let proxy = this.proxies.get(upstream);
     if (!proxy) {
       proxy = createProxyServer({ xfwd: false, selfHandleResponse: true, target: upstream.target, agent: upstream.agent });
-      proxy.on('proxyReq', (proxyReq, req) => this.onProxyReq(proxyReq, req));
-      proxy.on('proxyRes', (proxyRes, req, res) => this.onProxyRes(proxyRes, req, res));
+      proxy.on('proxyReq', (proxyReq, req) => this.withAttempt(req, (attempt) => this.onProxyReq(proxyReq, attempt)));
+      proxy.on('proxyRes', (proxyRes, req, res) => {
+        const attempt = (req as WithAttempt)[ATTEMPT];
+        if (!attempt) return void proxyRes.destroy();
+        this.contain(attempt.exchange, () => this.onProxyRes(proxyRes, attempt, res));
+      });
       // A client that went away: http-proxy-3 destroys the upstream request; the slot is freed on its close.
       proxy.on('econnreset', () => {});
+      // Every send passes its own error callback; this only keeps http-proxy-3 from throwing if one slips by.
+      proxy.on('error', (error) => this.log.warn({ err: (error as Error).message, worker: upstream.name }, 'proxy error outside a request'));
       this.proxies.set(upstream, proxy);
     }
     return proxy;
   }
 
   forward(exchange: Exchange): void {
-    this.acquire(exchange, false);
+    this.contain(exchange, () => this.acquire(exchange, false));
+  }
+
+  private withAttempt(req: http.IncomingMessage, run: (attempt: Attempt) => void): void {
+    const attempt = (req as WithAttempt)[ATTEMPT];
+    if (attempt) this.contain(attempt.exchange, () => run(attempt));
   }
 
   private acquire(exchange: Exchange, retried: boolean): void {
@@ -150,7 +176,7 @@ export class Forwarder {
     const onClientGone = () => {
       if (waiting) cancel();
     };
-    const cancel = pool.wait(request, (failure, queuedSlot) => {
+    const cancel = pool.wait(request, (failure, queuedSlot) => this.contain(exchange, () => {
       waiting = false;
       res.off('close', onClientGone);
       if (failure || !queuedSlot) {
@@ -164,7 +190,7 @@ export class Forwarder {
         return;
       }
       this.send(new Attempt(exchange, queuedSlot, retried));
-    });
+    }));
     if (waiting) res.once('close', onClientGone);
   }
 
@@ -177,11 +203,21 @@ export class Forwarder {
     exchange.retried = attempt.retried;
     exchange.sends++;
     this.awaitingHeaders.add(attempt, Date.now() + this.config.upstream.responseTimeoutMs);
-    const onError = (error: Error) => this.onError(attempt, error as NodeJS.ErrnoException);
+    const onError = (error: Error) => this.contain(exchange, () => this.onError(attempt, error as NodeJS.ErrnoException));
     const proxy = this.proxyFor(upstream);
-    // A retry re-sends a body-less request: the original request stream has already ended.
-    if (attempt.retried) proxy.web(req, res, { buffer: Readable.from([]) }, onError);
+    const body = this.bodyFor(exchange, attempt);
+    if (body) proxy.web(req, res, { buffer: body }, onError);
     else proxy.web(req, res, onError);
+  }
+
+  /**
+   * What goes out as the request body when it is not the client's request stream itself: the
+   * body the proxy read (from its first byte, for a retry too), or nothing for a retry of a
+   * body-less request and for a handshake (whose request stream never ends).
+   */
+  private bodyFor(exchange: Exchange, attempt: Attempt): Readable | undefined {
+    if (exchange.body) return exchange.body.open();
+    return attempt.retried || exchange.upgrade ? Readable.from([]) : undefined;
   }
 
   /**
@@ -196,12 +232,10 @@ export class Forwarder {
   }
 
   private expireDeadlines(now: number): void {
-    this.awaitingHeaders.expire(now, (attempt) => this.timeout(attempt));
+    this.awaitingHeaders.expire(now, (attempt) => this.contain(attempt.exchange, () => this.timeout(attempt)));
   }
 
-  private onProxyReq(proxyReq: http.ClientRequest, req: http.IncomingMessage): void {
-    const attempt = (req as WithAttempt)[ATTEMPT];
-    if (!attempt) return;
+  private onProxyReq(proxyReq: http.ClientRequest, attempt: Attempt): void {
     attempt.proxyReq = proxyReq;
     proxyReq.on('close', () => this.finishAttempt(attempt));
     if (attempt.exchange.res.destroyed || attempt.exchange.res.writableFinished) {
@@ -209,6 +243,11 @@ export class Forwarder {
       return;
     }
     if (attempt.exchange.chunkedBody && !attempt.retried) keepChunked(proxyReq);
+    if (attempt.exchange.upgrade) {
+      proxyReq.on('upgrade', (proxyRes: http.IncomingMessage, workerSocket: Socket, workerHead: Buffer) =>
+        this.contain(attempt.exchange, () => this.openTunnel(attempt, proxyRes, workerSocket, workerHead)),
+      );
+    }
     const socket = proxyReq.socket as Socket | null;
     if (socket && socket.connecting) {
       attempt.connectTimer = setTimeout(() => {
@@ -219,9 +258,8 @@ export class Forwarder {
     }
   }
 
-  private onProxyRes(proxyRes: http.IncomingMessage, req: http.IncomingMessage, res: http.ServerResponse): void {
-    const attempt = (req as WithAttempt)[ATTEMPT];
-    if (!attempt || attempt.failed) {
+  private onProxyRes(proxyRes: http.IncomingMessage, attempt: Attempt, res: http.ServerResponse): void {
+    if (attempt.failed) {
       proxyRes.destroy();
       return;
     }
@@ -311,10 +349,12 @@ export class Forwarder {
     // A refused connect reached nothing, so it is retried on another worker (each refusal ejects
     // one, which bounds the loop); a reset of a reused keep-alive socket is retried once. A request
     // whose worker died while working on it is not replayed: it may be what killed the worker.
-    const sends = exchange.sends;
-    const safeToResend = IDEMPOTENT.has(exchange.req.method ?? '') && !hasBody(exchange.req) && !exchange.res.destroyed;
+    // A body the proxy read whole can be sent again; one streaming from the client cannot.
+    const replayable = !exchange.res.destroyed && (exchange.body ? exchange.body.complete : !hasBody(exchange.req));
     const retryable =
-      safeToResend && ((refused && sends <= exchange.pool.upstreams.length) || (reusedSocketReset && !exchange.resetRetried));
+      replayable &&
+      ((refused && exchange.sends <= exchange.pool.upstreams.length) ||
+        (reusedSocketReset && IDEMPOTENT.has(exchange.req.method ?? '') && !exchange.resetRetried));
     if (retryable) {
       if (reusedSocketReset) exchange.resetRetried = true;
       this.log.debug({ worker: upstream.name, err: code, url: exchange.req.url }, 'retrying');
@@ -338,21 +378,28 @@ export class Forwarder {
     sendError(exchange.res, status, reason, { 'x-switchyard-lane': exchange.lane, ...connection, ...headers });
   }
 
-  /** WebSocket upgrade passthrough to a ready worker; upgrades do not hold a request slot. */
-  upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer, lane: Lane, upstream: Upstream): void {
-    this.upgradeHeaders.set(req, {
-      'x-switchyard-lane': lane,
-      ...(this.config.debugHeaders ? { 'x-switchyard-worker': upstream.name } : {}),
-    });
-    this.upgrades.ws(req, socket, head, { target: { protocol: 'http:', host: upstream.host, port: upstream.port } }, (error) => {
-      this.log.warn({ url: req.url, err: (error as Error).message }, 'websocket upgrade failed');
-      if (!socket.destroyed) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    });
+  /**
+   * The worker switched protocols: the client gets the 101, and the two sockets are joined. The
+   * handshake held a slot like any request; the tunnel holds none (the proxyReq's close frees it),
+   * only its place among the pool's upgraded connections, until either side closes.
+   */
+  private openTunnel(attempt: Attempt, proxyRes: http.IncomingMessage, workerSocket: Socket, workerHead: Buffer): void {
+    const { exchange, slot } = attempt;
+    attempt.responded = true;
+    this.awaitingHeaders.remove(attempt);
+    const { socket: client, head } = exchange.upgrade!;
+    if (client.destroyed || exchange.res.headersSent) return void workerSocket.destroy();
+    const extra = ['X-Switchyard-Lane', exchange.lane];
+    if (this.config.debugHeaders) extra.push('X-Switchyard-Worker', slot.upstream.name);
+    client.write(switchingProtocolsHead(proxyRes, extra));
+    if (workerHead.length > 0) client.write(workerHead);
+    if (head.length > 0) workerSocket.write(head);
+    this.hooks.tunnelOpened(exchange);
+    joinSockets(client, workerSocket, this.config.upgrades.idleTimeoutMs);
   }
 
   close(): void {
     clearInterval(this.sweeper);
-    this.upgrades.close();
     for (const proxy of this.proxies.values()) proxy.close();
   }
 }

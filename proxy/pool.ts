@@ -59,6 +59,8 @@ export class Pool extends EventEmitter {
   private readonly queues = new Map<number, Waiter[]>();
   private readonly priorities: number[] = [];
   private queued = 0;
+  /** client connections upgraded (or being upgraded) to this pool's workers */
+  private upgradedConnections = 0;
   readonly stats: PoolStats = { queued: 0, queuePeak: 0, queueFull: 0, queueTimeouts: 0 };
 
   constructor(
@@ -73,6 +75,21 @@ export class Pool extends EventEmitter {
 
   get queueDepth(): number {
     return this.queued;
+  }
+
+  get upgraded(): number {
+    return this.upgradedConnections;
+  }
+
+  /** A place among the pool's upgraded connections (config maxUpgraded); false when none is left. */
+  reserveUpgrade(): boolean {
+    if (this.upgradedConnections >= this.config.maxUpgraded) return false;
+    this.upgradedConnections++;
+    return true;
+  }
+
+  releaseUpgrade(): void {
+    this.upgradedConnections--;
   }
 
   /** seconds a client should wait before trying again after a 503 */

@@ -10,6 +10,9 @@ import { type ClientInfo, connectionClientAddress, resolveClient, setConnectionC
 import { upstreamHeaders } from './upstream-headers.ts';
 import { ConnectionTracker } from './connections.ts';
 import { Forwarder, hasBody, type Exchange } from './forwarder.ts';
+import { BodyStore, RequestBody } from './request-body.ts';
+import { isUnderPrefix, parseRequestTarget } from './request-target.ts';
+import { responseOnUpgradeSocket } from './tunnel.ts';
 import { HealthChecker } from './health-check.ts';
 import { Pool } from './pool.ts';
 import { acceptProxyProtocol } from './proxy-protocol.ts';
@@ -82,6 +85,8 @@ export class SwitchyardProxy {
   private readonly health: HealthChecker;
   private readonly trusted: CidrSet;
   private readonly serveStatic: ReturnType<typeof createStaticHandler>;
+  private readonly bodies: BodyStore;
+  private readonly upgradeProtocols: ReadonlySet<string>;
   private readonly config: SwitchyardConfig;
   private readonly log: Logger;
   private draining = false;
@@ -109,7 +114,9 @@ export class SwitchyardProxy {
       Object.fromEntries(Object.values(this.routes).map((route) => [route.lane, route.pool])),
     );
     this.serveStatic = createStaticHandler(proxyConfig.static);
-    this.forwarder = new Forwarder(proxyConfig, log);
+    this.bodies = new BodyStore(proxyConfig.bodies);
+    this.upgradeProtocols = new Set(proxyConfig.upgrades.protocols);
+    this.forwarder = new Forwarder(proxyConfig, log, { tunnelOpened: (exchange) => this.tunnelOpened(exchange) });
     this.health = new HealthChecker([...this.pools.values()], proxyConfig.healthCheck, log);
 
     this.server = http.createServer({
@@ -136,6 +143,7 @@ export class SwitchyardProxy {
   }
 
   async listen(port = this.config.proxy.port, host = this.config.proxy.host): Promise<number> {
+    this.bodies.prepare();
     this.server.listen(port, host);
     await once(this.server, 'listening');
     this.health.start();
@@ -191,6 +199,8 @@ export class SwitchyardProxy {
       draining: this.draining,
       inflight: this.inflight,
       connections: this.connections.counts(),
+      /** request bodies the proxy holds right now, in memory and in temp files */
+      bodies: this.bodies.usage,
       pools: [...this.pools.values()].map((pool) => ({
         name: pool.name,
         queueDepth: pool.queueDepth,
@@ -255,10 +265,44 @@ export class SwitchyardProxy {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = req.url ?? '/';
-    const problem = this.requestProblem(req);
+    this.contained(req, res, () => this.handle(req, res, undefined));
+  }
+
+  /** Upgrade requests go the way every request goes, on a response object of their own socket. */
+  private onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    const res = responseOnUpgradeSocket(req, socket);
+    this.contained(req, res, () => this.handle(req, res, { socket, head }));
+  }
+
+  /** The outermost containment boundary (the forwarder keeps one around each of its callbacks). */
+  private contained(req: http.IncomingMessage, res: http.ServerResponse, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.log.error({ err: error, method: req.method, url: req.url, peer: req.socket.remoteAddress }, 'request failed inside the proxy');
+      sendError(res, 502, 'the proxy failed on this request', { connection: 'close' });
+    }
+  }
+
+  /**
+   * One request, in order: its target and size (before anything parses it), the proxy's own
+   * endpoints, who the client is and what it asks for, its body, then a worker. An upgrade is a
+   * request of its lane: it waits for a slot and its answer like any other.
+   */
+  private handle(req: http.IncomingMessage, res: http.ServerResponse, upgradeOffer: Exchange['upgrade']): void {
+    const problem = this.sizeProblem(req);
     if (problem) return sendError(res, problem.status, problem.reason, { connection: 'close' });
+    const target = parseRequestTarget(req.url ?? '/');
+    if (!target.ok) return sendError(res, 400, target.reason, { connection: 'close' });
+    req.url = target.path;
+    if (target.host !== undefined) req.headers.host = target.host;
+    const host = req.headers.host;
+    if (host !== undefined && !VALID_HOST.test(host)) return sendError(res, 400, 'invalid Host header', { connection: 'close' });
+    const url = target.path;
     if (url === HEALTH_PATH || url.startsWith(`${HEALTH_PATH}?`)) return this.serveHealth(res);
+    if (isUnderPrefix(url, this.config.proxy.internalPaths)) return sendError(res, 404, 'not found');
+    const upgrade = upgradeOffer && this.acceptsUpgrade(req) ? upgradeOffer : undefined;
+    if (upgradeOffer && hasBody(req)) return sendError(res, 400, 'an upgrade request cannot carry a body', { connection: 'close' });
 
     const connection = this.connections.get(req.socket);
     const client = this.clientOf(req, req.socket, connection);
@@ -270,19 +314,28 @@ export class SwitchyardProxy {
       headers: req.headers,
       clientIp: client.ip,
     });
-    const closeConnection = this.connections.requestStarted(connection, requestClass);
+    if (upgrade && requestClass === 'static') return sendError(res, 404, 'no WebSocket endpoint under the static prefix');
+    if (upgrade && this.draining) return sendError(res, 503, 'shutting down', { 'retry-after': '1' });
+    const closeConnection = this.connections.requestStarted(connection, requestClass) || upgradeOffer !== undefined;
     const startedAt = performance.now();
     let exchange: Exchange | undefined;
     this.inflight++;
     res.on('close', () => {
+      if (exchange?.upgrade && exchange.tunnelled) return; // accounted for when the tunnel opened
       this.inflight--;
       this.connections.requestFinished(connection);
-      if (exchange) this.forwarder.clientClosed(exchange);
-      this.exchangeEnded(requestClass, req, res, startedAt, client.ip, exchange);
+      if (exchange) {
+        this.forwarder.clientClosed(exchange);
+        exchange.body?.release();
+      }
+      this.exchangeEnded(requestClass, req, res.writableFinished ? res.statusCode : 499, startedAt, client.ip, exchange);
     });
     // Read once, while the headers are still the client's (the upstream's may lose or gain framing).
     const chunkedBody = req.headers['transfer-encoding'] !== undefined;
-    if (!this.guardRequestBody(req, res, requestClass, chunkedBody)) return;
+    const maxBody = this.config.proxy.limits.maxBodyBytes;
+    if (maxBody > 0 && Number(req.headers['content-length'] ?? 0) > maxBody) {
+      return sendError(res, 413, 'request body too large', { connection: 'close' });
+    }
 
     if (requestClass === 'static') {
       if (closeConnection) res.setHeader('connection', 'close');
@@ -290,7 +343,12 @@ export class SwitchyardProxy {
       return this.serveStatic(req, res);
     }
     const route = this.routes[requestClass];
-    req.headers = upstreamHeaders(req.headers, client);
+    if (upgrade) {
+      if (!route.pool.reserveUpgrade()) {
+        return sendError(res, 503, 'too many upgraded connections', { 'retry-after': '1', 'x-switchyard-lane': route.lane });
+      }
+      upgrade.socket.once('close', () => route.pool.releaseUpgrade());
+    }
     exchange = {
       req,
       res,
@@ -302,13 +360,61 @@ export class SwitchyardProxy {
       closeConnection,
       chunkedBody,
       startedAt,
+      body: hasBody(req) ? new RequestBody(this.bodies, req, this.bodyPolicy(requestClass)) : undefined,
+      upgrade,
+      tunnelled: false,
       worker: undefined,
       retried: false,
       sends: 0,
       resetRetried: false,
       error: undefined,
     };
-    this.forwarder.forward(exchange);
+    const ready = exchange;
+    const clientHeaders = req.headers;
+    if (!ready.body) {
+      req.headers = upstreamHeaders(clientHeaders, client, { upgrade: upgrade !== undefined });
+      return this.forwarder.forward(ready);
+    }
+    const body = ready.body;
+    body.onLateFailure = (failure) =>
+      this.forwarder.contain(ready, () => {
+        this.log.warn({ url: req.url, client: client.ip, status: failure.status }, failure.reason);
+        sendError(res, failure.status, failure.reason, { connection: 'close', 'x-switchyard-lane': ready.lane });
+        req.socket.destroy();
+      });
+    body.start((failure) =>
+      this.forwarder.contain(ready, () => {
+        if (failure) {
+          this.log.warn({ url: req.url, client: client.ip, status: failure.status }, failure.reason);
+          const retry: Record<string, string> = failure.status === 503 ? { 'retry-after': '1' } : {};
+          return sendError(res, failure.status, failure.reason, { connection: 'close', 'x-switchyard-lane': ready.lane, ...retry });
+        }
+        ready.chunkedBody = chunkedBody && !body.complete;
+        req.headers = upstreamHeaders(clientHeaders, client, { bufferedBodyBytes: body.complete ? body.received : undefined });
+        this.forwarder.forward(ready);
+      }),
+    );
+  }
+
+  private bodyPolicy(requestClass: RequestClass) {
+    const policy = this.config.proxy.clients[requestClass];
+    return { maxBytes: this.config.proxy.limits.maxBodyBytes, bufferBytes: policy.bodyBufferBytes, timeoutMs: policy.requestTimeoutMs };
+  }
+
+  /** Only the configured Upgrade protocols (WebSocket) reach a worker; a GET is the only method that may ask. */
+  private acceptsUpgrade(req: http.IncomingMessage): boolean {
+    const asked = req.headers.upgrade?.trim().toLowerCase();
+    return req.method === 'GET' && asked !== undefined && this.upgradeProtocols.has(asked);
+  }
+
+  /** The one place that sees a tunnel open: it is no longer a request in flight, and its 101 is recorded. */
+  private tunnelOpened(exchange: Exchange): void {
+    exchange.tunnelled = true;
+    this.inflight--;
+    const connection = this.connections.get(exchange.req.socket);
+    this.connections.requestFinished(connection);
+    this.connections.upgraded(exchange.req.socket);
+    this.exchangeEnded(exchange.lane, exchange.req, 101, exchange.startedAt, exchange.clientIp, exchange);
   }
 
   /**
@@ -321,69 +427,14 @@ export class SwitchyardProxy {
     return resolveClient(req, this.trusted, connectionClientAddress(socket) ?? normalizeAddress(socket.remoteAddress ?? ''));
   }
 
-  /** 413 for bodies over the limit; 408 when the whole request does not arrive within its class's time. */
-  private guardRequestBody(req: http.IncomingMessage, res: http.ServerResponse, requestClass: RequestClass, chunkedBody: boolean): boolean {
-    const maxBody = this.config.proxy.limits.maxBodyBytes;
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (maxBody > 0 && declared > maxBody) {
-      sendError(res, 413, 'request body too large', { connection: 'close' });
-      return false;
-    }
-    if (req.complete || !hasBody(req)) return true;
-    // Both watches start when the body starts flowing to a worker. A request waiting in the queue
-    // is not read (its wait is governed by the queue timeout), and a 'data' listener attached
-    // before then would switch the body to flowing and drop it on the floor.
-    const { requestTimeoutMs } = this.config.proxy.clients[requestClass];
-    const countChunked = maxBody > 0 && chunkedBody;
-    req.once('resume', () => {
-      const timer = setTimeout(() => {
-        this.log.warn({ url: req.url }, 'request body did not arrive in time');
-        sendError(res, 408, 'request timed out', { connection: 'close' });
-        req.socket.destroy();
-      }, requestTimeoutMs);
-      req.once('end', () => clearTimeout(timer));
-      req.once('close', () => clearTimeout(timer));
-      if (countChunked) {
-        let received = 0;
-        req.on('data', (chunk: Buffer) => {
-          received += chunk.length;
-          if (received > maxBody) {
-            sendError(res, 413, 'request body too large', { connection: 'close' });
-            req.socket.destroy();
-          }
-        });
-      }
-    });
-    return true;
-  }
-
-  /** What the proxy refuses in any request line and headers that Node's parser let through. */
-  private requestProblem(req: http.IncomingMessage): { status: 400 | 414 | 431; reason: string } | undefined {
+  /** 414 and 431: what Node's parser let through but the configured limits do not. */
+  private sizeProblem(req: http.IncomingMessage): { status: 414 | 431; reason: string } | undefined {
     const url = req.url ?? '/';
     const limits = this.config.proxy.limits;
     // UTF-8 takes at most 3 bytes per UTF-16 unit, so most URLs need no byte count
     if (url.length * 3 > limits.maxUrlBytes && Buffer.byteLength(url) > limits.maxUrlBytes) return { status: 414, reason: 'URL too long' };
     if (headerBytes(req) > limits.maxHeaderBytes) return { status: 431, reason: 'request headers too large' };
-    const host = req.headers.host;
-    if (host !== undefined && !VALID_HOST.test(host)) return { status: 400, reason: 'invalid Host header' };
     return undefined;
-  }
-
-  private onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
-    const problem = this.requestProblem(req);
-    if (problem) return rejectSocket(socket, problem.status, problem.reason);
-    if (this.draining) return rejectSocket(socket, 503, 'shutting down', 'Retry-After: 1\r\n');
-    const client = this.clientOf(req, socket);
-    const { path, query } = splitUrl(req.url ?? '/');
-    const requestClass = this.classifier.classify({ method: req.method ?? 'GET', path, query, headers: req.headers, clientIp: client.ip });
-    if (requestClass === 'static') return rejectSocket(socket, 404, 'no WebSocket endpoint under the static prefix');
-    const route = this.routes[requestClass];
-    const ready = route.pool.upstreams.filter((upstream) => upstream.state === 'ready');
-    const upstream = ready.sort((a, b) => a.inflight - b.inflight)[0];
-    if (!upstream) return rejectSocket(socket, 503, 'no worker available', 'Retry-After: 1\r\n');
-    this.connections.upgraded(socket);
-    req.headers = upstreamHeaders(req.headers, client, { upgrade: true });
-    this.forwarder.upgrade(req, socket, head, route.lane, upstream);
   }
 
   private onClientError(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {
@@ -411,17 +462,19 @@ export class SwitchyardProxy {
     res.end(body);
   }
 
-  /** One place for what every request leaves behind: its stats and, when it failed or at debug, a log line. */
+  /**
+   * One place for what every request leaves behind: its stats and, when it failed or at debug, a
+   * log line. The status is 499 (nginx's "client closed request") when the client left before the
+   * response was complete.
+   */
   private exchangeEnded(
     requestClass: RequestClass,
     req: http.IncomingMessage,
-    res: http.ServerResponse,
+    status: number,
     startedAt: number,
     clientIp: string,
     exchange: Exchange | undefined,
   ): void {
-    // 499 (nginx's "client closed request") when the client left before the response was complete
-    const status = res.writableFinished ? res.statusCode : 499;
     const endedAt = performance.now();
     const ms = endedAt - startedAt;
     this.stats.record(requestClass, status, ms / 1000, TIME_ORIGIN + endedAt);

@@ -1,7 +1,10 @@
 // A small HTTP app used as a worker in proxy tests: one process, routes that misbehave on demand.
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { WebSocketServer } from 'ws';
+import type { Socket } from 'node:net';
 import { readAtRate } from './read-at-rate.ts';
+import { responseOnUpgradeSocket } from '../../proxy/tunnel.ts';
 
 const name = process.env.APP_NAME ?? `app-${process.pid}`;
 let inflight = 0;
@@ -78,8 +81,9 @@ const server = http.createServer((req, res) => {
       const body: Buffer[] = [];
       req.on('data', (data: Buffer) => body.push(data));
       req.on('end', () => {
+        const whole = Buffer.concat(body);
         res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers, bodyBytes: Buffer.concat(body).length }));
+        res.end(JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers, bodyBytes: whole.length, sha256: createHash('sha256').update(whole).digest('hex') }));
       });
       return;
     }
@@ -103,8 +107,14 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 5000;
 
-const wss = new WebSocketServer({ server, path: '/ws' });
+// WebSockets on /ws; an upgrade request to any other route gets that route's plain answer, as
+// from an app that does not do WebSockets (fastify, the reference worker).
+const wss = new WebSocketServer({ noServer: true });
 wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`${name}: ${data}`)));
+server.on('upgrade', (req, socket: Socket, head: Buffer) => {
+  if (new URL(req.url ?? '/', 'http://local').pathname === '/ws') return wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  server.emit('request', req, responseOnUpgradeSocket(req, socket));
+});
 
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   const address = server.address() as { port: number };

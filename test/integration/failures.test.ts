@@ -44,11 +44,11 @@ describe('worker failures: ejection, retries, timeouts, cut streams', () => {
     assert.equal(workerState('web-0'), 'down');
   });
 
-  test('a POST with a body is never retried: 502', async () => {
+  test('a POST whose body streams from the client is never retried: 502', async () => {
     const deadPort = await freePort();
     const solo = await startProxy({
       pools: { web: [`127.0.0.1:${deadPort}`, stable.address] },
-      config: { proxy: { healthCheck: { intervalMs: 60_000 } } },
+      config: { proxy: { healthCheck: { intervalMs: 60_000 }, clients: { page: { bodyBufferBytes: 0 } } } },
     });
     try {
       const pool = solo.proxy.pools.get('web')!;
@@ -62,6 +62,30 @@ describe('worker failures: ejection, retries, timeouts, cut streams', () => {
       assert.equal(pool.upstreams[0].state, 'down', 'the refusing worker is ejected at once');
       const stats = JSON.parse((await request(`http://${stable.address}/stats`)).body);
       assert.equal(stats.served, servedBefore, 'the POST reached no other worker');
+    } finally {
+      await solo.close();
+    }
+  });
+
+  test('a POST whose body the proxy read whole is sent to another worker when a connect is refused, once', async () => {
+    const deadPort = await freePort();
+    const solo = await startProxy({
+      pools: { web: [`127.0.0.1:${deadPort}`, stable.address] },
+      config: { proxy: { healthCheck: { intervalMs: 60_000 } } },
+    });
+    try {
+      const pool = solo.proxy.pools.get('web')!;
+      await waitFor(() => pool.upstreams[0].state === 'down', 'the first health check found the dead worker');
+      const servedBefore = JSON.parse((await request(`http://${stable.address}/stats`)).body).served;
+      pool.setState(pool.upstreams[0], 'ready');
+      const body = 'x'.repeat(100_000);
+      const response = await request(`${solo.url}/echo`, { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+      assert.equal(response.status, 200, 'a refused connect carried nothing: the buffered POST is safe to send elsewhere');
+      assert.equal(JSON.parse(response.body).bodyBytes, body.length, 'the whole body, from its first byte');
+      assert.equal(response.headers['x-app'], 'stable');
+      assert.equal(pool.upstreams[0].state, 'down');
+      const stats = JSON.parse((await request(`http://${stable.address}/stats`)).body);
+      assert.equal(stats.served, servedBefore + 1, 'it reached the other worker once');
     } finally {
       await solo.close();
     }

@@ -1,6 +1,6 @@
 import { crc32, deflateSync } from 'node:zlib';
 import { FastImportWriter, type FileChange, type Person } from './fast-import.ts';
-import { SeededRandom } from './random.ts';
+import { SeededRandom } from '../../lib/seeded-random.ts';
 
 // The demo repository: a few hundred commits over nested directories, a branch merged back, tags
 // every 50 commits, a PNG, a random binary and a multi-megabyte text file.

@@ -1,4 +1,4 @@
-/** A small seeded PRNG (mulberry32): the demo history is the same on every machine. */
+/** A small seeded PRNG (mulberry32): the demo history, and the fuzzer's cases, are the same on every machine. */
 export class SeededRandom {
   constructor(private state: number) {}
 
