@@ -237,6 +237,10 @@ const proxySchema = z.strictObject({
       bot: clientPolicySchema.prefault({ idleTimeoutMs: 15_000, requestTimeoutMs: 600_000 }),
       /** per client IP (the PROXY-protocol or socket address; trusted proxies are exempt) */
       maxConnectionsPerIp: z.number().int().min(0).default(64),
+      /** client connections in all; past it the oldest idle one is closed, or the new one gets 503 */
+      maxConnections: positiveInt(10_000),
+      /** pipelined requests waiting behind the one in flight on a connection (served in turn); 503 past it */
+      maxPipelined: z.number().int().min(0).default(8),
       overload: z
         .strictObject({
           /** the proxy counts as overloaded above this many client connections... */

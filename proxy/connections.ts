@@ -15,6 +15,10 @@ export interface TrackedConnection {
   active: number;
   requests: number;
   idleSince: number;
+  /** socket.bytesRead when it went idle: more since means a next request is on its way */
+  bytesReadWhenIdle: number;
+  /** pipelined requests that arrived while one was in flight, handled one at a time in order */
+  waiting: Array<() => void>;
   /** exempt from the per-IP limit (a trusted load balancer's own address) */
   exempt: boolean;
   upgraded: boolean;
@@ -48,17 +52,16 @@ export class ConnectionTracker {
     return this.connections.size >= this.config.overload.connections;
   }
 
-  /** Registers a new connection; false when the client is over its limit and nothing idle can give way. */
+  /**
+   * Registers a new connection; false when the client is over its limit, or the proxy at its own,
+   * and nothing idle can give way (the oldest idle connection of that client, or of anyone, is
+   * closed to make room).
+   */
   admit(socket: Socket, ip: string, exempt: boolean, trustedPeer: boolean): boolean {
     const limit = this.config.maxConnectionsPerIp;
     const siblings = this.byIp.get(ip);
-    if (!exempt && limit > 0 && siblings && siblings.size >= limit) {
-      const oldestIdle = [...siblings]
-        .filter((connection) => connection.active === 0 && !connection.upgraded)
-        .sort((a, b) => a.idleSince - b.idleSince)[0];
-      if (!oldestIdle) return false;
-      this.close(oldestIdle);
-    }
+    if (!exempt && limit > 0 && siblings && siblings.size >= limit && !this.closeOldestIdle(siblings.values())) return false;
+    if (this.connections.size >= this.config.maxConnections && !this.closeOldestIdle(this.connections.values())) return false;
     const connection: TrackedConnection = {
       socket,
       ip,
@@ -67,6 +70,8 @@ export class ConnectionTracker {
       active: 0,
       requests: 0,
       idleSince: Date.now(),
+      bytesReadWhenIdle: socket.bytesRead,
+      waiting: [],
       exempt,
       upgraded: false,
     };
@@ -97,12 +102,32 @@ export class ConnectionTracker {
     return this.shuttingDown || (max > 0 && connection.requests >= max);
   }
 
+  /**
+   * Runs a request's handling now when nothing else is in flight on its connection, else after
+   * the requests before it, one at a time as nginx and HAProxy do: Node's parser hands over every
+   * pipelined request at once, and each would otherwise take a queue place or a worker of its own.
+   * False when maxPipelined already wait on the connection (the caller refuses this one).
+   */
+  inTurn(connection: TrackedConnection | undefined, handle: () => void): boolean {
+    if (!connection || (connection.active === 0 && connection.waiting.length === 0)) {
+      handle();
+      return true;
+    }
+    if (connection.waiting.length >= this.config.maxPipelined) return false;
+    connection.waiting.push(handle);
+    return true;
+  }
+
   requestFinished(connection: TrackedConnection | undefined): void {
     if (!connection || connection.active === 0) return;
     connection.active--;
-    if (connection.active === 0) {
-      if (this.shuttingDown) this.close(connection);
-      else connection.idleSince = Date.now();
+    if (connection.active > 0) return;
+    const next = connection.waiting.shift();
+    if (next) return next();
+    if (this.shuttingDown) this.close(connection);
+    else {
+      connection.idleSince = Date.now();
+      connection.bytesReadWhenIdle = connection.socket.bytesRead;
     }
   }
 
@@ -130,7 +155,7 @@ export class ConnectionTracker {
   beginShutdown(): void {
     this.shuttingDown = true;
     for (const connection of [...this.connections.values()]) {
-      if (connection.active === 0 && !connection.upgraded) this.close(connection);
+      if (this.isIdle(connection)) this.close(connection);
     }
   }
 
@@ -156,13 +181,42 @@ export class ConnectionTracker {
     clearInterval(this.sweeper);
   }
 
-  /** Closes idle connections past their class's idle timeout (shorter under overload). */
+  /**
+   * Closes idle connections past their class's idle timeout (shorter under overload). A timer runs
+   * before the event loop reads sockets, so a client's next request may sit unread in the kernel
+   * when this runs late: the close waits for setImmediate, after that read, and spares a connection
+   * whose byte count moved since it went idle (its request is being parsed). What is left of the
+   * race is a request arriving within that one turn of the loop.
+   */
   private closeExpiredIdle(now: number): void {
+    const expired: TrackedConnection[] = [];
     for (const connection of this.connections.values()) {
-      if (connection.active === 0 && !connection.upgraded && now - connection.idleSince >= this.idleTimeoutMs(connection)) {
-        this.close(connection);
-      }
+      if (this.isIdle(connection) && now - connection.idleSince >= this.idleTimeoutMs(connection)) expired.push(connection);
     }
+    if (expired.length === 0) return;
+    setImmediate(() => {
+      for (const connection of expired) if (this.isIdle(connection)) this.close(connection);
+    });
+  }
+
+  /** nothing in flight, nothing arriving since the last response, not a tunnel, still ours */
+  private isIdle(connection: TrackedConnection): boolean {
+    return (
+      connection.active === 0 &&
+      !connection.upgraded &&
+      connection.socket.bytesRead === connection.bytesReadWhenIdle &&
+      this.connections.get(connection.socket) === connection
+    );
+  }
+
+  /** Closes the connection idle longest among these; false when none is idle. */
+  private closeOldestIdle(candidates: Iterable<TrackedConnection>): boolean {
+    let oldest: TrackedConnection | undefined;
+    for (const connection of candidates) {
+      if (this.isIdle(connection) && (!oldest || connection.idleSince < oldest.idleSince)) oldest = connection;
+    }
+    if (oldest) this.close(oldest);
+    return oldest !== undefined;
   }
 
   private close(connection: TrackedConnection): void {
@@ -171,6 +225,7 @@ export class ConnectionTracker {
   }
 
   private forget(connection: TrackedConnection): void {
+    connection.waiting.length = 0;
     if (!this.connections.delete(connection.socket)) return;
     const group = this.byIp.get(connection.ip);
     group?.delete(connection);

@@ -22,6 +22,7 @@ import { ProxyStats } from './stats.ts';
 import { ControlServer } from './control.ts';
 import { Upstream, type UpstreamState } from './upstream.ts';
 import { adminToken } from '../lib/admin-token.ts';
+import { ThrottledLog } from '../lib/throttled-log.ts';
 
 const HEALTH_PATH = '/healthz';
 // read once: performance.timeOrigin is a getter that calls into the runtime
@@ -89,6 +90,8 @@ export class SwitchyardProxy {
   private readonly upgradeProtocols: ReadonlySet<string>;
   private readonly config: SwitchyardConfig;
   private readonly log: Logger;
+  /** what any client can cause over and over is logged once a minute, with a count of the rest */
+  private readonly clientFaults: { refused: ThrottledLog; malformed: ThrottledLog; bodies: ThrottledLog };
   private draining = false;
   private closing = false;
   private inflight = 0;
@@ -97,6 +100,7 @@ export class SwitchyardProxy {
     const { config, log } = options;
     this.config = config;
     this.log = log;
+    this.clientFaults = { refused: new ThrottledLog(log), malformed: new ThrottledLog(log), bodies: new ThrottledLog(log) };
     const proxyConfig = config.proxy;
     this.trusted = new CidrSet(proxyConfig.trustedProxies);
     this.classifier = new Classifier(config);
@@ -133,7 +137,7 @@ export class SwitchyardProxy {
     this.server.on('request', (req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as Socket, head));
     this.server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) =>
-      this.onClientError(error, socket),
+      this.containedSocket(socket, () => this.onClientError(error, socket)),
     );
     for (const pool of this.pools.values()) {
       pool.on('state', (upstream: Upstream, previous: string) =>
@@ -238,34 +242,52 @@ export class SwitchyardProxy {
     this.server.removeAllListeners('connection');
     this.server.on('connection', (socket: Socket) => {
       socket.on('error', () => {}); // resets from clients are normal; the parser reports the rest
-      const peer = normalizeAddress(socket.remoteAddress ?? '');
-      const admit = (clientAddress: string, exempt: boolean) => {
-        if (this.closing) return socket.destroy();
-        if (!this.connections.admit(socket, clientAddress, exempt, this.trusted.has(clientAddress))) {
-          this.log.warn({ client: clientAddress }, 'too many connections from one client');
-          return rejectSocket(socket, 503, 'too many connections from your address', 'Retry-After: 1\r\n');
-        }
-        parseHttp.call(this.server, socket);
-      };
-      const trustedPeer = this.trusted.has(peer);
-      if (!trustedPeer || !this.config.proxy.proxyProtocol) return admit(peer, trustedPeer);
-      acceptProxyProtocol(socket, { timeoutMs: this.config.proxy.limits.headersTimeoutMs }, (result) => {
-        if (!result.ok) {
-          this.log.warn({ peer, reason: result.reason }, 'bad PROXY protocol header');
-          return socket.destroy();
-        }
-        if (result.remoteAddress) {
-          setConnectionClientAddress(socket, normalizeAddress(result.remoteAddress));
-          admit(normalizeAddress(result.remoteAddress), false);
-        } else {
-          admit(peer, true);
-        }
-      });
+      this.containedSocket(socket, () => this.onConnection(socket, parseHttp));
     });
   }
 
+  /** The boundary for what runs on a connection outside any request: a throw closes that one socket. */
+  private containedSocket(socket: Socket, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.log.error({ err: error, peer: socket.remoteAddress }, 'connection failed inside the proxy');
+      socket.destroy();
+    }
+  }
+
+  private onConnection(socket: Socket, parseHttp: (socket: Socket) => void): void {
+    const peer = normalizeAddress(socket.remoteAddress ?? '');
+    const admit = (clientAddress: string, exempt: boolean): void => {
+      if (this.closing) return void socket.destroy();
+      if (!this.connections.admit(socket, clientAddress, exempt, this.trusted.has(clientAddress))) {
+        this.clientFaults.refused.write({ client: clientAddress, connections: this.connections.size }, 'connection refused: too many from its address, or in all');
+        return rejectSocket(socket, 503, 'too many connections', 'Retry-After: 1\r\n');
+      }
+      parseHttp.call(this.server, socket);
+    };
+    const trustedPeer = this.trusted.has(peer);
+    if (!trustedPeer || !this.config.proxy.proxyProtocol) return admit(peer, trustedPeer);
+    acceptProxyProtocol(socket, { timeoutMs: this.config.proxy.limits.headersTimeoutMs }, (result) => this.containedSocket(socket, () => {
+      if (!result.ok) {
+        this.log.warn({ peer, reason: result.reason }, 'bad PROXY protocol header');
+        socket.destroy();
+        return;
+      }
+      if (result.remoteAddress) {
+        setConnectionClientAddress(socket, normalizeAddress(result.remoteAddress));
+        admit(normalizeAddress(result.remoteAddress), false);
+      } else {
+        admit(peer, true);
+      }
+    }));
+  }
+
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    this.contained(req, res, () => this.handle(req, res, undefined));
+    const handle = () => this.contained(req, res, () => this.handle(req, res, undefined));
+    if (!this.connections.inTurn(this.connections.get(req.socket), handle)) {
+      sendError(res, 503, 'too many pipelined requests', { connection: 'close', 'retry-after': '1' });
+    }
   }
 
   /** Upgrade requests go the way every request goes, on a response object of their own socket. */
@@ -323,12 +345,12 @@ export class SwitchyardProxy {
     res.on('close', () => {
       if (exchange?.upgrade && exchange.tunnelled) return; // accounted for when the tunnel opened
       this.inflight--;
-      this.connections.requestFinished(connection);
       if (exchange) {
         this.forwarder.clientClosed(exchange);
         exchange.body?.release();
       }
       this.exchangeEnded(requestClass, req, res.writableFinished ? res.statusCode : 499, startedAt, client.ip, exchange);
+      this.connections.requestFinished(connection); // last: it may start the next pipelined request
     });
     // Read once, while the headers are still the client's (the upstream's may lose or gain framing).
     const chunkedBody = req.headers['transfer-encoding'] !== undefined;
@@ -378,14 +400,14 @@ export class SwitchyardProxy {
     const body = ready.body;
     body.onLateFailure = (failure) =>
       this.forwarder.contain(ready, () => {
-        this.log.warn({ url: req.url, client: client.ip, status: failure.status }, failure.reason);
+        this.clientFaults.bodies.write({ url: req.url, client: client.ip, status: failure.status }, failure.reason);
         sendError(res, failure.status, failure.reason, { connection: 'close', 'x-switchyard-lane': ready.lane });
         req.socket.destroy();
       });
     body.start((failure) =>
       this.forwarder.contain(ready, () => {
         if (failure) {
-          this.log.warn({ url: req.url, client: client.ip, status: failure.status }, failure.reason);
+          this.clientFaults.bodies.write({ url: req.url, client: client.ip, status: failure.status }, failure.reason);
           const retry: Record<string, string> = failure.status === 503 ? { 'retry-after': '1' } : {};
           return sendError(res, failure.status, failure.reason, { connection: 'close', 'x-switchyard-lane': ready.lane, ...retry });
         }
@@ -440,7 +462,7 @@ export class SwitchyardProxy {
   private onClientError(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {
     const code = error.code ?? '';
     if (code === 'ECONNRESET' || code === 'EPIPE') return void socket.destroy();
-    this.log.warn({ err: code || error.message, peer: socket.remoteAddress }, 'malformed request');
+    this.clientFaults.malformed.write({ err: code || error.message, peer: socket.remoteAddress }, 'malformed request');
     if (code === 'HPE_HEADER_OVERFLOW') {
       // No line break yet in what overflowed: it is the request line itself, so the URL is too long.
       const requestLineEnded = error.rawPacket ? error.rawPacket.includes('\r\n') || error.rawPacket.includes('\n') : true;

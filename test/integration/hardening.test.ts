@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { WebSocket } from 'ws';
 import { startApp, startProxyProcess, type AppProcess, type ProxyProcess } from '../helpers/processes.ts';
-import { rawConversation, rawExchange, request, sleep, statusOf, waitFor } from '../helpers/http.ts';
+import { openKeepAlive, rawConversation, rawExchange, request, sleep, statusOf, waitFor } from '../helpers/http.ts';
 import { startProxy, type StartedProxy } from '../../proxy/testing.ts';
 
 const MB = 1024 * 1024;
@@ -262,5 +262,86 @@ describe('upgrades are requests of their lane', () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe('connections: every one bounded, none closed under a request', () => {
+  let app: AppProcess;
+  const started: StartedProxy[] = [];
+  const opened: net.Socket[] = [];
+
+  before(async () => {
+    app = await startApp('connections');
+  });
+  after(async () => {
+    for (const socket of opened) socket.destroy();
+    await Promise.all(started.map((proxy) => proxy.close()));
+    await app.stop();
+  });
+
+  async function proxyWith(config: Record<string, unknown>) {
+    const proxy = await startProxy({ pools: { web: [app.address] }, config });
+    started.push(proxy);
+    return proxy;
+  }
+
+  test('pipelined requests are served one at a time, in order; past maxPipelined waiting they get 503', async () => {
+    const proxy = await proxyWith({ proxy: { clients: { maxPipelined: 3 } }, pools: { web: { concurrency: 4 } } });
+    const maxBefore = (await appStats(app)).maxInflight;
+    const pipeline = (count: number) =>
+      rawExchange(
+        proxy.port,
+        Array.from({ length: count }, (_, i) => `GET /slow?ms=150&n=${i} HTTP/1.1\r\nHost: t\r\n${i === count - 1 ? 'Connection: close\r\n' : ''}\r\n`).join(''),
+        { timeoutMs: 8000 },
+      );
+    const four = await pipeline(4);
+    assert.equal(four.match(/HTTP\/1\.1 200/g)?.length, 4, four.slice(0, 300));
+    assert.ok((await appStats(app)).maxInflight <= Math.max(1, maxBefore), 'never two of its requests on the workers at once');
+    const eight = await pipeline(8);
+    const statuses = [...eight.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((match) => Number(match[1]));
+    assert.deepEqual(statuses.slice(0, 4), [200, 200, 200, 200], 'the one in flight and the three waiting behind it');
+    assert.ok(statuses.slice(4).every((status) => status === 503), `the rest: ${statuses.join(',')}`);
+  });
+
+  test('at maxConnections the oldest idle connection gives way; with none idle a new one gets 503', async () => {
+    const proxy = await proxyWith({ proxy: { clients: { maxConnections: 4, page: { idleTimeoutMs: 60_000 } } }, pools: { web: { concurrency: 8 } } });
+    const idle = [];
+    for (let i = 0; i < 4; i++) idle.push(await openKeepAlive(proxy.port, '/'));
+    opened.push(...idle);
+    const closedFirst = new Promise<void>((resolve) => idle[0].once('close', () => resolve()));
+    assert.equal((await request(`${proxy.url}/`)).status, 200, 'a new client is served');
+    await closedFirst;
+    for (const socket of idle) socket.destroy();
+    await waitFor(() => proxy.proxy.connections.size === 0, 'all closed');
+    const busy = Array.from({ length: 4 }, () => request(`${proxy.url}/slow?ms=1500`));
+    await waitFor(() => proxy.proxy.connections.counts().byClass.page.active === 4, 'four requests in flight');
+    const refused = await rawExchange(proxy.port, 'GET / HTTP/1.1\r\nHost: t\r\n\r\n');
+    assert.equal(statusOf(refused), 503, refused.slice(0, 200));
+    assert.deepEqual((await Promise.all(busy)).map((response) => response.status), [200, 200, 200, 200]);
+  });
+
+  test("an idle connection whose next request has arrived is not closed by a late idle sweep", async () => {
+    const proxy = await proxyWith({ proxy: { clients: { page: { idleTimeoutMs: 300 } } } });
+    const socket = await openKeepAlive(proxy.port, '/');
+    opened.push(socket);
+    await sleep(200);
+    const answer = new Promise<string>((resolve) => {
+      let received = '';
+      socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+      socket.on('close', () => resolve(received));
+      setTimeout(() => resolve(received), 3000);
+    });
+    // The request is in the proxy's kernel buffer before its event loop (this process's) stalls
+    // past the idle deadline; the loop then runs its timers (the sweep) before it reads sockets.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        socket.write('GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
+        const until = Date.now() + 400;
+        while (Date.now() < until);
+        resolve();
+      }),
+    );
+    const raw = await answer;
+    assert.equal(statusOf(raw), 200, `the request on the expiring connection was answered: ${JSON.stringify(raw.slice(0, 80))}`);
   });
 });
