@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { WorkerContext } from './context.ts';
 import { installAppLock } from './http/app-lock.ts';
+import { installConnectionReuseHook } from './http/connection-reuse.ts';
 import { registerHealthRoute } from './http/health.ts';
 import { registerPageRoutes, sendNotFound } from './http/pages.ts';
 import { registerRepoRoutes } from './http/repo-root.ts';
@@ -23,6 +24,7 @@ export function buildApp(ctx: WorkerContext): FastifyInstance {
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
   installAppLock(app, ctx);
+  installConnectionReuseHook(app);
   registerHealthRoute(app, ctx);
   registerPageRoutes(app, ctx);
   registerRepoRoutes(app, ctx);

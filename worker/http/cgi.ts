@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { killProcessGroup, type ChildProcesses } from '../children.ts';
+import { closeConnectionUnlessSmall } from './connection-reuse.ts';
 
 export interface CgiOptions {
   command: string;
@@ -141,6 +142,7 @@ export function runCgi(options: CgiOptions): Promise<void> {
       res.statusCode = status;
       if (reason) res.statusMessage = reason;
       for (const [name, value] of headers) res.appendHeader(name, value);
+      closeConnectionUnlessSmall(res); // a pack or bundle must not be followed on its connection: see connection-reuse.ts
       const rest = buffered.subarray(found.bodyStart);
       if (rest.length > 0) res.write(rest);
       pipeline(stdout, res)

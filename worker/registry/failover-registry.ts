@@ -137,8 +137,8 @@ export class FailoverRegistry implements RepoRegistry {
       this.log.info({ outageMs }, 'registry: PostgreSQL is back; serving from it again');
     } catch (error) {
       this.lastError = (error as Error).message;
-      this.log.debug({ err: this.lastError, nextRetryMs: this.backoffMs }, 'registry: PostgreSQL still unreachable');
       this.backoffMs = Math.min(this.timings.maxBackoffMs, this.backoffMs * 2);
+      this.log.debug({ err: this.lastError, nextRetryMs: this.backoffMs }, 'registry: PostgreSQL still unreachable');
       this.scheduleRetry();
     }
   }
