@@ -9,6 +9,7 @@ import { chown, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { isProcessAlive } from '../../lib/process-alive.ts';
 import { freePort } from './worker-harness.ts';
 
 const execFileAsync = promisify(execFile);
@@ -34,15 +35,6 @@ function serverCommand(bin: string, tool: string, args: string[]): [string, stri
   return asRoot ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function stopAndRemoveNow(bin: string, dir: string): void {
   const data = path.join(dir, 'data');
   if (existsSync(path.join(data, 'postmaster.pid'))) {
@@ -62,7 +54,7 @@ function removeOrphans(bin: string): void {
     } catch {
       continue; // being created right now, or not ours
     }
-    if (owner > 0 && !processAlive(owner)) stopAndRemoveNow(bin, dir);
+    if (owner > 0 && !isProcessAlive(owner)) stopAndRemoveNow(bin, dir);
   }
 }
 

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from '
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../lib/log.ts';
+import { isProcessAlive } from '../../lib/process-alive.ts';
 import type { ChildProcesses } from '../children.ts';
 import { createGitRepo, createHgRepoFromGit } from './create.ts';
 import { writeDemoHistory } from './demo-history.ts';
@@ -20,15 +21,6 @@ async function isEmpty(root: string): Promise<boolean> {
   return entries.every((name) => name.startsWith('.seed-'));
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function tryLock(lockDir: string): Promise<boolean> {
   try {
     await mkdir(lockDir);
@@ -38,7 +30,7 @@ async function tryLock(lockDir: string): Promise<boolean> {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     const holder = Number(await readFile(path.join(lockDir, 'pid'), 'utf8').catch(() => ''));
     const age = Date.now() - (await stat(lockDir).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-    if ((holder && !isAlive(holder)) || (!holder && age > 10_000)) {
+    if ((holder && !isProcessAlive(holder)) || (!holder && age > 10_000)) {
       await rm(lockDir, { recursive: true, force: true });
       return tryLock(lockDir);
     }
