@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { PROJECT_ROOT, type SwitchyardConfig } from './config.ts';
 import { runtimeScripts, type RuntimeScripts } from './build.ts';
+import { exitDeadlineMs, PM2_KILL_AFTER_MS } from './stop-deadlines.ts';
 
 /** A PM2 app description (the subset we use). */
 export interface Pm2App {
@@ -52,12 +53,14 @@ const nodeApp = (name: string, script: string, env: Record<string, string>, node
 /**
  * The PM2 apps for a validated config: the proxy, the supervisor and one fork-mode app per
  * supervised pool, running the compiled scripts (lib/build.ts `buildRuntime` makes them).
+ * Each process ends itself within its exit deadline (lib/stop-deadlines.ts); PM2's kill_timeout
+ * comes after it, so PM2's SIGKILL is only a second line.
  */
 export function pm2Apps(config: SwitchyardConfig, configFile: string, scripts: RuntimeScripts = runtimeScripts()): Pm2App[] {
   const shared = { SWITCHYARD_CONFIG: configFile, SWITCHYARD_DATA: config.data };
   const apps: Pm2App[] = [
-    { ...nodeApp('proxy', scripts.proxy, shared, PROXY_NODE_ARGS), kill_timeout: config.proxy.shutdown.graceMs + config.proxy.shutdown.healthFailLeadMs + 5000 },
-    { ...nodeApp('supervisor', scripts.supervisor, shared), kill_timeout: 10_000 },
+    { ...nodeApp('proxy', scripts.proxy, shared, PROXY_NODE_ARGS), kill_timeout: exitDeadlineMs('proxy', config) + PM2_KILL_AFTER_MS },
+    { ...nodeApp('supervisor', scripts.supervisor, shared), kill_timeout: exitDeadlineMs('supervisor', config) + PM2_KILL_AFTER_MS },
   ];
   for (const [pool, poolConfig] of Object.entries(config.pools)) {
     if (poolConfig.targets) continue; // static targets run outside PM2
@@ -72,7 +75,7 @@ export function pm2Apps(config: SwitchyardConfig, configFile: string, scripts: R
       increment_var: 'PORT',
       instance_var: 'SWITCHYARD_WORKER_INDEX',
       // PM2 must wait longer than a drain, or it would kill a worker that is finishing a clone.
-      kill_timeout: (poolConfig.drainTimeoutSec + 10) * 1000,
+      kill_timeout: Math.max((poolConfig.drainTimeoutSec + 10) * 1000, exitDeadlineMs('worker', config) + PM2_KILL_AFTER_MS),
     });
   }
   return apps;

@@ -8,4 +8,6 @@ export interface WorkerHealthReport {
   rssBytes: number;
   heapUsedBytes: number;
   uptimeSec: number;
+  /** the launch of the stack it belongs to (lib/stack-id.ts); absent outside PM2 */
+  stack?: string;
 }

@@ -1,5 +1,6 @@
 import { probeGet } from '../lib/http-probe.ts';
 import type { Logger } from '../lib/log.ts';
+import { foreignStack, OWN_STACK_ID } from '../lib/stack-id.ts';
 import type { Pool } from './pool.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -9,16 +10,47 @@ export interface HealthCheckOptions {
   timeoutMs: number;
 }
 
-/** Resolves true when the worker answers HTTP with a status below 500 within the timeout. */
-export async function probe(upstream: Upstream, options: Pick<HealthCheckOptions, 'path' | 'timeoutMs'>): Promise<boolean> {
-  const answer = await probeGet({ host: upstream.host, port: upstream.port, ...options });
-  return answer !== undefined && answer.status > 0 && answer.status < 500;
+export interface ProbeResult {
+  alive: boolean;
+  /** why it is not alive */
+  reason?: string;
+  /** it answered, but it is not a process of this stack */
+  foreign?: boolean;
+}
+
+/**
+ * Alive when the worker answers HTTP with a status below 500 within the timeout. With
+ * `expectedStack` (supervised pools under PM2) the answer must also be JSON naming that stack:
+ * a process that is not the one the supervisor started (a leftover of an earlier launch holding
+ * the port) is not alive, whatever it answers.
+ */
+export async function probe(
+  upstream: Upstream,
+  options: Pick<HealthCheckOptions, 'path' | 'timeoutMs'>,
+  expectedStack?: string,
+): Promise<ProbeResult> {
+  const answer = await probeGet({ host: upstream.host, port: upstream.port, ...options }, { readBody: expectedStack !== undefined });
+  if (answer === undefined || answer.status <= 0) return { alive: false, reason: 'no answer in time' };
+  if (answer.status >= 500) return { alive: false, reason: `status ${answer.status}` };
+  if (expectedStack === undefined) return { alive: true };
+  let report: { stack?: unknown; pid?: unknown };
+  try {
+    report = JSON.parse(answer.body) ?? {};
+  } catch {
+    report = {};
+  }
+  const foreign = foreignStack(expectedStack, report);
+  return foreign === undefined ? { alive: true } : { alive: false, reason: foreign, foreign: true };
 }
 
 /**
  * Polls every worker: a dead worker (ejected at once by the forwarder on a refused connect) is
  * re-admitted when it answers again; a worker that stops answering is taken out. Draining
  * workers are left alone: their state belongs to whoever started the drain.
+ *
+ * Under PM2, a supervised worker must also prove it belongs to this launch of the stack
+ * (lib/stack-id.ts) and starts out of rotation until its first check does; static `targets`
+ * pools can be any HTTP app and are not asked.
  */
 export class HealthChecker {
   private timer: NodeJS.Timeout | undefined;
@@ -28,7 +60,13 @@ export class HealthChecker {
     private readonly pools: Pool[],
     private readonly options: HealthCheckOptions,
     private readonly log: Logger,
-  ) {}
+    private readonly expectedStack: string | undefined = OWN_STACK_ID,
+  ) {
+    for (const pool of pools) {
+      if (this.stackOf(pool) === undefined) continue;
+      for (const upstream of pool.upstreams) upstream.state = 'down';
+    }
+  }
 
   start(): void {
     void this.checkAll();
@@ -50,15 +88,23 @@ export class HealthChecker {
     }
   }
 
+  private stackOf(pool: Pool): string | undefined {
+    return pool.config.targets ? undefined : this.expectedStack;
+  }
+
   private async check(pool: Pool, upstream: Upstream): Promise<void> {
-    const alive = await probe(upstream, this.options);
+    const result = await probe(upstream, this.options, this.stackOf(pool));
     if (upstream.state === 'draining') return;
-    if (alive && upstream.state === 'down') {
+    if (result.alive && upstream.state === 'down') {
       this.log.info({ worker: upstream.name }, 'worker answers health checks again: re-admitted');
       pool.setState(upstream, 'ready');
-    } else if (!alive && upstream.state === 'ready') {
-      this.log.warn({ worker: upstream.name }, 'worker failed its health check: ejected');
+    } else if (!result.alive && upstream.state === 'ready') {
+      this.log.warn({ worker: upstream.name, reason: result.reason }, 'worker failed its health check: ejected');
       pool.setState(upstream, 'down');
+    }
+    if (result.foreign && upstream.lastError !== result.reason) {
+      this.log.warn({ worker: upstream.name, address: upstream.address, reason: result.reason }, 'a foreign process holds a worker port: not routed to');
+      upstream.lastError = result.reason;
     }
   }
 }

@@ -1,6 +1,9 @@
 import { adminToken } from '../lib/admin-token.ts';
 import { ConfigError, loadConfig } from '../lib/config.ts';
+import { exitPortInUse, isAddressInUse } from '../lib/bind-failure.ts';
 import { createLogger } from '../lib/log.ts';
+import { handleStopRequests } from '../lib/process-stop.ts';
+import { exitDeadlineMs } from '../lib/stop-deadlines.ts';
 import { FleetSubscriber } from './fleet-subscriber.ts';
 import { SwitchyardProxy } from './server.ts';
 
@@ -19,29 +22,21 @@ async function main(): Promise<void> {
     throw error;
   }
   const proxy = new SwitchyardProxy({ config, log });
-  await proxy.listen();
+  await proxy.listen().catch((error: NodeJS.ErrnoException & { address?: string; port?: number }) => {
+    if (!isAddressInUse(error)) throw error;
+    return exitPortInUse(log, { host: error.address ?? config.proxy.host, port: error.port ?? config.proxy.port });
+  });
   // With Redis, drains reach every proxy over pub/sub; without it, the supervisor uses the control API.
   const fleet = process.env.REDIS_URL ? new FleetSubscriber(process.env.REDIS_URL, token, (worker, state) => proxy.setWorkerState(worker, state), log) : undefined;
   process.send?.('ready');
 
-  let stopping = false;
-  const stop = (reason: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ reason }, 'stopping');
-    void fleet?.close();
-    proxy.shutdown().then(
-      () => process.exit(0),
-      (error) => {
-        log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('message', (message) => {
-    if (message === 'shutdown') stop('pm2 shutdown message');
+  handleStopRequests({
+    log,
+    deadlineMs: exitDeadlineMs('proxy', config),
+    stop: async () => {
+      void fleet?.close();
+      await proxy.shutdown();
+    },
   });
 }
 

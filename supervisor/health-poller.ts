@@ -1,14 +1,17 @@
 import { probeGet } from '../lib/http-probe.ts';
+import { foreignStack, OWN_STACK_ID } from '../lib/stack-id.ts';
 import type { Fleet, FleetWorker, WorkerHealth } from './fleet.ts';
 
 export const WORKER_HEALTH_PATH = '/_worker/health';
 
-/** GET /_worker/health of one worker; undefined when it does not answer 200 with JSON in time. */
+/** GET /_worker/health of one worker; undefined when it does not answer 200 with JSON of our stack in time. */
 export async function fetchHealth(host: string, port: number, timeoutMs: number): Promise<WorkerHealth | undefined> {
   const answer = await probeGet({ host, port, path: WORKER_HEALTH_PATH, timeoutMs }, { readBody: true });
   if (answer?.status !== 200) return undefined;
   try {
-    return JSON.parse(answer.body) as WorkerHealth;
+    const health = JSON.parse(answer.body) as WorkerHealth;
+    // a process of an earlier launch holding the port is not the worker PM2 runs for us
+    return foreignStack(OWN_STACK_ID, health) === undefined ? health : undefined;
   } catch {
     return undefined;
   }

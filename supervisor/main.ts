@@ -1,7 +1,10 @@
 // The supervisor entry point: `tsx supervisor/main.ts` (the PM2 app "supervisor").
 import { adminToken } from '../lib/admin-token.ts';
 import { ConfigError, loadConfig, type SwitchyardConfig } from '../lib/config.ts';
+import { exitPortInUse, isAddressInUse } from '../lib/bind-failure.ts';
 import { createLogger } from '../lib/log.ts';
+import { handleStopRequests } from '../lib/process-stop.ts';
+import { exitDeadlineMs } from '../lib/stop-deadlines.ts';
 import { buildApi } from './api.ts';
 import { openHistory } from './history/store.ts';
 import type { HistoryStore } from './history/types.ts';
@@ -31,6 +34,7 @@ function controlUrl(config: SwitchyardConfig): string {
 
 async function main(): Promise<void> {
   const config = loadOrExit(() => loadConfig());
+  handleStopRequests({ log, deadlineMs: exitDeadlineMs('supervisor', config), stop });
   const { token, file } = loadOrExit(() => adminToken(config.data));
   log.info({ tokenFile: file ?? '(from SWITCHYARD_ADMIN_TOKEN)' }, 'admin token for the API and dashboard');
 
@@ -54,25 +58,26 @@ async function main(): Promise<void> {
   );
 
   const api = buildApi({ supervisor, token, log, dataDir: config.data });
-  await api.listen({ host: config.supervisor.host, port: config.supervisor.port });
+  try {
+    await api.listen({ host: config.supervisor.host, port: config.supervisor.port });
+  } catch (error) {
+    if (!isAddressInUse(error)) throw error;
+    await exitPortInUse(log, { host: config.supervisor.host, port: config.supervisor.port });
+  }
   log.info({ host: config.supervisor.host, port: config.supervisor.port, proxies: supervisor.publisher.proxies.map((p) => p.baseUrl) }, 'supervisor listening');
   process.send?.('ready');
 
-  let stopping = false;
-  const stop = async (reason: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ reason }, 'stopping');
-    await api.close().catch(() => {});
-    await supervisor.stop().catch((error: Error) => log.warn({ err: error.message }, 'supervisor stop failed'));
-    await history?.close().catch(() => {});
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('message', (message) => {
-    if (message === 'shutdown') void stop('pm2 shutdown message');
-  });
+  stopParts = { api, supervisor, history: () => history };
+}
+
+/** What a stop closes, once start-up is done; a stop before that just exits, bounded all the same. */
+let stopParts: { api: { close(): Promise<unknown> }; supervisor: Supervisor; history: () => HistoryStore | undefined } | undefined;
+
+async function stop(): Promise<void> {
+  if (!stopParts) return;
+  await stopParts.api.close().catch(() => {});
+  await stopParts.supervisor.stop().catch((error: Error) => log.warn({ err: error.message }, 'supervisor stop failed'));
+  await stopParts.history()?.close().catch(() => {});
 }
 
 process.on('uncaughtException', (error) => {

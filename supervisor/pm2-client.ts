@@ -14,6 +14,14 @@ export interface Pm2Process {
   restarts: number;
 }
 
+/** A message a process sent to PM2's bus (`process.send({ type: 'process:msg', data })`). */
+export interface Pm2ProcessMessage {
+  /** the PM2 app's name and id (PM2 does not pass the app's env here) */
+  name: string;
+  pmId: number;
+  data: unknown;
+}
+
 export interface Pm2ProcessEvent {
   /** online, exit, restart, stop, 'restart overlimit', ... */
   event: string;
@@ -31,7 +39,7 @@ interface Pm2Api {
   start(options: object, callback: Callback<unknown>): void;
   stop(process: number | string, callback: Callback<unknown>): void;
   delete(process: number | string, callback: Callback<unknown>): void;
-  launchBus(callback: Callback<{ on(event: string, handler: (packet: RawEvent) => void): void; close?(): void }>): void;
+  launchBus(callback: Callback<Bus>): void;
   killDaemon(callback: Callback<unknown>): void;
 }
 
@@ -45,6 +53,13 @@ interface RawProcess {
 interface RawEvent {
   event: string;
   process: RawEnv & { pid?: number };
+}
+interface RawMessage {
+  data?: unknown;
+  process?: { name?: string; pm_id?: number };
+}
+interface Bus {
+  on(event: string, handler: (packet: any) => void): void;
 }
 
 const INSTANCE_VAR = 'SWITCHYARD_WORKER_INDEX';
@@ -71,6 +86,7 @@ export function pm2Home(env: Record<string, string | undefined> = process.env): 
  */
 export class Pm2Client {
   private readonly api: Pm2Api;
+  private bus: Promise<Bus> | undefined;
 
   constructor(home = pm2Home()) {
     const Custom = (pm2 as unknown as { custom: new (options: object) => Pm2Api }).custom;
@@ -111,12 +127,26 @@ export class Pm2Client {
     await this.call((callback) => this.api.delete(nameOrId, callback));
   }
 
+  /** PM2's event bus, subscribed once however many handlers listen. */
+  private launchBus(): Promise<Bus> {
+    this.bus ??= this.call<Bus>((callback) => this.api.launchBus(callback));
+    return this.bus;
+  }
+
   /** Lifecycle events of every process (PM2's bus "process:event"). */
   async onProcessEvent(handler: (event: Pm2ProcessEvent) => void): Promise<void> {
-    const bus = await this.call<{ on(event: string, handler: (packet: RawEvent) => void): void }>((callback) =>
-      this.api.launchBus(callback),
+    const bus = await this.launchBus();
+    bus.on('process:event', (packet: RawEvent) =>
+      handler({ event: packet.event, process: toProcess(packet.process, packet.process.pid as number | undefined) }),
     );
-    bus.on('process:event', (packet) => handler({ event: packet.event, process: toProcess(packet.process, packet.process.pid as number | undefined) }));
+  }
+
+  /** Messages processes send to the bus (PM2's "process:msg"); `data` is whatever they sent. */
+  async onProcessMessage(handler: (message: Pm2ProcessMessage) => void): Promise<void> {
+    const bus = await this.launchBus();
+    bus.on('process:msg', (packet: RawMessage) =>
+      handler({ name: String(packet.process?.name), pmId: Number(packet.process?.pm_id), data: packet.data }),
+    );
   }
 
   async killDaemon(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { SwitchyardConfig } from '../lib/config.ts';
+import { parseFatalReport } from '../lib/fatal-report.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProxyWorkerState } from '../lib/fleet-channel.ts';
 import { CrashTracker } from './crash-tracker.ts';
@@ -9,7 +10,7 @@ import { FleetPublisher, type FleetRedisOptions } from './fleet-publisher.ts';
 import { fetchHealth, HealthPoller } from './health-poller.ts';
 import type { HistoryStore, LaneMinute } from './history/types.ts';
 import { SupervisorMetrics } from './metrics.ts';
-import type { Pm2Client, Pm2ProcessEvent } from './pm2-client.ts';
+import type { Pm2Client, Pm2ProcessEvent, Pm2ProcessMessage } from './pm2-client.ts';
 import type { ProxyControlClient } from './proxy-control.ts';
 import { recycleReason } from './recycle-policy.ts';
 
@@ -86,6 +87,7 @@ export class Supervisor {
   async start(): Promise<void> {
     await this.options.pm2.connect();
     await this.options.pm2.onProcessEvent((event) => this.onPm2Event(event));
+    await this.options.pm2.onProcessMessage((message) => this.onPm2Message(message));
     await this.refreshPm2();
     this.events.record({ kind: 'start', detail: { pools: [...this.fleet.pools.keys()], proxies: this.publisher.proxies.map((proxy) => proxy.baseUrl) } });
     this.poller.start();
@@ -195,6 +197,14 @@ export class Supervisor {
       reason: loop ? 'crash loop: PM2 restarts it with exponential backoff' : 'worker exited unexpectedly',
       detail: { crashesLastMinute: inWindow, crashLoop: loop, pid: worker.pid },
     });
+  }
+
+  /** A process that reports why it is exiting (a worker whose port is taken) becomes a fleet event. */
+  private onPm2Message({ name, data }: Pm2ProcessMessage): void {
+    const report = parseFatalReport(data);
+    if (!report) return;
+    const worker = report.pool !== undefined && report.index !== undefined ? this.fleet.get(`${report.pool}-${report.index}`) : undefined;
+    this.events.record({ kind: 'error', pool: worker?.pool, worker: worker?.name, reason: report.message, detail: { app: name, ...report.detail } });
   }
 
   private async refreshPm2(): Promise<void> {

@@ -1,11 +1,13 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { trackProcessGroup, untrackProcessGroup } from '../lib/exit-deadline.ts';
 
 /**
  * Every git/hg process the worker starts goes through here. Each child leads its own process
  * group (git http-backend and hgweb start grandchildren such as upload-pack and pack-objects),
- * so killing the group ends the whole pipeline, and all groups are killed when the worker exits.
+ * so killing the group ends the whole pipeline, and all groups are killed when the worker exits
+ * (by the 'exit' hook, or by the exit watchdog when the worker has to be SIGKILLed).
  */
 export class ChildProcesses {
   private readonly running = new Set<ChildProcess>();
@@ -20,8 +22,14 @@ export class ChildProcesses {
   spawn(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
     const child = spawn(command, args, { ...options, shell: false, detached: true, stdio: options.stdio ?? 'pipe' });
     this.running.add(child);
-    child.once('exit', () => this.running.delete(child));
-    child.once('error', () => this.running.delete(child));
+    const pgid = child.pid;
+    if (pgid !== undefined) trackProcessGroup(pgid);
+    const forget = () => {
+      this.running.delete(child);
+      if (pgid !== undefined) untrackProcessGroup(pgid);
+    };
+    child.once('exit', forget);
+    child.once('error', forget);
     return child;
   }
 

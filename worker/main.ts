@@ -1,6 +1,8 @@
 // The worker entry point: `tsx worker/main.ts` (one process per PM2 instance).
+import { exitPortInUse, isAddressInUse } from '../lib/bind-failure.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/log.ts';
+import { exitDeadlineMs } from '../lib/stop-deadlines.ts';
 import { buildApp } from './app.ts';
 import { createContentCache } from './cache/index.ts';
 import { ChildProcesses } from './children.ts';
@@ -35,8 +37,13 @@ const ctx: WorkerContext = {
   log,
 };
 const app = buildApp(ctx);
-installGracefulShutdown(app, ctx);
-await app.listen({ host: settings.host, port: settings.port });
+installGracefulShutdown(app, ctx, exitDeadlineMs('worker', config));
+try {
+  await app.listen({ host: settings.host, port: settings.port });
+} catch (error) {
+  if (!isAddressInUse(error)) throw error;
+  await exitPortInUse(log, { host: settings.host, port: settings.port, pool: settings.pool, index: settings.index });
+}
 const address = app.server.address();
 log.info(
   {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WorkerContext } from '../context.ts';
 import type { RegistryStatus } from '../registry/index.ts';
+import { OWN_STACK_ID } from '../../lib/stack-id.ts';
 import type { WorkerHealthReport } from '../../lib/worker-health.ts';
 
 export const HEALTH_PATH = '/_worker/health';
@@ -25,6 +26,7 @@ export function healthOf(ctx: WorkerContext): WorkerHealth {
     rssBytes: memory.rss,
     heapUsedBytes: memory.heapUsed,
     uptimeSec: Math.round((Date.now() - ctx.stats.startedAt) / 1000),
+    stack: OWN_STACK_ID,
     cacheBytes: ctx.cache.localBytes,
     leakedBytes: ctx.leak.retainedBytes,
     children: ctx.children.count,
