@@ -16,7 +16,8 @@ import { copyOfFixture, freePort, removeDir } from './worker-harness.ts';
 
 export const TEST_TOKEN = 'fleet-test-admin-token-0123456789';
 
-async function isFree(port: number): Promise<boolean> {
+/** Whether a listener could bind 127.0.0.1:port now. */
+export async function isFree(port: number): Promise<boolean> {
   const server = createServer();
   server.listen(port, '127.0.0.1');
   try {
@@ -40,16 +41,8 @@ async function freePortRange(count: number): Promise<number> {
   throw new Error('no range of free ports found');
 }
 
-export interface FleetStack {
-  config: SwitchyardConfig;
+export interface FleetStack extends PreparedStack {
   pm2: Pm2Client;
-  proxyUrl: string;
-  controlUrl: string;
-  supervisorUrl: string;
-  data: string;
-  /** JSON call to the supervisor API with the admin token */
-  api<T = any>(method: 'GET' | 'POST', route: string): Promise<{ status: number; body: T }>;
-  fleet(): Promise<FleetWorkerView[]>;
   stop(): Promise<void>;
 }
 
@@ -66,11 +59,27 @@ export interface FleetWorkerView {
 
 const pm2Bin = path.join(PROJECT_ROOT, 'node_modules', 'pm2', 'bin', 'pm2');
 
+/** A stack's config file, data dir, ports and API client, before anything runs. */
+export interface PreparedStack {
+  config: SwitchyardConfig;
+  /** the config file (SWITCHYARD_CONFIG) */
+  file: string;
+  data: string;
+  pm2Home: string;
+  proxyUrl: string;
+  controlUrl: string;
+  supervisorUrl: string;
+  /** JSON call to the supervisor API with the admin token */
+  api<T = any>(method: 'GET' | 'POST', route: string): Promise<{ status: number; body: T }>;
+  fleet(): Promise<FleetWorkerView[]>;
+}
+
 /**
- * Starts the stack with `overrides` merged into a small test config (pools default to the
- * conf defaults' shapes but on free ports). Resolves when every worker is ready.
+ * Writes a small test config with `overrides` merged in (pools default to the conf defaults'
+ * shapes but on free ports) into a temp data dir with a copy of the demo repos, and points
+ * PM2_HOME there (the daemon and every app inherit it).
  */
-export async function startFleetStack(overrides: Record<string, unknown>, supervisorEnv: Record<string, string> = {}): Promise<FleetStack> {
+export async function prepareStack(overrides: Record<string, unknown>): Promise<PreparedStack> {
   const { data, repos } = await copyOfFixture();
   const pm2Home = path.join(data, 'pm2');
   process.env.PM2_HOME = pm2Home; // the daemon and every app inherit it
@@ -108,13 +117,6 @@ export async function startFleetStack(overrides: Record<string, unknown>, superv
   writeFileSync(file, stringify(raw));
   const config = loadConfig(file, {});
 
-  const pm2 = new Pm2Client(pm2Home);
-  await pm2.connect();
-  for (const app of pm2Apps(config, file, buildRuntime())) {
-    if (app.name === 'supervisor') Object.assign(app.env, supervisorEnv);
-    await pm2.start({ ...app, env: { ...app.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' } });
-  }
-
   const supervisorUrl = `http://127.0.0.1:${supervisorPort}`;
   const api = async (method: 'GET' | 'POST', route: string) => {
     const response = await fetch(`${supervisorUrl}${route}`, { method, headers: { authorization: `Bearer ${TEST_TOKEN}` } });
@@ -123,10 +125,28 @@ export async function startFleetStack(overrides: Record<string, unknown>, superv
   };
   const fleet = async (): Promise<FleetWorkerView[]> =>
     (await api('GET', '/api/fleet')).body.pools.flatMap((pool: { workers: FleetWorkerView[] }) => pool.workers);
+  return {
+    config,
+    file,
+    data,
+    pm2Home,
+    proxyUrl: `http://127.0.0.1:${proxyPort}`,
+    controlUrl: `http://127.0.0.1:${controlPort}`,
+    supervisorUrl,
+    api,
+    fleet,
+  };
+}
+
+/** Resolves once the supervisor answers and `isUp` holds for its workers (default: every one ready). */
+export async function waitUntilUp(
+  stack: PreparedStack,
+  isUp: (workers: FleetWorkerView[]) => boolean = (workers) => workers.every((worker) => worker.state === 'ready'),
+): Promise<void> {
   await waitFor(
     async () => {
       try {
-        return (await fleet()).every((worker) => worker.state === 'ready');
+        return isUp(await stack.fleet());
       } catch {
         return false;
       }
@@ -134,20 +154,41 @@ export async function startFleetStack(overrides: Record<string, unknown>, superv
     'every worker ready in the supervisor',
     90_000,
   );
+}
+
+export interface FleetStackOptions {
+  /** runs once the config is written, before PM2 starts anything (e.g. to occupy a worker's port) */
+  beforeStart?(config: SwitchyardConfig): Promise<void>;
+  /** when the stack counts as started (default: every worker ready in the supervisor) */
+  isUp?(workers: FleetWorkerView[]): boolean;
+}
+
+/**
+ * Starts the stack with `overrides` merged into a small test config (see prepareStack) under a
+ * private PM2 daemon. Resolves when every worker is ready (or `options.isUp` holds).
+ */
+export async function startFleetStack(
+  overrides: Record<string, unknown>,
+  supervisorEnv: Record<string, string> = {},
+  options: FleetStackOptions = {},
+): Promise<FleetStack> {
+  const prepared = await prepareStack(overrides);
+  await options.beforeStart?.(prepared.config);
+  const pm2 = new Pm2Client(prepared.pm2Home);
+  await pm2.connect();
+  for (const app of pm2Apps(prepared.config, prepared.file, buildRuntime())) {
+    if (app.name === 'supervisor') Object.assign(app.env, supervisorEnv);
+    await pm2.start({ ...app, env: { ...app.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' } });
+  }
+  await waitUntilUp(prepared, options.isUp);
 
   return {
-    config,
+    ...prepared,
     pm2,
-    proxyUrl: `http://127.0.0.1:${proxyPort}`,
-    controlUrl: `http://127.0.0.1:${controlPort}`,
-    supervisorUrl,
-    data,
-    api,
-    fleet,
     async stop() {
       await pm2.killDaemon().catch(() => {});
       pm2.disconnect();
-      await removeDir(data);
+      await removeDir(prepared.data);
     },
   };
 }

@@ -71,6 +71,8 @@ export interface WorkerOptions {
   env?: NodeJS.ProcessEnv;
   /** the worker: section of a config file written for this worker */
   worker?: { cacheBytes?: number; leakBytesPerRequest?: number; shutdownTimeoutMs?: number };
+  /** default: a free port */
+  port?: number;
 }
 
 export interface RunningWorker {
@@ -85,7 +87,7 @@ export interface RunningWorker {
 
 /** Starts `node --import tsx worker/main.ts` and resolves once it has sent 'ready'. */
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const configFile = path.join(options.data, `worker-${port}.yaml`);
   const workerSection = { shutdownTimeoutMs: 5000, ...options.worker };
   await writeFile(configFile, `data: ${JSON.stringify(options.data)}\nworker:\n${Object.entries(workerSection).map(([k, v]) => `  ${k}: ${v}`).join('\n')}\n`);

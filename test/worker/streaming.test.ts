@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ChildProcesses } from '../../worker/children.ts';
 import { createLargeGitRepo, createLargeHgRepo } from '../../worker/seed/large-repos.ts';
+import { startPausedClone as pausedClone, type PausedClone } from '../helpers/paused-clone.ts';
 import { descendantsOf, removeDir, run, startWorker, tempDir, waitFor, type RunningWorker } from '../helpers/worker-harness.ts';
 
 // A clone whose client stops reading, goes away, or is still running when the worker is told to
@@ -31,54 +31,9 @@ after(async () => {
   await removeDir(data);
 });
 
-function pktLine(text: string): string {
-  return (text.length + 4).toString(16).padStart(4, '0') + text;
-}
-
-interface PausedClone {
-  req: ClientRequest;
-  res: IncomingMessage;
-  /** reads the rest; resolves with the total body size once the response ends normally */
-  finish(): Promise<number>;
-}
-
 /** Starts a clone-sized response, reads its first chunk and then stops reading. */
 function startPausedClone(worker: RunningWorker, kind: 'git' | 'hg'): Promise<PausedClone> {
-  return new Promise((resolve, reject) => {
-    const options =
-      kind === 'git'
-        ? {
-            method: 'POST',
-            path: '/big-git/git-upload-pack',
-            headers: { 'content-type': 'application/x-git-upload-pack-request' },
-          }
-        : {
-            method: 'GET',
-            path: `/big-hg?cmd=getbundle&heads=${hgHead}&common=${'0'.repeat(40)}`,
-            headers: { accept: 'application/mercurial-0.1' },
-          };
-    const req = request({ host: '127.0.0.1', port: worker.port, ...options }, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode}`));
-      let size = 0;
-      res.once('data', (chunk: Buffer) => {
-        size += chunk.length;
-        res.pause();
-        resolve({
-          req,
-          res,
-          finish: () =>
-            new Promise((done, fail) => {
-              res.on('data', (more: Buffer) => (size += more.length));
-              res.once('end', () => (res.complete ? done(size) : fail(new Error('response cut short'))));
-              res.once('error', fail);
-              res.resume();
-            }),
-        });
-      });
-    });
-    req.on('error', reject);
-    req.end(kind === 'git' ? `${pktLine(`want ${gitHead}\n`)}0000${pktLine('done\n')}` : undefined);
-  });
+  return pausedClone(worker.port, kind, kind === 'git' ? { repo: 'big-git', head: gitHead } : { repo: 'big-hg', head: hgHead });
 }
 
 async function procStat(pid: number): Promise<string> {
@@ -146,7 +101,7 @@ test('graceful shutdown lets a running clone finish, then exits 0', async () => 
   assert.ok(await waitFor(() => fetch(`${worker.url}/_worker/health`).then(() => false, () => true), 5000), 'stopped accepting');
   const size = await clone.finish();
   assert.ok(size > CONTENT_BYTES, `bundle of ${size} bytes`);
-  assert.equal(await worker.stop(), 0);
+  assert.equal(await worker.stop('SIGCONT'), 0); // SIGCONT: only wait; a second SIGTERM would exit at once
 });
 
 test('shutdown timeout: a stuck clone is cut, its children killed and reaped, exit 0', async () => {
