@@ -118,6 +118,7 @@ export async function startDashboardHarness(options: Pick<ApiOptions, 'access' |
     connect: async () => undefined,
     disconnect: () => undefined,
     onProcessEvent: async () => undefined,
+    onProcessMessage: async () => undefined,
     list: async () => pm2List(),
     restart: async (pmId: number) => {
       const worker = [...workers.values()][pmId];
