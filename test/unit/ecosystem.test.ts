@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { validateConfig } from '../../lib/config.ts';
 import { PROXY_NODE_ARGS, pm2Apps } from '../../lib/ecosystem.ts';
+import { exitDeadlineMs } from '../../lib/stop-deadlines.ts';
 
 const scripts = { proxy: '/dist/proxy.mjs', supervisor: '/dist/supervisor.mjs', worker: '/dist/worker.mjs' };
 
@@ -20,4 +21,14 @@ test('the proxy runs without V8 memory reducer; the supervisor and the workers k
 test("this Node accepts the proxy's options (a misspelt V8 flag would stop the proxy from starting)", async () => {
   const { stdout } = await promisify(execFile)(process.execPath, [...PROXY_NODE_ARGS, '-e', 'console.log("started")']);
   assert.equal(stdout.trim(), 'started');
+});
+
+test("PM2's kill_timeout comes after each process's own exit deadline, so PM2's SIGKILL is only a second line", () => {
+  const config = validateConfig({ worker: { shutdownTimeoutMs: 90_000 }, pools: { web: { drainTimeoutSec: 5 }, clone: {}, bot: {} } }, '(test config)');
+  const apps = pm2Apps(config, '/etc/switchyard.yaml', scripts);
+  const killTimeout = (name: string) => apps.find((app) => app.name === name)!.kill_timeout!;
+  assert.ok(killTimeout('proxy') > exitDeadlineMs('proxy', config));
+  assert.ok(killTimeout('supervisor') > exitDeadlineMs('supervisor', config));
+  assert.ok(killTimeout('worker-web') > exitDeadlineMs('worker', config), 'a worker shutdown timeout longer than its drain');
+  assert.ok(killTimeout('worker-clone') >= (config.pools.clone.drainTimeoutSec + 10) * 1000, 'and never shorter than a drain');
 });
