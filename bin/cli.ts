@@ -43,12 +43,20 @@ const FLEET_ACTIONS: Record<string, (target: string) => string> = {
 
 /** Calls the running supervisor's API and prints its JSON answer; exit 1 on a refusal. */
 async function callSupervisor(method: 'GET' | 'POST', route: string): Promise<number> {
-  const config = loadConfig();
+  let config, token;
+  try {
+    config = loadConfig();
+    token = adminToken(config.data).token;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 78;
+  }
   const { host, port } = config.supervisor;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}${route}`;
   let response: Response;
   try {
-    response = await fetch(url, { method, headers: { authorization: `Bearer ${adminToken(config.data).token}` } });
+    response = await fetch(url, { method, headers: { authorization: `Bearer ${token}` } });
   } catch (error) {
     process.stderr.write(`cannot reach the supervisor at ${url}: ${(error as Error).cause ?? (error as Error).message}\n`);
     return 1;

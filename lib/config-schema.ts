@@ -210,6 +210,8 @@ const proxySchema = z.strictObject({
     .strictObject({
       /** bytes of a response the proxy may hold per request so a worker can finish before a slow client */
       responseWindowBytes: z.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(256 * 1024),
+      /** a client that takes no response bytes for this long while the proxy waits on it is cut, freeing its worker */
+      sendTimeoutMs: positiveInt(60_000),
     })
     .prefault({}),
   upstream: z

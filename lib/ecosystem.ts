@@ -19,6 +19,7 @@ export interface Pm2App {
   kill_timeout?: number;
   exp_backoff_restart_delay?: number;
   autorestart?: boolean;
+  pmx?: boolean;
   env: Record<string, string>;
 }
 
@@ -47,6 +48,10 @@ const nodeApp = (name: string, script: string, env: Record<string, string>, node
   wait_ready: true,
   listen_timeout: 60_000,
   exp_backoff_restart_delay: 200,
+  // PM2 otherwise loads its metrics agent (pm2-io-bpm) into every app: an IPC message every second
+  // from each process, the proxy's included, and a process.exit(1) one second after PM2 dies that
+  // cuts our own bounded stop short. `pm2 monit` keeps CPU and memory (read by PM2 itself).
+  pmx: false,
   env,
 });
 

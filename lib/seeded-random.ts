@@ -20,6 +20,10 @@ export class SeededRandom {
 
   bytes(length: number): Buffer {
     const out = Buffer.allocUnsafe(length);
+    if (length < 4) {
+      for (let i = 0; i < length; i++) out[i] = this.int(256);
+      return out;
+    }
     for (let i = 0; i < length; i += 4) out.writeUInt32LE((this.next() * 4294967296) >>> 0, Math.min(i, length - 4));
     return out;
   }

@@ -92,12 +92,17 @@ export class ConnectionTracker {
     return this.connections.get(socket);
   }
 
-  /** A request started on the connection. Returns true when the connection must close after it. */
-  requestStarted(connection: TrackedConnection | undefined, requestClass: RequestClass): boolean {
-    if (!connection) return true;
-    connection.requestClass = requestClass;
+  /** A request started on the connection (every request, whatever answers it). */
+  requestStarted(connection: TrackedConnection | undefined): void {
+    if (!connection) return;
     connection.active++;
     connection.requests++;
+  }
+
+  /** The request was classified; true when the connection must close after it (its class's request limit, or shutdown). */
+  classified(connection: TrackedConnection | undefined, requestClass: RequestClass): boolean {
+    if (!connection) return true;
+    connection.requestClass = requestClass;
     const max = this.config[requestClass].maxRequestsPerSocket;
     return this.shuttingDown || (max > 0 && connection.requests >= max);
   }
@@ -182,7 +187,8 @@ export class ConnectionTracker {
   }
 
   /**
-   * Closes idle connections past their class's idle timeout (shorter under overload). A timer runs
+   * Closes idle connections past their class's idle timeout (shorter under overload; at once in a
+   * shutdown); bytes read since the last sweep count as activity. A timer runs
    * before the event loop reads sockets, so a client's next request may sit unread in the kernel
    * when this runs late: the close waits for setImmediate, after that read, and spares a connection
    * whose byte count moved since it went idle (its request is being parsed). What is left of the
@@ -191,7 +197,15 @@ export class ConnectionTracker {
   private closeExpiredIdle(now: number): void {
     const expired: TrackedConnection[] = [];
     for (const connection of this.connections.values()) {
-      if (this.isIdle(connection) && now - connection.idleSince >= this.idleTimeoutMs(connection)) expired.push(connection);
+      if (connection.active > 0 || connection.upgraded) continue;
+      if (connection.socket.bytesRead !== connection.bytesReadWhenIdle) {
+        // Bytes came in with no request made of them yet (a request on its way, or one Node's
+        // parser answered itself, such as a 417): activity, so idle from now.
+        connection.bytesReadWhenIdle = connection.socket.bytesRead;
+        connection.idleSince = now;
+        continue;
+      }
+      if (this.shuttingDown || now - connection.idleSince >= this.idleTimeoutMs(connection)) expired.push(connection);
     }
     if (expired.length === 0) return;
     setImmediate(() => {

@@ -53,6 +53,8 @@ class Attempt implements Deadlined {
   proxyReq: http.ClientRequest | undefined = undefined;
   proxyRes: http.IncomingMessage | undefined = undefined;
   connectTimer: NodeJS.Timeout | undefined = undefined;
+  /** the worker connection had carried a response before (Node's reusedSocket misses sockets handed to queued requests) */
+  reusedConnection = false;
   responded = false;
   failed = false;
   finished = false;
@@ -237,6 +239,7 @@ export class Forwarder {
 
   private onProxyReq(proxyReq: http.ClientRequest, attempt: Attempt): void {
     attempt.proxyReq = proxyReq;
+    attempt.reusedConnection = proxyReq.reusedSocket || (proxyReq.socket?.bytesRead ?? 0) > 0;
     proxyReq.on('close', () => this.finishAttempt(attempt));
     if (attempt.exchange.res.destroyed || attempt.exchange.res.writableFinished) {
       proxyReq.destroy();
@@ -296,7 +299,20 @@ export class Forwarder {
       this.log.warn({ worker: attempt.slot.upstream.name, url: attempt.exchange.req.url, err: error?.message ?? 'aborted' }, 'response stream cut');
       res.destroy();
     };
-    const resume = () => proxyRes.resume();
+    // A client that takes nothing for sendTimeoutMs while we wait on it is cut (nginx's
+    // send_timeout): its worker, and the response window, are not held for a client that left.
+    let stalled: NodeJS.Timeout | undefined;
+    const stall = () => {
+      stalled = setTimeout(() => {
+        if (res.writableFinished || res.destroyed) return;
+        this.log.warn({ worker: attempt.slot.upstream.name, url: attempt.exchange.req.url, client: attempt.exchange.clientIp }, 'client took nothing within the send timeout: cut');
+        res.destroy();
+      }, this.config.streaming.sendTimeoutMs);
+    };
+    const resume = () => {
+      clearTimeout(stalled);
+      proxyRes.resume();
+    };
     // `on`, not `once`, for events a response emits at most once: `once` allocates a wrapper and a
     // bound function per call, on every request (and a second 'error' would find no listener).
     proxyRes.on('error', cut);
@@ -306,6 +322,7 @@ export class Forwarder {
       if (res.writableLength >= windowBytes) {
         proxyRes.pause();
         res.once('drain', resume);
+        stall();
       }
     });
     // The worker's part ends when it has produced the whole response: its slot is freed then,
@@ -314,6 +331,7 @@ export class Forwarder {
     proxyRes.on('end', () => {
       this.finishAttempt(attempt);
       res.end();
+      if (!res.writableFinished) stall();
     });
   }
 
@@ -334,7 +352,7 @@ export class Forwarder {
     const upstream = slot.upstream;
     const code = error.code ?? error.message;
     const refused = CONNECT_FAILURES.has(code);
-    const reusedSocketReset = !refused && attempt.proxyReq?.reusedSocket === true && !attempt.responded;
+    const reusedSocketReset = !refused && attempt.reusedConnection && !attempt.responded;
     upstream.failures++;
     upstream.lastError = code;
     if (refused || (!reusedSocketReset && !attempt.responded)) {

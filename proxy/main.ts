@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const proxy = new SwitchyardProxy({ config, log });
+  const proxy = new SwitchyardProxy({ config, log, adminToken: token });
   await proxy.listen().catch((error: NodeJS.ErrnoException & { address?: string; port?: number }) => {
     if (!isAddressInUse(error)) throw error;
     return exitPortInUse(log, { host: error.address ?? config.proxy.host, port: error.port ?? config.proxy.port });

@@ -240,8 +240,10 @@ export class RequestBody {
     }
   }
 
+  /** Appends a chunk to the temp file; its disk reservation is kept only if it is written and the body is still wanted. */
   private async append(chunk: Buffer): Promise<void> {
     if (!this.store.reserveDisk(chunk.length)) throw new Error('spool budget spent');
+    let kept = false;
     try {
       if (!this.file) {
         const file = await this.store.openTempFile();
@@ -250,11 +252,13 @@ export class RequestBody {
       }
       const { bytesWritten } = await this.file.write(chunk, 0, chunk.length, this.fileBytes);
       if (bytesWritten !== chunk.length) throw new Error('short write to the spool file');
-    } catch (error) {
-      this.store.releaseDisk(chunk.length);
-      throw error;
+      if (!this.released) {
+        this.fileBytes += chunk.length;
+        kept = true;
+      }
+    } finally {
+      if (!kept) this.store.releaseDisk(chunk.length);
     }
-    this.fileBytes += chunk.length;
   }
 
   private whenStored(then: () => void): void {

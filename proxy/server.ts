@@ -8,7 +8,7 @@ import { createBalancer, type Balancer } from './balancer.ts';
 import { Classifier, splitUrl } from './classify.ts';
 import { type ClientInfo, connectionClientAddress, resolveClient, setConnectionClientAddress } from './client-address.ts';
 import { upstreamHeaders } from './upstream-headers.ts';
-import { ConnectionTracker } from './connections.ts';
+import { ConnectionTracker, type TrackedConnection } from './connections.ts';
 import { Forwarder, hasBody, type Exchange } from './forwarder.ts';
 import { BodyStore, RequestBody } from './request-body.ts';
 import { isUnderPrefix, parseRequestTarget } from './request-target.ts';
@@ -40,6 +40,8 @@ interface LaneRoute {
 export interface SwitchyardProxyOptions {
   config: SwitchyardConfig;
   log: Logger;
+  /** for the control API; read from the data directory when not given (tests) */
+  adminToken?: string;
 }
 
 /** Builds the upstream list of each pool: static targets, or supervised instances on portBase+i. */
@@ -89,6 +91,7 @@ export class SwitchyardProxy {
   private readonly bodies: BodyStore;
   private readonly upgradeProtocols: ReadonlySet<string>;
   private readonly config: SwitchyardConfig;
+  private readonly adminToken: string | undefined;
   private readonly log: Logger;
   /** what any client can cause over and over is logged once a minute, with a count of the rest */
   private readonly clientFaults: { refused: ThrottledLog; malformed: ThrottledLog; bodies: ThrottledLog };
@@ -98,6 +101,7 @@ export class SwitchyardProxy {
 
   constructor(options: SwitchyardProxyOptions) {
     const { config, log } = options;
+    this.adminToken = options.adminToken;
     this.config = config;
     this.log = log;
     this.clientFaults = { refused: new ThrottledLog(log), malformed: new ThrottledLog(log), bodies: new ThrottledLog(log) };
@@ -129,12 +133,16 @@ export class SwitchyardProxy {
       requestTimeout: 0,
       headersTimeout: proxyConfig.limits.headersTimeoutMs,
       keepAliveTimeout: 0, // idle timeouts are per class, in ConnectionTracker
-      requireHostHeader: true,
+      // Node would answer these requests itself (400 without Host, 417 for an Expect it does not
+      // know) behind our back, out of turn on a connection with pipelined requests: we do it.
+      requireHostHeader: false,
       connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(proxyConfig.limits.headersTimeoutMs / 4))),
     });
     this.server.maxRequestsPerSocket = 0;
     this.wrapConnectionHandling();
     this.server.on('request', (req, res) => this.onRequest(req, res));
+    this.server.on('checkContinue', (req, res) => this.onRequest(req, res));
+    this.server.on('checkExpectation', (req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as Socket, head));
     this.server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) =>
       this.containedSocket(socket, () => this.onClientError(error, socket)),
@@ -158,7 +166,7 @@ export class SwitchyardProxy {
     this.upstreamSweeper = setInterval(() => this.closeIdleUpstreamSockets(), Math.min(1000, Math.max(50, Math.floor(idleMs / 8))));
     this.upstreamSweeper.unref();
     const control = this.config.proxy.control;
-    this.control = new ControlServer(this, adminToken(this.config.data).token, this.log);
+    this.control = new ControlServer(this, this.adminToken ?? adminToken(this.config.data).token, this.log);
     this.controlPort = await this.control.listen(control.port, control.host);
     const actual = (this.server.address() as AddressInfo).port;
     this.log.info({ host, port: actual, controlPort: this.controlPort, pools: [...this.pools.keys()] }, 'proxy listening');
@@ -284,16 +292,32 @@ export class SwitchyardProxy {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const handle = () => this.contained(req, res, () => this.handle(req, res, undefined));
-    if (!this.connections.inTurn(this.connections.get(req.socket), handle)) {
+    const connection = this.connections.get(req.socket);
+    const handle = () => this.start(req, res, undefined, connection);
+    if (!this.connections.inTurn(connection, handle)) {
       sendError(res, 503, 'too many pipelined requests', { connection: 'close', 'retry-after': '1' });
     }
   }
 
-  /** Upgrade requests go the way every request goes, on a response object of their own socket. */
+  /**
+   * Upgrade requests go the way every request goes, on a response object of their own socket, in
+   * their turn: one pipelined behind a request still in flight waits until that one is answered.
+   */
   private onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
-    const res = responseOnUpgradeSocket(req, socket);
-    this.contained(req, res, () => this.handle(req, res, { socket, head }));
+    const connection = this.connections.get(socket);
+    const handle = () => this.containedSocket(socket, () => this.start(req, responseOnUpgradeSocket(req, socket), { socket, head }, connection));
+    if (!this.connections.inTurn(connection, handle)) socket.destroy();
+  }
+
+  /** Every request, however it is answered, is in flight on its connection until its response closes. */
+  private start(req: http.IncomingMessage, res: http.ServerResponse, upgradeOffer: Exchange['upgrade'], connection: TrackedConnection | undefined): void {
+    // Its turn came after the client left, or after a response that closes the connection (Node
+    // then never gives the socket to the responses queued behind it): nothing to answer or hold.
+    if (req.socket.destroyed || !res.socket) return;
+    this.connections.requestStarted(connection);
+    this.contained(req, res, () => this.handle(req, res, upgradeOffer, connection));
+    // after handle's own close listener: finishing may start the connection's next pipelined request
+    res.once('close', () => this.connections.requestFinished(connection));
   }
 
   /** The outermost containment boundary (the forwarder keeps one around each of its callbacks). */
@@ -311,7 +335,7 @@ export class SwitchyardProxy {
    * endpoints, who the client is and what it asks for, its body, then a worker. An upgrade is a
    * request of its lane: it waits for a slot and its answer like any other.
    */
-  private handle(req: http.IncomingMessage, res: http.ServerResponse, upgradeOffer: Exchange['upgrade']): void {
+  private handle(req: http.IncomingMessage, res: http.ServerResponse, upgradeOffer: Exchange['upgrade'], connection: TrackedConnection | undefined): void {
     const problem = this.sizeProblem(req);
     if (problem) return sendError(res, problem.status, problem.reason, { connection: 'close' });
     const target = parseRequestTarget(req.url ?? '/');
@@ -319,14 +343,15 @@ export class SwitchyardProxy {
     req.url = target.path;
     if (target.host !== undefined) req.headers.host = target.host;
     const host = req.headers.host;
-    if (host !== undefined && !VALID_HOST.test(host)) return sendError(res, 400, 'invalid Host header', { connection: 'close' });
+    if (host === undefined ? req.httpVersion === '1.1' : !VALID_HOST.test(host)) return sendError(res, 400, 'missing or invalid Host header', { connection: 'close' });
+    const expect = req.headers.expect?.toLowerCase();
+    if (expect !== undefined && expect !== '100-continue') return sendError(res, 417, 'unsupported expectation', { connection: 'close' });
     const url = target.path;
     if (url === HEALTH_PATH || url.startsWith(`${HEALTH_PATH}?`)) return this.serveHealth(res);
     if (isUnderPrefix(url, this.config.proxy.internalPaths)) return sendError(res, 404, 'not found');
     const upgrade = upgradeOffer && this.acceptsUpgrade(req) ? upgradeOffer : undefined;
     if (upgradeOffer && hasBody(req)) return sendError(res, 400, 'an upgrade request cannot carry a body', { connection: 'close' });
 
-    const connection = this.connections.get(req.socket);
     const client = this.clientOf(req, req.socket, connection);
     const { path, query } = splitUrl(url);
     const requestClass = this.classifier.classify({
@@ -338,7 +363,7 @@ export class SwitchyardProxy {
     });
     if (upgrade && requestClass === 'static') return sendError(res, 404, 'no WebSocket endpoint under the static prefix');
     if (upgrade && this.draining) return sendError(res, 503, 'shutting down', { 'retry-after': '1' });
-    const closeConnection = this.connections.requestStarted(connection, requestClass) || upgradeOffer !== undefined;
+    const closeConnection = this.connections.classified(connection, requestClass) || upgradeOffer !== undefined;
     const startedAt = performance.now();
     let exchange: Exchange | undefined;
     this.inflight++;
@@ -350,7 +375,6 @@ export class SwitchyardProxy {
         exchange.body?.release();
       }
       this.exchangeEnded(requestClass, req, res.writableFinished ? res.statusCode : 499, startedAt, client.ip, exchange);
-      this.connections.requestFinished(connection); // last: it may start the next pipelined request
     });
     // Read once, while the headers are still the client's (the upstream's may lose or gain framing).
     const chunkedBody = req.headers['transfer-encoding'] !== undefined;
@@ -404,6 +428,7 @@ export class SwitchyardProxy {
         sendError(res, failure.status, failure.reason, { connection: 'close', 'x-switchyard-lane': ready.lane });
         req.socket.destroy();
       });
+    if (expect !== undefined) res.writeContinue(); // the client waits for this before it sends the body
     body.start((failure) =>
       this.forwarder.contain(ready, () => {
         if (failure) {
@@ -433,8 +458,7 @@ export class SwitchyardProxy {
   private tunnelOpened(exchange: Exchange): void {
     exchange.tunnelled = true;
     this.inflight--;
-    const connection = this.connections.get(exchange.req.socket);
-    this.connections.requestFinished(connection);
+    this.connections.requestFinished(this.connections.get(exchange.req.socket));
     this.connections.upgraded(exchange.req.socket);
     this.exchangeEnded(exchange.lane, exchange.req, 101, exchange.startedAt, exchange.clientIp, exchange);
   }

@@ -11,7 +11,15 @@ export function responseOnUpgradeSocket(req: http.IncomingMessage, socket: Socke
   const res = new http.ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket);
-  res.once('finish', () => socket.destroySoon());
+  // Node took its own socket listeners away for the upgrade: without 'drain', a response that
+  // fills the socket would wait forever; without 'error', a client's reset would throw.
+  socket.on('error', () => {});
+  const drained = () => res.emit('drain');
+  socket.on('drain', drained);
+  res.once('finish', () => {
+    socket.off('drain', drained);
+    socket.destroySoon();
+  });
   return res;
 }
 

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request } from './http.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -60,6 +61,8 @@ export interface ProxyProcess {
   url: string;
   /** resident memory of the proxy process, from /proc */
   rssBytes(): number;
+  /** GET /state of its control API */
+  state(): Promise<any>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -75,9 +78,10 @@ export async function startProxyProcess(config: Record<string, unknown>, env: Re
   const { child, match } = await spawnUntil(
     path.join(here, '..', '..', 'proxy', 'main.ts'),
     { LOG_LEVEL: 'info', ...env, SWITCHYARD_CONFIG: file, SWITCHYARD_DATA: dir },
-    /"port":(\d+)[^\n]*"msg":"proxy listening"/,
+    /"port":(\d+),"controlPort":(\d+)[^\n]*"msg":"proxy listening"/,
   );
   const port = Number(match[1]);
+  const controlPort = Number(match[2]);
   return {
     child,
     port,
@@ -85,6 +89,11 @@ export async function startProxyProcess(config: Record<string, unknown>, env: Re
     rssBytes() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    },
+    async state() {
+      const token = env.SWITCHYARD_ADMIN_TOKEN ?? readFileSync(path.join(dir, 'admin-token'), 'utf8').trim();
+      const response = await request(`http://127.0.0.1:${controlPort}/state`, { headers: { authorization: `Bearer ${token}` } });
+      return JSON.parse(response.body);
     },
     async stop(signal: NodeJS.Signals = 'SIGKILL') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
