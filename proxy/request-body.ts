@@ -131,6 +131,8 @@ export class RequestBody {
   private memoryBytes = 0;
   private file: FileHandle | undefined;
   private fileBytes = 0;
+  /** the temp-file write in progress (the client is paused meanwhile, so there is at most one) */
+  private pendingWrite: Promise<void> | undefined;
   private readonly rate: RateGuard;
   private timer: NodeJS.Timeout | undefined;
   private rateTimer: NodeJS.Timeout | undefined;
@@ -206,8 +208,6 @@ export class RequestBody {
     // The client went away: the request's close handling releases everything.
     this.stopTimers();
   };
-
-  private pendingWrite: Promise<void> | undefined;
 
   /** Keeps a chunk in memory while the budgets allow, else appends it to the temp file. */
   private keep(chunk: Buffer, lastBufferedChunk: boolean): void {

@@ -10,7 +10,7 @@ import { type ClientInfo, connectionClientAddress, resolveClient, setConnectionC
 import { upstreamHeaders } from './upstream-headers.ts';
 import { ConnectionTracker, type TrackedConnection } from './connections.ts';
 import { Forwarder, hasBody, type Exchange } from './forwarder.ts';
-import { BodyStore, RequestBody } from './request-body.ts';
+import { BodyStore, RequestBody, type BodyFailure } from './request-body.ts';
 import { isUnderPrefix, parseRequestTarget } from './request-target.ts';
 import { responseOnUpgradeSocket } from './tunnel.ts';
 import { HealthChecker } from './health-check.ts';
@@ -422,20 +422,21 @@ export class SwitchyardProxy {
       return this.forwarder.forward(ready);
     }
     const body = ready.body;
+    const refuseBody = (failure: BodyFailure) => {
+      this.clientFaults.bodies.write({ url: req.url, client: client.ip, status: failure.status }, failure.reason);
+      const retry: Record<string, string> = failure.status === 503 ? { 'retry-after': '1' } : {};
+      sendError(res, failure.status, failure.reason, { connection: 'close', 'x-switchyard-lane': ready.lane, ...retry });
+    };
+    // While streaming to a worker: the answer if it can still be given, and the connection goes.
     body.onLateFailure = (failure) =>
       this.forwarder.contain(ready, () => {
-        this.clientFaults.bodies.write({ url: req.url, client: client.ip, status: failure.status }, failure.reason);
-        sendError(res, failure.status, failure.reason, { connection: 'close', 'x-switchyard-lane': ready.lane });
+        refuseBody(failure);
         req.socket.destroy();
       });
     if (expect !== undefined) res.writeContinue(); // the client waits for this before it sends the body
     body.start((failure) =>
       this.forwarder.contain(ready, () => {
-        if (failure) {
-          this.clientFaults.bodies.write({ url: req.url, client: client.ip, status: failure.status }, failure.reason);
-          const retry: Record<string, string> = failure.status === 503 ? { 'retry-after': '1' } : {};
-          return sendError(res, failure.status, failure.reason, { connection: 'close', 'x-switchyard-lane': ready.lane, ...retry });
-        }
+        if (failure) return refuseBody(failure);
         ready.chunkedBody = chunkedBody && !body.complete;
         req.headers = upstreamHeaders(clientHeaders, client, { bufferedBodyBytes: body.complete ? body.received : undefined });
         this.forwarder.forward(ready);
