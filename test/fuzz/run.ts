@@ -2,10 +2,9 @@
 // upstream app processes, over raw sockets, and reports what happened: whether the proxy process
 // stayed up, whether every conversation ended (the server answered or closed within a deadline),
 // its memory, and whether a normal request still works afterwards.
-import net from 'node:net';
 import { startApp, startProxyProcess, type AppProcess, type ProxyProcess } from '../helpers/processes.ts';
 import { request, sleep } from '../helpers/http.ts';
-import { fuzzCase, type FuzzCase } from './cases.ts';
+import { runConversations } from './conversation.ts';
 
 export interface FuzzOptions {
   seed: number;
@@ -36,9 +35,6 @@ export interface FuzzReport {
   durationMs: number;
 }
 
-/** A client that still reads must see the server answer or close within this. */
-const HANG_DEADLINE_MS = 15_000;
-
 // Every timeout short, so that a conversation left waiting by a bad client ends in seconds.
 const FUZZ_CONFIG = (targets: string[]) => {
   const policy = { idleTimeoutMs: 300, requestTimeoutMs: 2000 };
@@ -57,48 +53,6 @@ const FUZZ_CONFIG = (targets: string[]) => {
     lanes: { clone: { pool: 'web' }, bot: { pool: 'web' } },
   };
 };
-
-type Outcome = { key: string; hung: boolean };
-
-/** One conversation: writes its pieces, then reads, aborts, half-closes or never reads. */
-function converse(port: number, fuzz: FuzzCase): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let received = Buffer.alloc(0);
-    let settled = false;
-    const finish = (outcome: Outcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(deadline);
-      socket.destroy();
-      resolve(outcome);
-    };
-    const answered = () => {
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(received.toString('latin1', 0, 16))?.[1];
-      return status ?? (received.length > 0 ? 'garbled' : 'closed');
-    };
-    const deadline = setTimeout(() => finish({ key: answered(), hung: fuzz.behaviour === 'read' || fuzz.behaviour === 'half-close' }), HANG_DEADLINE_MS);
-    socket.on('error', () => {});
-    socket.on('data', (chunk: Buffer) => {
-      if (received.length < 64) received = Buffer.concat([received, chunk]);
-    });
-    socket.on('close', () => finish({ key: answered(), hung: false }));
-    socket.once('connect', async () => {
-      for (const piece of fuzz.pieces) {
-        if (piece.delayMs > 0) await sleep(piece.delayMs);
-        if (socket.destroyed) return;
-        socket.write(piece.bytes);
-      }
-      if (fuzz.behaviour === 'abort-after-send') return finish({ key: 'aborted', hung: false });
-      if (fuzz.behaviour === 'half-close') socket.end();
-      if (fuzz.behaviour === 'never-read') {
-        socket.pause();
-        await sleep(300);
-        finish({ key: 'not-read', hung: false });
-      }
-    });
-  });
-}
 
 function exitOf(proxy: ProxyProcess): string | undefined {
   const { exitCode, signalCode } = proxy.child;
@@ -136,21 +90,22 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     let peak = baseline;
     const outcomes: Record<string, number> = {};
     const hung: string[] = [];
-    let next = from;
-    let done = 0;
-    const worker = async () => {
-      while (next < from + count && exitOf(proxy) === undefined) {
-        const fuzz = fuzzCase(seed, next++);
-        const outcome = await converse(proxy.port, fuzz);
+    const done = await runConversations({
+      port: proxy.port,
+      seed,
+      from,
+      count,
+      concurrency,
+      shouldContinue: () => exitOf(proxy) === undefined,
+      onOutcome: (fuzz, outcome, ended) => {
         outcomes[outcome.key] = (outcomes[outcome.key] ?? 0) + 1;
         if (outcome.hung) hung.push(`#${fuzz.index} ${fuzz.summary}`);
-        if (++done % 500 === 0) {
+        if (ended % 500 === 0) {
           peak = Math.max(peak, proxy.rssBytes());
-          progress(`fuzz: ${done}/${count} cases, proxy RSS ${mb(proxy.rssBytes())} MB, ${hung.length} hung`);
+          progress(`fuzz: ${ended}/${count} cases, proxy RSS ${mb(proxy.rssBytes())} MB, ${hung.length} hung`);
         }
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+      },
+    });
     const proxyExit = exitOf(proxy);
     let afterStatus = 0;
     let end = 0;
