@@ -20,15 +20,34 @@ interface Thread {
   pending: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
   /** Set once the thread has failed or exited: requests to it reject at once. */
   dead?: Error;
+  /** Marks the thread dead and rejects everything waiting on it. */
+  fail(err: Error): void;
 }
+
+export interface EmbeddedDbOptions {
+  /** how long opening may take (initdb on a first start takes 5-20 s) */
+  openTimeoutMs?: number;
+  /** how long one statement may take before its thread is taken for wedged and ended */
+  statementTimeoutMs?: number;
+}
+
+const CLOSE_TIMEOUT_MS = 10_000;
 
 /**
  * PGlite (Postgres compiled to WASM) on `dir`, run in a worker thread so that its synchronous WASM
  * work (seconds of initdb on a first start) never stalls the caller's event loop. Opened on first
  * use; a thread that fails to open or dies is replaced on the next use. `close` ends the thread,
  * and every later statement is refused (as pg's Pool does after `end`).
+ *
+ * Every request has a deadline. PGlite can spin forever at full CPU: measured on a full disk,
+ * when PostgreSQL needs a new 16 MB WAL segment and the disk has less than that, the statement
+ * never returns (and freeing space does not help). A thread that misses its deadline is ended,
+ * what waits on it fails, and the next statement opens the directory in a fresh thread
+ * (PostgreSQL's crash recovery: the committed rows are kept).
  */
-export function createEmbeddedDb(dir: string): Db {
+export function createEmbeddedDb(dir: string, options: EmbeddedDbOptions = {}): Db {
+  const openTimeoutMs = options.openTimeoutMs ?? 120_000;
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
   let opening: Promise<Thread> | undefined;
   let closed = false;
   let live: Thread | undefined;
@@ -48,15 +67,18 @@ export function createEmbeddedDb(dir: string): Db {
       // Not the parent's flags: a tsx loader inherited into a thread breaks on Node 20.
       execArgv: [],
     });
-    const t: Thread = { worker, pending: new Map() };
-    const fail = (err: Error) => {
-      t.dead ??= err;
-      if (live === t) {
-        live = undefined;
-        opening = undefined;
-      }
-      for (const p of t.pending.values()) p.reject(err);
-      t.pending.clear();
+    const t: Thread = {
+      worker,
+      pending: new Map(),
+      fail(err: Error) {
+        t.dead ??= err;
+        if (live === t) {
+          live = undefined;
+          opening = undefined;
+        }
+        for (const p of t.pending.values()) p.reject(err);
+        t.pending.clear();
+      },
     };
     worker.on('message', (res: Response) => {
       const p = t.pending.get(res.id);
@@ -66,18 +88,28 @@ export function createEmbeddedDb(dir: string): Db {
       if (res.ok) p.resolve(res.result);
       else p.reject(deserializeError(res.error));
     });
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`history database thread exited (code ${code})`)));
+    worker.on('error', (err) => t.fail(err));
+    worker.on('exit', (code) => t.fail(new Error(`history database thread exited (code ${code})`)));
     // Only a request in flight keeps the process alive, as a socket would.
     worker.unref();
     return t;
   }
 
-  function call<T>(t: Thread, req: RequestBody): Promise<T> {
+  function call<T>(t: Thread, req: RequestBody, timeoutMs: number): Promise<T> {
     if (t.dead) return Promise.reject(t.dead);
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
-      t.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const timer = setTimeout(() => {
+        t.fail(new Error(`history database thread gave no answer to ${req.op} within ${timeoutMs} ms; ended it`));
+        void t.worker.terminate();
+      }, timeoutMs);
+      // The pending request refs the thread, which keeps the process (and so this timer) alive.
+      timer.unref();
+      const settle = (fn: () => void) => {
+        clearTimeout(timer);
+        fn();
+      };
+      t.pending.set(id, { resolve: (v) => settle(() => resolve(v as T)), reject: (e) => settle(() => reject(e)) });
       if (t.pending.size === 1) t.worker.ref();
       t.worker.postMessage({ id, ...req });
     });
@@ -86,7 +118,7 @@ export function createEmbeddedDb(dir: string): Db {
   /** Closes PGlite (checkpoint, lock released) if the thread answers in time, then ends the thread. */
   async function stop(t: Thread): Promise<void> {
     try {
-      await Promise.race([call(t, { op: 'close' }), new Promise((r) => setTimeout(r, 10_000).unref())]);
+      await call(t, { op: 'close' }, CLOSE_TIMEOUT_MS);
     } finally {
       await t.worker.terminate();
     }
@@ -99,13 +131,13 @@ export function createEmbeddedDb(dir: string): Db {
     opening ??= (async () => {
       let t = spawn();
       try {
-        const { created } = await call<{ created: boolean }>(t, { op: 'open' });
+        const { created } = await call<{ created: boolean }>(t, { op: 'open' }, openTimeoutMs);
         if (created) {
           // initdb leaves hundreds of MB of WASM memory behind in its thread (a second PGlite
           // instance and the initdb module); a fresh thread opens the new cluster with a fraction.
           await stop(t);
           t = spawn();
-          await call(t, { op: 'open' });
+          await call(t, { op: 'open' }, openTimeoutMs);
         }
       } catch (err) {
         void stop(t).catch(() => {});
@@ -120,8 +152,8 @@ export function createEmbeddedDb(dir: string): Db {
 
   /** Statements on one thread: a transaction must not continue on a replacement. */
   const on = (t: Thread): Queryable => ({
-    query: <R>(sql: string, params?: unknown[]) => call<QueryResult<R>>(t, { op: 'query', sql, params }),
-    exec: (sql: string) => call<void>(t, { op: 'exec', sql }),
+    query: <R>(sql: string, params?: unknown[]) => call<QueryResult<R>>(t, { op: 'query', sql, params }, statementTimeoutMs),
+    exec: (sql: string) => call<void>(t, { op: 'exec', sql }, statementTimeoutMs),
   });
 
   return {

@@ -14,14 +14,14 @@ function wrap(client: pg.Pool | pg.PoolClient): Queryable {
   };
 }
 
-export function createPgDb(connectionString: string, connectTimeoutMs: number, log: Logger): Db {
+export function createPgDb(connectionString: string, connectTimeoutMs: number, log: Logger, queryTimeoutMs = 30_000): Db {
   const pool = new pg.Pool({
     connectionString,
     max: 2,
     idleTimeoutMillis: 10_000,
     connectionTimeoutMillis: connectTimeoutMs,
     // A half-open connection (no RST) would otherwise hang a flush forever.
-    query_timeout: 30_000,
+    query_timeout: queryTimeoutMs,
     keepAlive: true,
   });
   // Idle clients die with the server; without a listener that error would kill the process.

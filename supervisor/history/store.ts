@@ -184,9 +184,10 @@ class SqlHistoryStore implements HistoryStore {
  * and connects (and migrates) on a later flush.
  */
 export async function openHistory(opts: HistoryOptions): Promise<HistoryStore> {
+  const statementTimeoutMs = opts.statementTimeoutMs ?? 30_000;
   const db = opts.databaseUrl
-    ? createPgDb(opts.databaseUrl, opts.connectTimeoutMs ?? 5_000, opts.log)
-    : createEmbeddedDb(join(opts.dataDir, 'history-db'));
+    ? createPgDb(opts.databaseUrl, opts.connectTimeoutMs ?? 5_000, opts.log, statementTimeoutMs)
+    : createEmbeddedDb(join(opts.dataDir, 'history-db'), { statementTimeoutMs });
   const store = new SqlHistoryStore(db, opts);
   await store.flush();
   store.schedule();

@@ -62,4 +62,6 @@ export interface HistoryOptions {
   batchSize?: number;
   pruneIntervalMs?: number;
   connectTimeoutMs?: number;
+  /** One statement's bound (default 30 s): PostgreSQL's query timeout; the embedded database's thread is ended past it. */
+  statementTimeoutMs?: number;
 }
