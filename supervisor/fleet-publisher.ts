@@ -4,6 +4,12 @@ import { fleetKey, signFleetMessage, signStateEntry } from '../lib/fleet-signing
 import type { Logger } from '../lib/log.ts';
 import { workersOf, type ProxyControlClient } from './proxy-control.ts';
 
+/**
+ * A fleet message Redis has not taken within this fails (the next reconcile sends the whole state
+ * again): neither a hung Redis nor the offline queue of a down one holds messages for longer.
+ */
+const REDIS_COMMAND_TIMEOUT_MS = 2000;
+
 /** Redis for fleet messages, and the admin token their signing key is derived from. */
 export interface FleetRedisOptions {
   url: string;
@@ -32,21 +38,25 @@ export class FleetPublisher {
   ) {
     if (redis) {
       this.key = fleetKey(redis.adminToken);
-      this.redis = new Redis(redis.url, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
+      this.redis = new Redis(redis.url, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: REDIS_COMMAND_TIMEOUT_MS });
       this.redis.on('error', (error: Error) => this.log.debug({ err: error.message }, 'fleet publisher: Redis error'));
     }
   }
 
-  /** Pushes these states to every proxy that answers, after everything published before. */
+  /**
+   * Pushes these states to every proxy that answers, after everything published before. Redis gets
+   * them in the same order but is not waited for: a Redis that is down or hung never holds up the
+   * proxies on this host (measured with Redis frozen: no drain reached the proxy at all).
+   */
   publish(states: Record<string, ProxyWorkerState>): Promise<void> {
-    return this.inOrder(() =>
-      Promise.all([
-        ...this.proxies.map((proxy) =>
+    return this.inOrder(() => {
+      void this.publishOnRedis(states);
+      return Promise.all(
+        this.proxies.map((proxy) =>
           this.reach(proxy, () => Promise.all(Object.entries(states).map(([worker, state]) => proxy.setWorkerState(worker, state)))),
         ),
-        this.publishOnRedis(states),
-      ]),
-    );
+      );
+    });
   }
 
   /**
@@ -57,15 +67,15 @@ export class FleetPublisher {
     return this.inOrder(async () => {
       const views = await Promise.all(this.proxies.map((proxy) => this.reach(proxy, async () => workersOf(await proxy.state()))));
       const wanted = desired();
-      await Promise.all([
-        ...this.proxies.map((proxy, i) => {
+      void this.publishOnRedis(wanted);
+      await Promise.all(
+        this.proxies.map((proxy, i) => {
           const seen = views[i];
           if (!seen) return undefined;
           const stale = Object.entries(wanted).filter(([worker, state]) => seen.has(worker) && seen.get(worker)!.state !== state);
           return this.reach(proxy, () => Promise.all(stale.map(([worker, state]) => proxy.setWorkerState(worker, state))));
         }),
-        this.publishOnRedis(wanted),
-      ]);
+      );
     });
   }
 

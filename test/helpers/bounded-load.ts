@@ -24,6 +24,8 @@ export interface BoundedLoadOptions {
   requestTimeoutMs: number;
   /** pause between one client's requests */
   pauseMs?: number;
+  /** sent with every request (e.g. a browser's, for the browser lane) */
+  headers?: Record<string, string>;
 }
 
 export interface BoundedLoad {
@@ -50,7 +52,7 @@ export function startBoundedLoad(options: BoundedLoadOptions): BoundedLoad {
       const url = options.urls[sent++ % options.urls.length];
       const startedAt = Date.now();
       try {
-        const response = await request(url, { timeoutMs: options.requestTimeoutMs });
+        const response = await request(url, { timeoutMs: options.requestTimeoutMs, headers: options.headers });
         const worker = response.headers['x-switchyard-worker'];
         outcomes.push({ url, startedAt, ms: Date.now() - startedAt, status: response.status, worker: typeof worker === 'string' ? worker : undefined });
       } catch (error) {

@@ -15,6 +15,8 @@ import { waitFor } from './http.ts';
 import { copyOfFixture, freePort, removeDir } from './worker-harness.ts';
 
 export const TEST_TOKEN = 'fleet-test-admin-token-0123456789';
+/** an API call still unanswered after this fails (no test waits forever on a hung supervisor) */
+const API_TIMEOUT_MS = 30_000;
 
 /** Whether a listener could bind 127.0.0.1:port now. */
 export async function isFree(port: number): Promise<boolean> {
@@ -79,8 +81,8 @@ export interface PreparedStack {
  * shapes but on free ports) into a temp data dir with a copy of the demo repos, and points
  * PM2_HOME there (the daemon and every app inherit it).
  */
-export async function prepareStack(overrides: Record<string, unknown>): Promise<PreparedStack> {
-  const { data, repos } = await copyOfFixture();
+export async function prepareStack(overrides: Record<string, unknown>, dataDir?: string): Promise<PreparedStack> {
+  const { data, repos } = await copyOfFixture(dataDir);
   const pm2Home = path.join(data, 'pm2');
   process.env.PM2_HOME = pm2Home; // the daemon and every app inherit it
   process.env.SWITCHYARD_ADMIN_TOKEN = TEST_TOKEN;
@@ -119,7 +121,7 @@ export async function prepareStack(overrides: Record<string, unknown>): Promise<
 
   const supervisorUrl = `http://127.0.0.1:${supervisorPort}`;
   const api = async (method: 'GET' | 'POST', route: string) => {
-    const response = await fetch(`${supervisorUrl}${route}`, { method, headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    const response = await fetch(`${supervisorUrl}${route}`, { method, headers: { authorization: `Bearer ${TEST_TOKEN}` }, signal: AbortSignal.timeout(API_TIMEOUT_MS) });
     const text = await response.text();
     return { status: response.status, body: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text };
   };
@@ -161,6 +163,8 @@ export interface FleetStackOptions {
   beforeStart?(config: SwitchyardConfig): Promise<void>;
   /** when the stack counts as started (default: every worker ready in the supervisor) */
   isUp?(workers: FleetWorkerView[]): boolean;
+  /** an empty dir to hold the stack's data, repos and PM2_HOME (e.g. on a filesystem the test mounted); default a new temp dir */
+  dataDir?: string;
 }
 
 /**
@@ -172,7 +176,7 @@ export async function startFleetStack(
   supervisorEnv: Record<string, string> = {},
   options: FleetStackOptions = {},
 ): Promise<FleetStack> {
-  const prepared = await prepareStack(overrides);
+  const prepared = await prepareStack(overrides, options.dataDir);
   await options.beforeStart?.(prepared.config);
   const pm2 = new Pm2Client(prepared.pm2Home);
   await pm2.connect();

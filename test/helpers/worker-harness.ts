@@ -26,10 +26,10 @@ export async function tempDir(prefix = 'switchyard-worker-test-'): Promise<strin
   return mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
-/** A private copy of the seeded repos under a new temp dir: { data, repos }. */
-export async function copyOfFixture(): Promise<{ data: string; repos: string }> {
+/** A private copy of the seeded repos under `data` (default: a new temp dir): { data, repos }. */
+export async function copyOfFixture(data?: string): Promise<{ data: string; repos: string }> {
   const fixture = await seededFixture();
-  const data = await tempDir();
+  data ??= await tempDir();
   const repos = path.join(data, 'repos');
   await cp(fixture, repos, { recursive: true, filter: (source) => !path.basename(source).startsWith('.seed-') });
   return { data, repos };
@@ -45,9 +45,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+/** Runs a command to its end (killed past `timeoutMs`, when given); rejects on a non-zero exit. */
+export async function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
   const { stdout, stderr } = await execFileAsync(command, args, {
     cwd: options.cwd,
+    timeout: options.timeoutMs,
+    killSignal: 'SIGKILL',
     env: { ...process.env, HGPLAIN: '1', HGRCPATH: '', GIT_TERMINAL_PROMPT: '0', ...options.env },
     maxBuffer: 64 * 1024 * 1024,
   });
