@@ -10,6 +10,7 @@ const SCENARIOS: Record<string, { entry: string; about: string }> = {
   'midnight-stampede': { entry: 'midnight-stampede.ts', about: 'CI bots clone at once while browsers browse: Switchyard vs nginx vs HAProxy' },
   'keep-alive-hog': { entry: 'keep-alive-hog.ts', about: 'idle browser keep-alive connections vs new users: Switchyard vs nginx vs HAProxy' },
   'rolling-recycle': { entry: 'rolling-recycle.ts', about: 'every pool rolled twice under steady page and clone load (PM2 stack)' },
+  hardening: { entry: 'hardening.ts', about: 'browsers under slow bodies, fake upgrades and the fuzzer: Switchyard vs nginx vs HAProxy' },
 };
 
 const entryPath = (name: string) => fileURLToPath(new URL(SCENARIOS[name].entry, import.meta.url));

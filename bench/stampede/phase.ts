@@ -36,7 +36,7 @@ export const userAddress = (user: number) => `127.10.${user % 256}.${1 + Math.fl
 const MB = 1024 * 1024;
 
 /** Every user loads every page once from its own address, so each worker that will serve a page has it cached. */
-async function warmUp(origin: string, users: number): Promise<void> {
+export async function warmUp(origin: string, users: number): Promise<void> {
   await Promise.all(
     Array.from({ length: users }, async (_, user) => {
       const browser = new SimulatedBrowser({ origin, localAddress: userAddress(user), timeoutMs: 60_000 });
