@@ -1,8 +1,14 @@
 import { EventEmitter } from 'node:events';
+import { withDeadline } from '../lib/deadline.ts';
 import type { Logger } from '../lib/log.ts';
 import type { FleetEvent, HistoryStore } from './history/types.ts';
 
 const RECENT_LIMIT = 1000;
+/**
+ * How long an API read waits for the history store. The store's own bounds are for writes (a
+ * statement may take 30 s, reopening the embedded database longer); a reader is answered sooner.
+ */
+export const HISTORY_READ_TIMEOUT_MS = 3000;
 
 /**
  * Fleet events: logged, kept in memory (the recent ones), and written to the history store when
@@ -37,9 +43,9 @@ export class EventLog extends EventEmitter {
   async since(since: Date | undefined, limit = RECENT_LIMIT): Promise<{ events: FleetEvent[]; source: 'history' | 'memory' }> {
     if (this.history) {
       try {
-        return { events: await this.history.events({ since, limit }), source: 'history' };
+        return { events: await withDeadline(this.history.events({ since, limit }), HISTORY_READ_TIMEOUT_MS, 'reading the history'), source: 'history' };
       } catch {
-        // the database is unreachable: what this process remembers is better than nothing
+        // the database is unreachable or slow: what this process remembers is better than nothing
       }
     }
     const events = this.recent.filter((event) => !since || event.at >= since).slice(-limit);

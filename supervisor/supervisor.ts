@@ -1,10 +1,11 @@
 import type { SwitchyardConfig } from '../lib/config.ts';
+import { withDeadline } from '../lib/deadline.ts';
 import { parseFatalReport } from '../lib/fatal-report.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProxyWorkerState } from '../lib/fleet-channel.ts';
 import { CrashTracker } from './crash-tracker.ts';
 import { DrainCoordinator } from './drain-coordinator.ts';
-import { EventLog } from './event-log.ts';
+import { EventLog, HISTORY_READ_TIMEOUT_MS } from './event-log.ts';
 import { Fleet, proxyStateOf, type FleetWorker, type WorkerState } from './fleet.ts';
 import { FleetPublisher, type FleetRedisOptions } from './fleet-publisher.ts';
 import { fetchHealth, HealthPoller } from './health-poller.ts';
@@ -112,7 +113,7 @@ export class Supervisor {
   /** Per-minute lane stats from the history store; rejects while it is not open or unreachable. */
   async laneHistory(since: Date, lane?: string): Promise<LaneMinute[]> {
     if (!this.history) throw new Error('history store not open');
-    return this.history.laneStats({ since, lane });
+    return withDeadline(this.history.laneStats({ since, lane }), HISTORY_READ_TIMEOUT_MS, 'reading the lane history');
   }
 
   async stop(): Promise<void> {

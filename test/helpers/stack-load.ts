@@ -4,6 +4,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { withDeadline } from '../../lib/deadline.ts';
 import { startBoundedLoad, type BoundedLoad } from './bounded-load.ts';
 import type { FleetStack } from './fleet-stack.ts';
 import { request, waitFor } from './http.ts';
@@ -116,7 +117,7 @@ export async function clonesSucceedAfter(loop: CloneLoop, since: number, what: s
 
 /** Every PM2 process of the stack: "name#instance" -> pid and restart count. */
 export async function pm2Snapshot(stack: FleetStack): Promise<Record<string, { pid: number; restarts: number; status: string }>> {
-  const entries = (await stack.pm2.list()).map((process_) => [
+  const entries = (await withDeadline(stack.pm2.list(), 15_000, 'pm2 list')).map((process_) => [
     `${process_.name}#${process_.instance ?? 0}`,
     { pid: process_.pid, restarts: process_.restarts, status: process_.status },
   ]);

@@ -16,6 +16,13 @@ const LOCK = '.seed-lock';
 const TEMP_PREFIX = '.seed-tmp-';
 const WAIT_LIMIT_MS = 180_000;
 
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
 async function isEmpty(root: string): Promise<boolean> {
   const entries = await readdir(root);
   return entries.every((name) => name.startsWith('.seed-'));
@@ -24,8 +31,6 @@ async function isEmpty(root: string): Promise<boolean> {
 async function tryLock(lockDir: string): Promise<boolean> {
   try {
     await mkdir(lockDir);
-    await writeFile(path.join(lockDir, 'pid'), String(process.pid));
-    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     const holder = Number(await readFile(path.join(lockDir, 'pid'), 'utf8').catch(() => ''));
@@ -36,12 +41,23 @@ async function tryLock(lockDir: string): Promise<boolean> {
     }
     return false;
   }
+  try {
+    await writeFile(path.join(lockDir, 'pid'), String(process.pid));
+  } catch (error) {
+    // a full disk: no lock without its owner left behind for the next start to wait on
+    await rm(lockDir, { recursive: true, force: true });
+    throw error;
+  }
+  return true;
 }
 
 /** Seeds demo-git and demo-hg when the repos directory is missing or empty; returns whether it did. */
 export async function seedDemoReposIfEmpty(root: string, children: ChildProcesses, log: Logger): Promise<boolean> {
   await mkdir(root, { recursive: true });
   const lockDir = path.join(root, LOCK);
+  // Repositories there and nobody seeding: nothing to write. A worker must start on a full disk
+  // (the lock's pid file made every start there fail with ENOSPC, a crash loop until space was freed).
+  if (!(await isEmpty(root)) && !(await exists(lockDir))) return false;
   const deadline = Date.now() + WAIT_LIMIT_MS;
   while (!(await tryLock(lockDir))) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockDir}`);
