@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLIENT_TIMEOUT, summarizeOutcomes, type LoadOutcome } from '../helpers/bounded-load.ts';
+import { summarizeOutcomes, type LoadOutcome } from '../helpers/bounded-load.ts';
 import { startFleetStack, type FleetStack } from '../helpers/fleet-stack.ts';
 import { request, waitFor } from '../helpers/http.ts';
 import { SmallTmpfs } from '../helpers/small-tmpfs.ts';
-import { processesBelow, stackPorts, waitForLeftovers } from '../helpers/stack-processes.ts';
-import { clonesSucceedAfter, pm2Snapshot, startBrowserLoad, startCloneLoop, type CloneOutcome } from '../helpers/stack-load.ts';
+import { assertLoadServed, assertStackStopsClean, clonesSucceedAfter, pm2Snapshot, startBrowserLoad, startCloneLoop, type CloneOutcome } from '../helpers/stack-load.ts';
 
 // The whole stack with everything it writes on one small disk of its own (a tmpfs the test
 // mounts): the data dir with the supervisor's embedded history (PGlite), the proxy's body spool
@@ -157,13 +156,7 @@ describe('a full disk under the data dir, under load', () => {
       console.log(`full disk: ${JSON.stringify(numbers)}`);
     }
 
-    assert.deepEqual(pages.filter((outcome) => outcome.error === CLIENT_TIMEOUT), [], `no page waits past ${REQUEST_TIMEOUT_MS} ms`);
-    assert.deepEqual(
-      pages.filter((outcome) => outcome.status !== 200).map(({ url, status, error, ms }) => ({ url, status, error, ms })),
-      [],
-      `every page is a 200: ${summarizeOutcomes(pages)}`,
-    );
-    assert.deepEqual(cloned.filter((clone) => clone.error), [], 'every clone verifies');
+    assertLoadServed(pages, cloned, REQUEST_TIMEOUT_MS);
     const expected = { ...baseline, 'worker-web#0': { ...baseline['worker-web#0'], pid: recycledPid, restarts: baseline['worker-web#0'].restarts + 1 } };
     assert.deepEqual(await pm2Snapshot(stack), expected, 'nothing restarted but the recycled worker, once');
     const { events } = await eventsSince(startedAt);
@@ -171,10 +164,7 @@ describe('a full disk under the data dir, under load', () => {
   });
 
   test('the stack stops on the disk it filled: no process of it is left, no port is held', async () => {
-    const daemonPid = Number(readFileSync(path.join(stack.pm2Home, 'pm2.pid'), 'utf8'));
-    const processes = await processesBelow(daemonPid);
     stopped = true;
-    await stack.stop();
-    assert.deepEqual(await waitForLeftovers(processes, stackPorts(stack.config), 15_000), { processes: [], ports: [] });
+    await assertStackStopsClean(stack);
   });
 });

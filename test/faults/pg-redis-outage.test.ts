@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FLEET_CHANNEL, FLEET_STATE_KEY } from '../../lib/fleet-channel.ts';
 import { fleetKey, verifyStateEntry } from '../../lib/fleet-signing.ts';
-import { CLIENT_TIMEOUT, summarizeOutcomes, type LoadOutcome } from '../helpers/bounded-load.ts';
+import { summarizeOutcomes, type LoadOutcome } from '../helpers/bounded-load.ts';
 import { startFleetStack, TEST_TOKEN, type FleetStack } from '../helpers/fleet-stack.ts';
 import { request, waitFor } from '../helpers/http.ts';
 import { PrivatePostgres } from '../helpers/private-postgres.ts';
 import { PrivateRedis } from '../helpers/private-redis.ts';
-import { processesBelow, stackPorts, waitForLeftovers } from '../helpers/stack-processes.ts';
 import {
+  assertLoadServed,
+  assertStackStopsClean,
   BROWSER_HEADERS,
   clonesSucceedAfter,
   drainRoundTrip,
@@ -215,22 +214,13 @@ describe('PostgreSQL and Redis stopped and started under load', () => {
           recoveryMs,
         });
       }
-      assert.deepEqual(pages.filter((outcome) => outcome.error === CLIENT_TIMEOUT), [], `no page waits past ${REQUEST_TIMEOUT_MS} ms`);
-      assert.deepEqual(
-        pages.filter((outcome) => outcome.status !== 200).map(({ url, status, error, ms }) => ({ url, status, error, ms })),
-        [],
-        `every page is a 200: ${summarizeOutcomes(pages)}`,
-      );
-      assert.deepEqual(cloned.filter((clone) => clone.error), [], 'every clone verifies');
+      assertLoadServed(pages, cloned, REQUEST_TIMEOUT_MS);
       assert.deepEqual(await pm2Snapshot(stack), baseline, 'no process restarted (same pids, same restart counts)');
     });
   }
 
   test('the stack stops after the outages: no process of it is left, no port is held', async () => {
-    const daemonPid = Number(readFileSync(path.join(stack.pm2Home, 'pm2.pid'), 'utf8'));
-    const processes = await processesBelow(daemonPid);
     stopped = true;
-    await stack.stop();
-    assert.deepEqual(await waitForLeftovers(processes, stackPorts(stack.config), 15_000), { processes: [], ports: [] });
+    await assertStackStopsClean(stack);
   });
 });

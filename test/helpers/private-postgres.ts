@@ -4,17 +4,15 @@
 // lives in a temp dir with its socket, listens on a free loopback port, and is stopped and removed
 // by remove(), at process exit, or by the next test that finds it orphaned.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { chown, mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chown } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { isProcessAlive } from '../../lib/process-alive.ts';
+import { cleanUpOrphans, ownedTempDir } from './owned-dirs.ts';
 import { freePort } from './worker-harness.ts';
 
 const execFileAsync = promisify(execFile);
 const PREFIX = 'switchyard-pg-';
-const OWNER_FILE = 'owner.pid';
 const COMMAND_TIMEOUT_MS = 60_000;
 
 /** The newest PostgreSQL server binaries: PG_BIN, else /usr/lib/postgresql/<version>/bin. */
@@ -44,20 +42,6 @@ function stopAndRemoveNow(bin: string, dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Clusters left by a test process that died without cleaning up (SIGKILL, a crash). */
-function removeOrphans(bin: string): void {
-  for (const name of readdirSync(os.tmpdir()).filter((entry) => entry.startsWith(PREFIX))) {
-    const dir = path.join(os.tmpdir(), name);
-    let owner = 0;
-    try {
-      owner = Number(readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
-    } catch {
-      continue; // being created right now, or not ours
-    }
-    if (owner > 0 && !isProcessAlive(owner)) stopAndRemoveNow(bin, dir);
-  }
-}
-
 export interface PrivatePostgresOptions {
   /** extra server settings (`-c name=value`) */
   settings?: Record<string, string | number>;
@@ -80,9 +64,8 @@ export class PrivatePostgres {
   /** initdb (trust auth for local connections, user postgres) and start on a free port. */
   static async create(options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
     const bin = serverBinDir();
-    removeOrphans(bin);
-    const dir = await mkdtemp(path.join(os.tmpdir(), PREFIX));
-    writeFileSync(path.join(dir, OWNER_FILE), String(process.pid));
+    cleanUpOrphans(PREFIX, (dir) => stopAndRemoveNow(bin, dir));
+    const dir = ownedTempDir(PREFIX);
     if (asRoot) {
       const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
       const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());

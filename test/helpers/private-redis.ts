@@ -4,15 +4,13 @@
 // by the next test that finds it orphaned (its owner gone).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { isProcessAlive } from '../../lib/process-alive.ts';
+import { cleanUpOrphans, ownedTempDir } from './owned-dirs.ts';
 import { freePort } from './worker-harness.ts';
 
 const PREFIX = 'switchyard-redis-';
-const OWNER_FILE = 'owner.pid';
 const SERVER_PID_FILE = 'redis.pid';
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -25,20 +23,16 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Servers left by a test process that died without cleaning up (SIGKILL, a crash). */
-function removeOrphans(): void {
-  for (const name of readdirSync(os.tmpdir()).filter((entry) => entry.startsWith(PREFIX))) {
-    const dir = path.join(os.tmpdir(), name);
-    try {
-      const owner = Number(readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
-      if (owner <= 0 || isProcessAlive(owner)) continue;
-      const server = Number(readFileSync(path.join(dir, SERVER_PID_FILE), 'utf8'));
-      if (server > 0) killQuietly(server, 'SIGKILL');
-    } catch {
-      continue; // being created right now, or its server never started
-    }
-    rmSync(dir, { recursive: true, force: true });
+/** Kills the server a dead test left running and deletes its dir. */
+function removeOrphan(dir: string): void {
+  let server = 0;
+  try {
+    server = Number(readFileSync(path.join(dir, SERVER_PID_FILE), 'utf8'));
+  } catch {
+    // its server never started
   }
+  if (server > 0) killQuietly(server, 'SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
 }
 
 export class PrivateRedis {
@@ -56,9 +50,8 @@ export class PrivateRedis {
 
   /** Starts a server on a free port and waits until it accepts connections. */
   static async create(): Promise<PrivateRedis> {
-    removeOrphans();
-    const dir = mkdtempSync(path.join(os.tmpdir(), PREFIX));
-    writeFileSync(path.join(dir, OWNER_FILE), String(process.pid));
+    cleanUpOrphans(PREFIX, removeOrphan);
+    const dir = ownedTempDir(PREFIX);
     const redis = new PrivateRedis(dir, await freePort());
     try {
       await redis.start();

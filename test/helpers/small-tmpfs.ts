@@ -3,13 +3,11 @@
 // The mount is undone by unmount(), at process exit, or by the next test that finds it orphaned
 // (its owner gone).
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
-import os from 'node:os';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { isProcessAlive } from '../../lib/process-alive.ts';
+import { cleanUpOrphans, ownedTempDir } from './owned-dirs.ts';
 
 const PREFIX = 'switchyard-tmpfs-';
-const OWNER_FILE = 'owner.pid';
 const FILL_FILE = '.fill';
 
 function isMounted(dir: string): boolean {
@@ -23,25 +21,6 @@ function unmountAndRemove(holder: string): void {
   const mountPoint = path.join(holder, 'mnt');
   if (isMounted(mountPoint)) execFileSync('umount', ['-l', mountPoint], { stdio: 'ignore', timeout: 15_000 });
   rmSync(holder, { recursive: true, force: true });
-}
-
-function removeOrphans(): void {
-  for (const name of readdirSync(os.tmpdir()).filter((entry) => entry.startsWith(PREFIX))) {
-    const holder = path.join(os.tmpdir(), name);
-    let owner = 0;
-    try {
-      owner = Number(readFileSync(path.join(holder, OWNER_FILE), 'utf8'));
-    } catch {
-      continue; // being created right now
-    }
-    if (owner > 0 && !isProcessAlive(owner)) {
-      try {
-        unmountAndRemove(holder);
-      } catch {
-        // another test got there first
-      }
-    }
-  }
 }
 
 export class SmallTmpfs {
@@ -58,9 +37,8 @@ export class SmallTmpfs {
 
   /** Mounts a tmpfs of `sizeBytes`; throws (with mount's own words) when this machine does not allow it. */
   static mount(sizeBytes: number): SmallTmpfs {
-    removeOrphans();
-    const holder = mkdtempSync(path.join(os.tmpdir(), PREFIX));
-    writeFileSync(path.join(holder, OWNER_FILE), String(process.pid));
+    cleanUpOrphans(PREFIX, unmountAndRemove);
+    const holder = ownedTempDir(PREFIX);
     const mountPoint = path.join(holder, 'mnt');
     mkdirSync(mountPoint);
     try {

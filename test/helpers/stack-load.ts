@@ -1,13 +1,16 @@
 // What a whole-stack fault test runs while it breaks something: browsers paging through the
 // repos and real git/hg clones through the proxy, each bounded in count and time, each verified.
 // Plus the checks such a test makes of the stack afterwards: PM2 restarts, drains, the proxy's view.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { withDeadline } from '../../lib/deadline.ts';
-import { startBoundedLoad, type BoundedLoad } from './bounded-load.ts';
+import { CLIENT_TIMEOUT, startBoundedLoad, summarizeOutcomes, type BoundedLoad, type LoadOutcome } from './bounded-load.ts';
 import type { FleetStack } from './fleet-stack.ts';
 import { request, waitFor } from './http.ts';
+import { processesBelow, stackPorts, waitForLeftovers } from './stack-processes.ts';
 import { removeDir, run } from './worker-harness.ts';
 
 /** What Chromium sends for a navigation: the proxy puts it in the browser lane. */
@@ -145,4 +148,23 @@ export async function drainRoundTrip(stack: FleetStack, worker: string, timeoutM
   if (ready.status !== 200) throw new Error(`ready ${worker}: HTTP ${ready.status} ${JSON.stringify(ready.body)}`);
   await waitFor(async () => (await proxyWorkerState(stack, worker)) === 'ready', `${worker} ready in the proxy again`, timeoutMs);
   return reached;
+}
+
+/** No page waited past the client's bound, every page was a 200, every clone verified. */
+export function assertLoadServed(pages: LoadOutcome[], clones: CloneOutcome[], requestTimeoutMs: number): void {
+  assert.deepEqual(pages.filter((outcome) => outcome.error === CLIENT_TIMEOUT), [], `no page waits past ${requestTimeoutMs} ms`);
+  assert.deepEqual(
+    pages.filter((outcome) => outcome.status !== 200).map(({ url, status, error, ms }) => ({ url, status, error, ms })),
+    [],
+    `every page is a 200: ${summarizeOutcomes(pages)}`,
+  );
+  assert.deepEqual(clones.filter((clone) => clone.error), [], 'every clone verifies');
+}
+
+/** Stops the stack (as `pm2 kill`) and asserts that none of its processes is left and no port is held. */
+export async function assertStackStopsClean(stack: FleetStack): Promise<void> {
+  const daemonPid = Number(readFileSync(path.join(stack.pm2Home, 'pm2.pid'), 'utf8'));
+  const processes = await processesBelow(daemonPid);
+  await stack.stop();
+  assert.deepEqual(await waitForLeftovers(processes, stackPorts(stack.config), 15_000), { processes: [], ports: [] });
 }
