@@ -1,7 +1,7 @@
 // The whole stack (proxy, supervisor, worker pools) under a private PM2 daemon, as `npm start`
 // runs it, on free ports and a temp data dir. Tests never touch a user's PM2 (own PM2_HOME).
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import path from 'node:path';
@@ -87,9 +87,11 @@ export async function prepareStack(overrides: Record<string, unknown>, dataDir?:
   process.env.PM2_HOME = pm2Home; // the daemon and every app inherit it
   process.env.SWITCHYARD_ADMIN_TOKEN = TEST_TOKEN;
   process.on('exit', () => {
-    // A failed test must not leave a daemon and its workers behind.
+    // A failed test must not leave a daemon and its workers behind. A stack that was stopped has
+    // no PM2_HOME any more, and `pm2 kill` would only create it again.
+    if (!existsSync(pm2Home)) return;
     try {
-      execFileSync(process.execPath, [pm2Bin, 'kill'], { env: process.env, stdio: 'ignore', timeout: 20_000 });
+      execFileSync(process.execPath, [pm2Bin, 'kill'], { env: { ...process.env, PM2_HOME: pm2Home }, stdio: 'ignore', timeout: 20_000 });
     } catch {
       // already gone
     }
