@@ -189,6 +189,8 @@ const proxySchema = z.strictObject({
       memoryBytes: z.number().int().min(0).default(64 * 1024),
       /** request-body bytes held in memory by all requests together; past it, bodies go to temp files */
       memoryTotalBytes: z.number().int().min(0).default(32 * 1024 * 1024),
+      /** buffered bytes (memory and temp files) of one client address's bodies at once; 503 past it */
+      perClientBytes: positiveInt(64 * 1024 * 1024),
       /** temp files of buffered bodies (default <data>/spool/bodies); emptied at start */
       spoolDir: z.string().optional(),
       /** bytes in temp files at once, all requests together; a body that would pass it gets 503 */
@@ -196,11 +198,19 @@ const proxySchema = z.strictObject({
       /** a body arriving slower than this (measured over rateWindowMs of waiting for it) gets 408 */
       minBytesPerSec: z.number().int().min(0).default(1024),
       rateWindowMs: positiveInt(5000),
+      /**
+       * a body streaming to a worker (past bodyBufferBytes) may keep it waiting on the client this
+       * long in all (time the worker or the queue makes the client wait does not count); 408 after
+       */
+      streamTimeoutMs: positiveInt(3_600_000),
     })
     .prefault({}),
   upgrades: z
     .strictObject({
-      /** Upgrade protocols passed to workers; a request asking for another one is served as a plain request */
+      /**
+       * Upgrade protocols passed to workers; a request asking for another one is served as a plain
+       * request when it has no body, and gets 400 with one (Node's parser stops at an upgrade offer)
+       */
       protocols: z.array(z.string().toLowerCase()).default(['websocket']),
       /** an upgraded connection with no bytes either way for this long is closed */
       idleTimeoutMs: positiveInt(600_000),

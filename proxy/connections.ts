@@ -3,6 +3,11 @@ import type { ProxyConfig, RequestClass } from '../lib/config.ts';
 
 type ClientsConfig = ProxyConfig['clients'];
 
+export interface TrackerLimits {
+  /** a request's headers must be complete within this: bytes that make none for longer are not a request on its way */
+  headersTimeoutMs: number;
+}
+
 /** One client connection as the tracker sees it: server.ts looks it up once per request. */
 export interface TrackedConnection {
   socket: Socket;
@@ -17,6 +22,10 @@ export interface TrackedConnection {
   idleSince: number;
   /** socket.bytesRead when it went idle: more since means a next request is on its way */
   bytesReadWhenIdle: number;
+  /** when the sweep first saw bytes that no request has been made of yet (undefined: none) */
+  unparsedSince: number | undefined;
+  /** close once the requests owed an answer have had it (the parser gave up on what came after) */
+  closeWhenAnswered: boolean;
   /** pipelined requests that arrived while one was in flight, handled one at a time in order */
   waiting: Array<() => void>;
   /** exempt from the per-IP limit (a trusted load balancer's own address) */
@@ -39,10 +48,15 @@ export interface ConnectionCounts {
 export class ConnectionTracker {
   private readonly connections = new Map<Socket, TrackedConnection>();
   private readonly byIp = new Map<string, Set<TrackedConnection>>();
+  /** connections with nothing in flight, longest idle first (a Set keeps insertion order) */
+  private readonly idleOrder = new Set<TrackedConnection>();
   private shuttingDown = false;
   private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(private readonly config: ClientsConfig) {}
+  constructor(
+    private readonly config: ClientsConfig,
+    private readonly limits: TrackerLimits,
+  ) {}
 
   get size(): number {
     return this.connections.size;
@@ -61,7 +75,7 @@ export class ConnectionTracker {
     const limit = this.config.maxConnectionsPerIp;
     const siblings = this.byIp.get(ip);
     if (!exempt && limit > 0 && siblings && siblings.size >= limit && !this.closeOldestIdle(siblings.values())) return false;
-    if (this.connections.size >= this.config.maxConnections && !this.closeOldestIdle(this.connections.values())) return false;
+    if (this.connections.size >= this.config.maxConnections && !this.closeOldestIdle(this.idleOrder, true)) return false;
     const connection: TrackedConnection = {
       socket,
       ip,
@@ -71,6 +85,8 @@ export class ConnectionTracker {
       requests: 0,
       idleSince: Date.now(),
       bytesReadWhenIdle: socket.bytesRead,
+      unparsedSince: undefined,
+      closeWhenAnswered: false,
       waiting: [],
       exempt,
       upgraded: false,
@@ -82,8 +98,8 @@ export class ConnectionTracker {
       this.byIp.set(ip, group);
     }
     group.add(connection);
+    this.idleOrder.add(connection);
     socket.once('close', () => this.forget(connection));
-    if (this.overloaded) this.closeExpiredIdle(Date.now());
     return true;
   }
 
@@ -97,6 +113,8 @@ export class ConnectionTracker {
     if (!connection) return;
     connection.active++;
     connection.requests++;
+    connection.unparsedSince = undefined;
+    this.idleOrder.delete(connection);
   }
 
   /** The request was classified; true when the connection must close after it (its class's request limit, or shutdown). */
@@ -129,11 +147,21 @@ export class ConnectionTracker {
     if (connection.active > 0) return;
     const next = connection.waiting.shift();
     if (next) return next();
-    if (this.shuttingDown) this.close(connection);
-    else {
-      connection.idleSince = Date.now();
-      connection.bytesReadWhenIdle = connection.socket.bytesRead;
-    }
+    if (this.shuttingDown || connection.closeWhenAnswered) return this.close(connection);
+    connection.idleSince = Date.now();
+    connection.bytesReadWhenIdle = connection.socket.bytesRead;
+    this.idleOrder.add(connection);
+  }
+
+  /**
+   * The connection can carry nothing more (its parser gave up, or it asked for more than its
+   * turn): when it still owes answers to requests before that point, it closes once they are
+   * given, so none is cut or overwritten. False when it owes none (the caller closes it now).
+   */
+  closeWhenAnswered(connection: TrackedConnection): boolean {
+    if (connection.active === 0 && connection.waiting.length === 0) return false;
+    connection.closeWhenAnswered = true;
+    return true;
   }
 
   /** WebSocket and other upgrades: long-lived, never idle-timed by the HTTP policy. */
@@ -141,6 +169,7 @@ export class ConnectionTracker {
     const connection = this.connections.get(socket);
     if (!connection) return;
     connection.upgraded = true;
+    this.idleOrder.delete(connection);
   }
 
   counts(): ConnectionCounts {
@@ -159,8 +188,9 @@ export class ConnectionTracker {
   /** Graceful shutdown: close what is idle now, and every other connection when its response ends. */
   beginShutdown(): void {
     this.shuttingDown = true;
+    const now = Date.now();
     for (const connection of [...this.connections.values()]) {
-      if (this.isIdle(connection)) this.close(connection);
+      if (this.isIdle(connection, now)) this.close(connection);
     }
   }
 
@@ -188,7 +218,8 @@ export class ConnectionTracker {
 
   /**
    * Closes idle connections past their class's idle timeout (shorter under overload; at once in a
-   * shutdown); bytes read since the last sweep count as activity. A timer runs
+   * shutdown). Bytes that arrive count as a request on its way, for as long as a request's headers
+   * may take (bare CRLFs between messages, which make no request, buy no more). A timer runs
    * before the event loop reads sockets, so a client's next request may sit unread in the kernel
    * when this runs late: the close waits for setImmediate, after that read, and spares a connection
    * whose byte count moved since it went idle (its request is being parsed). What is left of the
@@ -196,38 +227,38 @@ export class ConnectionTracker {
    */
   private closeExpiredIdle(now: number): void {
     const expired: TrackedConnection[] = [];
-    for (const connection of this.connections.values()) {
-      if (connection.active > 0 || connection.upgraded) continue;
-      if (connection.socket.bytesRead !== connection.bytesReadWhenIdle) {
-        // Bytes came in with no request made of them yet (a request on its way, or one Node's
-        // parser answered itself, such as a 417): activity, so idle from now.
-        connection.bytesReadWhenIdle = connection.socket.bytesRead;
-        connection.idleSince = now;
-        continue;
-      }
-      if (this.shuttingDown || now - connection.idleSince >= this.idleTimeoutMs(connection)) expired.push(connection);
+    for (const connection of this.idleOrder) {
+      if (connection.socket.bytesRead !== connection.bytesReadWhenIdle) connection.unparsedSince ??= now;
+      if (this.isIdle(connection, now) && (this.shuttingDown || now - connection.idleSince >= this.idleTimeoutMs(connection))) expired.push(connection);
     }
     if (expired.length === 0) return;
     setImmediate(() => {
-      for (const connection of expired) if (this.isIdle(connection)) this.close(connection);
+      const later = Date.now();
+      for (const connection of expired) if (this.isIdle(connection, later)) this.close(connection);
     });
   }
 
-  /** nothing in flight, nothing arriving since the last response, not a tunnel, still ours */
-  private isIdle(connection: TrackedConnection): boolean {
-    return (
-      connection.active === 0 &&
-      !connection.upgraded &&
-      connection.socket.bytesRead === connection.bytesReadWhenIdle &&
-      this.connections.get(connection.socket) === connection
-    );
+  /**
+   * Nothing in flight, not a tunnel, still ours, and no request on its way: bytes read since the
+   * last response are one, until they have made none for a headers timeout.
+   */
+  private isIdle(connection: TrackedConnection, now: number): boolean {
+    if (connection.active > 0 || connection.upgraded || this.connections.get(connection.socket) !== connection) return false;
+    if (connection.socket.bytesRead === connection.bytesReadWhenIdle) return true;
+    return connection.unparsedSince !== undefined && now - connection.unparsedSince >= this.limits.headersTimeoutMs;
   }
 
-  /** Closes the connection idle longest among these; false when none is idle. */
-  private closeOldestIdle(candidates: Iterable<TrackedConnection>): boolean {
+  /**
+   * Closes the connection idle longest among these; false when none is idle. Candidates in the
+   * order they went idle (idleOrder) end the search at the first idle one, without a scan of all.
+   */
+  private closeOldestIdle(candidates: Iterable<TrackedConnection>, inIdleOrder = false): boolean {
+    const now = Date.now();
     let oldest: TrackedConnection | undefined;
     for (const connection of candidates) {
-      if (this.isIdle(connection) && (!oldest || connection.idleSince < oldest.idleSince)) oldest = connection;
+      if (!this.isIdle(connection, now) || (oldest && connection.idleSince >= oldest.idleSince)) continue;
+      oldest = connection;
+      if (inIdleOrder) break;
     }
     if (oldest) this.close(oldest);
     return oldest !== undefined;
@@ -240,6 +271,7 @@ export class ConnectionTracker {
 
   private forget(connection: TrackedConnection): void {
     connection.waiting.length = 0;
+    this.idleOrder.delete(connection);
     if (!this.connections.delete(connection.socket)) return;
     const group = this.byIp.get(connection.ip);
     group?.delete(connection);

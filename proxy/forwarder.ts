@@ -87,6 +87,18 @@ function keepChunked(proxyReq: http.ClientRequest): void {
   proxyReq.setHeader('transfer-encoding', 'chunked');
 }
 
+/**
+ * Bytes the kernel has taken from a socket: handed to libuv, less what libuv still queues. Node's
+ * own counts move only once a whole write is done (a worker's 64 KiB chunk to a slow reader can
+ * take seconds), libuv's queue shrinks with every part the kernel accepts. (Node internals, read
+ * only; with neither there, progress is seen per whole write.)
+ */
+function bytesTaken(socket: Socket | null): number {
+  if (!socket) return 0;
+  const internals = socket as Socket & { _bytesDispatched?: number; _handle?: { writeQueueSize?: number } };
+  return (internals._bytesDispatched ?? socket.bytesWritten) - (internals._handle?.writeQueueSize ?? 0);
+}
+
 export function hasBody(req: http.IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
@@ -208,8 +220,13 @@ export class Forwarder {
     const onError = (error: Error) => this.contain(exchange, () => this.onError(attempt, error as NodeJS.ErrnoException));
     const proxy = this.proxyFor(upstream);
     const body = this.bodyFor(exchange, attempt);
-    if (body) proxy.web(req, res, { buffer: body }, onError);
-    else proxy.web(req, res, onError);
+    try {
+      if (body) proxy.web(req, res, { buffer: body }, onError);
+      else proxy.web(req, res, onError);
+    } catch (error) {
+      this.finishAttempt(attempt); // no request went out: the slot comes back, and the boundary answers
+      throw error;
+    }
   }
 
   /**
@@ -230,7 +247,11 @@ export class Forwarder {
     const attempt = (exchange.req as WithAttempt)[ATTEMPT];
     if (!attempt) return;
     if (attempt.proxyRes && !attempt.proxyRes.complete) attempt.proxyRes.destroy();
-    if (!attempt.finished) attempt.proxyReq?.destroy();
+    if (attempt.finished) return;
+    // Still waiting in the agent's queue for a connection: http-proxy-3 drops that request on the
+    // client's close, and no 'close' of ours was ever attached to it, so the slot is freed here.
+    if (attempt.proxyReq) attempt.proxyReq.destroy();
+    else this.finishAttempt(attempt);
   }
 
   private expireDeadlines(now: number): void {
@@ -279,7 +300,9 @@ export class Forwarder {
     const headers = clientResponseHeaders(proxyRes.rawHeaders);
     headers.push('x-switchyard-lane', exchange.lane);
     if (this.config.debugHeaders) headers.push('x-switchyard-worker', slot.upstream.name);
-    if (exchange.closeConnection) headers.push('connection', 'close');
+    // A response that comes before the request body has all arrived ends the connection: the
+    // rest of the body cannot be told from a next request.
+    if (exchange.closeConnection || !exchange.req.complete) headers.push('connection', 'close');
     // Node's parser has already refused what its writer would (control characters, bad names).
     res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage || undefined, headers);
     this.relay(proxyRes, res, attempt);
@@ -300,11 +323,15 @@ export class Forwarder {
       res.destroy();
     };
     // A client that takes nothing for sendTimeoutMs while we wait on it is cut (nginx's
-    // send_timeout): its worker, and the response window, are not held for a client that left.
+    // send_timeout, the time between two writes): its worker, and the response window, are not
+    // held for a client that left. One that reads, however slowly, is not: what it took since
+    // the timer was armed arms it again.
     let stalled: NodeJS.Timeout | undefined;
     const stall = () => {
+      const takenBefore = bytesTaken(res.socket);
       stalled = setTimeout(() => {
         if (res.writableFinished || res.destroyed) return;
+        if (bytesTaken(res.socket) > takenBefore) return stall();
         this.log.warn({ worker: attempt.slot.upstream.name, url: attempt.exchange.req.url, client: attempt.exchange.clientIp }, 'client took nothing within the send timeout: cut');
         res.destroy();
       }, this.config.streaming.sendTimeoutMs);
@@ -329,6 +356,14 @@ export class Forwarder {
     // even if a slow client is still reading the tail out of our window. (A response that is cut
     // or never relayed ends the upstream request, whose close frees the slot.)
     proxyRes.on('end', () => {
+      // The worker answered before it took the whole request body: the rest is of no use to it,
+      // and its connection could carry nothing else until all of it was sent. Stop sending (as
+      // nginx closes such an upstream connection); the client's connection closes after this.
+      const proxyReq = attempt.proxyReq;
+      if (proxyReq && !proxyReq.writableFinished) {
+        attempt.failed = true; // what the destroy causes is ours, not the worker's fault
+        proxyReq.destroy();
+      }
       this.finishAttempt(attempt);
       res.end();
       if (!res.writableFinished) stall();

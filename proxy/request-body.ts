@@ -12,7 +12,7 @@ export interface BodyPolicy {
   maxBytes: number;
   /** read this much before a worker is taken; a longer body streams on after it */
   bufferBytes: number;
-  /** the whole body must have arrived within this time */
+  /** the buffered part must have arrived within this time */
   timeoutMs: number;
 }
 
@@ -29,6 +29,8 @@ export interface BodyFailure {
 export class BodyStore {
   private memoryInUse = 0;
   private diskInUse = 0;
+  /** bytes held per client (memory and disk), so that no one client takes the shared budgets; an entry lives while it is above 0 */
+  private readonly byClient = new Map<string, number>();
   private fileCounter = 0;
 
   constructor(readonly config: BodiesConfig) {}
@@ -40,8 +42,22 @@ export class BodyStore {
     for (const name of readdirSync(dir)) rmSync(path.join(dir, name), { force: true, recursive: true });
   }
 
-  get usage(): { memoryBytes: number; diskBytes: number } {
-    return { memoryBytes: this.memoryInUse, diskBytes: this.diskInUse };
+  get usage(): { memoryBytes: number; diskBytes: number; clients: number } {
+    return { memoryBytes: this.memoryInUse, diskBytes: this.diskInUse, clients: this.byClient.size };
+  }
+
+  /** false when the client is at its share (perClientBytes); the caller refuses the body */
+  reserveForClient(client: string, bytes: number): boolean {
+    const held = this.byClient.get(client) ?? 0;
+    if (held + bytes > this.config.perClientBytes) return false;
+    this.byClient.set(client, held + bytes);
+    return true;
+  }
+
+  releaseForClient(client: string, bytes: number): void {
+    const held = (this.byClient.get(client) ?? 0) - bytes;
+    if (held > 0) this.byClient.set(client, held);
+    else this.byClient.delete(client);
   }
 
   reserveMemory(bytes: number): boolean {
@@ -99,10 +115,15 @@ class RateGuard {
     this.waitingSince = undefined;
   }
 
+  /** time spent waiting for the client so far */
+  waited(now: number): number {
+    return this.waitedMs + (this.waitingSince === undefined ? 0 : now - this.waitingSince);
+  }
+
   /** true when a whole window of waiting brought fewer bytes than the minimum rate asks */
   tooSlow(now: number): boolean {
     if (this.minBytesPerSec === 0) return false;
-    const waited = this.waitedMs + (this.waitingSince === undefined ? 0 : now - this.waitingSince);
+    const waited = this.waited(now);
     if (waited - this.windowStartWaited < this.windowMs) return false;
     if (this.bytes - this.windowStartBytes < (this.minBytesPerSec * this.windowMs) / 1000) return true;
     this.windowStartWaited = waited;
@@ -115,6 +136,7 @@ const TOO_SLOW: BodyFailure = { status: 408, reason: 'request body arrived too s
 const TIMED_OUT: BodyFailure = { status: 408, reason: 'request body did not arrive in time' };
 const TOO_LARGE: BodyFailure = { status: 413, reason: 'request body too large' };
 const NO_ROOM: BodyFailure = { status: 503, reason: 'no room to buffer the request body' };
+const OVER_SHARE: BodyFailure = { status: 503, reason: "your other request bodies take this client's share of the buffer" };
 
 /**
  * One request's body on its way to a worker. start() reads it before the request takes a slot:
@@ -142,10 +164,15 @@ export class RequestBody {
   onLateFailure: (failure: BodyFailure) => void = () => {};
   private onReady: ((failure: BodyFailure | undefined) => void) | undefined;
 
+  /** bytes held of the client's share (memory and temp file) */
+  private clientBytes = 0;
+
   constructor(
     private readonly store: BodyStore,
     private readonly req: http.IncomingMessage,
     private readonly policy: BodyPolicy,
+    /** whose share the body counts against: the client's address */
+    private readonly client: string,
   ) {
     this.rate = new RateGuard(store.config.minBytesPerSec, store.config.rateWindowMs);
   }
@@ -155,7 +182,9 @@ export class RequestBody {
     this.onReady = onReady;
     this.timer = setTimeout(() => this.fail(TIMED_OUT), this.policy.timeoutMs);
     this.rateTimer = setInterval(() => {
-      if (this.rate.tooSlow(Date.now())) this.fail(TOO_SLOW);
+      const now = Date.now();
+      if (this.rate.tooSlow(now)) this.fail(TOO_SLOW);
+      else if (this.rate.waited(now) > this.store.config.streamTimeoutMs) this.fail(TIMED_OUT);
     }, Math.min(1000, Math.max(50, Math.floor(this.store.config.rateWindowMs / 4))));
     if (this.policy.bufferBytes === 0) return this.ready();
     this.rate.startWaiting(Date.now());
@@ -180,6 +209,7 @@ export class RequestBody {
     this.stopTimers();
     this.detach();
     this.store.releaseMemory(this.memoryBytes);
+    this.store.releaseForClient(this.client, this.clientBytes);
     this.memoryParts.length = 0;
     if (this.file) {
       this.store.releaseDisk(this.fileBytes);
@@ -192,6 +222,8 @@ export class RequestBody {
     this.rate.bytes += chunk.length;
     this.received += chunk.length;
     if (this.policy.maxBytes > 0 && this.received > this.policy.maxBytes) return this.fail(TOO_LARGE);
+    if (!this.store.reserveForClient(this.client, chunk.length)) return this.fail(OVER_SHARE);
+    this.clientBytes += chunk.length;
     this.keep(chunk, this.received > this.policy.bufferBytes);
   };
 
@@ -295,6 +327,7 @@ export class RequestBody {
   }
 
   private ready(): void {
+    clearTimeout(this.timer); // from here only time spent waiting on the client counts (the rate timer)
     const onReady = this.onReady;
     this.onReady = undefined;
     onReady?.(undefined);

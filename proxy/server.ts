@@ -115,7 +115,7 @@ export class SwitchyardProxy {
         { lane, pool: this.pools.get(laneConfig.pool)!, balancer: createBalancer(laneConfig.balance), priority: laneConfig.priority },
       ]),
     ) as Record<Lane, LaneRoute>;
-    this.connections = new ConnectionTracker(proxyConfig.clients);
+    this.connections = new ConnectionTracker(proxyConfig.clients, { headersTimeoutMs: proxyConfig.limits.headersTimeoutMs });
     this.stats = new ProxyStats(
       [...this.pools.values()],
       this.connections,
@@ -296,6 +296,7 @@ export class SwitchyardProxy {
     const handle = () => this.start(req, res, undefined, connection);
     if (!this.connections.inTurn(connection, handle)) {
       sendError(res, 503, 'too many pipelined requests', { connection: 'close', 'retry-after': '1' });
+      this.stats.record(connection?.requestClass ?? 'page', 503, 0, TIME_ORIGIN + performance.now());
     }
   }
 
@@ -306,7 +307,8 @@ export class SwitchyardProxy {
   private onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
     const connection = this.connections.get(socket);
     const handle = () => this.containedSocket(socket, () => this.start(req, responseOnUpgradeSocket(req, socket), { socket, head }, connection));
-    if (!this.connections.inTurn(connection, handle)) socket.destroy();
+    // Past maxPipelined the answers owed before it still go out; this one gets none.
+    if (!this.connections.inTurn(connection, handle) && connection && !this.connections.closeWhenAnswered(connection)) socket.destroy();
   }
 
   /** Every request, however it is answered, is in flight on its connection until its response closes. */
@@ -406,7 +408,7 @@ export class SwitchyardProxy {
       closeConnection,
       chunkedBody,
       startedAt,
-      body: hasBody(req) ? new RequestBody(this.bodies, req, this.bodyPolicy(requestClass)) : undefined,
+      body: hasBody(req) ? new RequestBody(this.bodies, req, this.bodyPolicy(requestClass), client.ip) : undefined,
       upgrade,
       tunnelled: false,
       worker: undefined,
@@ -433,7 +435,8 @@ export class SwitchyardProxy {
         refuseBody(failure);
         req.socket.destroy();
       });
-    if (expect !== undefined) res.writeContinue(); // the client waits for this before it sends the body
+    // An HTTP/1.1 client waits for this before it sends the body (RFC 9110 10.1.1: not for HTTP/1.0).
+    if (expect !== undefined && req.httpVersion === '1.1') res.writeContinue();
     body.start((failure) =>
       this.forwarder.contain(ready, () => {
         if (failure) return refuseBody(failure);
@@ -488,6 +491,13 @@ export class SwitchyardProxy {
     const code = error.code ?? '';
     if (code === 'ECONNRESET' || code === 'EPIPE') return void socket.destroy();
     this.clientFaults.malformed.write({ err: code || error.message, peer: socket.remoteAddress }, 'malformed request');
+    // An error in a request pipelined behind ones still owed an answer: a raw error would land
+    // before or inside theirs, so they are answered, then the connection closes. An error in the
+    // request being answered (its body cut or malformed) ends the connection at once, as before.
+    const connection = this.connections.get(socket);
+    const current = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+    const aboutLaterRequest = current?.req?.complete !== false;
+    if (connection && aboutLaterRequest && this.connections.closeWhenAnswered(connection)) return;
     if (code === 'HPE_HEADER_OVERFLOW') {
       // No line break yet in what overflowed: it is the request line itself, so the URL is too long.
       const requestLineEnded = error.rawPacket ? error.rawPacket.includes('\r\n') || error.rawPacket.includes('\n') : true;

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { LANES, validateConfig, type SwitchyardConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
@@ -34,12 +37,19 @@ export async function startProxy(options: { pools: Record<string, string[]>; con
   const lanes = Object.fromEntries(
     LANES.filter((lane) => !options.pools[{ browser: 'web', page: 'web', clone: 'clone', bot: 'bot' }[lane]]).map((lane) => [lane, { pool: 'web' }]),
   );
+  // A data directory of its own: the proxy empties its body spool at start, and the checkout's
+  // var/ belongs to a running stack.
+  const data = mkdtempSync(path.join(tmpdir(), 'switchyard-test-proxy-'));
   const raw = deepMerge(
-    { proxy: { host: '127.0.0.1', port: 0, control: { port: 0 }, debugHeaders: true, healthCheck: { intervalMs: 200 } }, pools, lanes },
+    { data, proxy: { host: '127.0.0.1', port: 0, control: { port: 0 }, debugHeaders: true, healthCheck: { intervalMs: 200 } }, pools, lanes },
     options.config ?? {},
   );
   const config = validateConfig(raw, '(test config)');
   const proxy = new SwitchyardProxy({ config, log: options.log ?? pino({ level: process.env.LOG_LEVEL ?? 'silent' }) });
   const port = await proxy.listen(0, '127.0.0.1');
-  return { proxy, config, port, url: `http://127.0.0.1:${port}`, close: () => proxy.shutdown() };
+  const close = async () => {
+    await proxy.shutdown();
+    rmSync(data, { recursive: true, force: true });
+  };
+  return { proxy, config, port, url: `http://127.0.0.1:${port}`, close };
 }

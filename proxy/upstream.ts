@@ -74,6 +74,9 @@ export class Upstream {
       served: this.served,
       failures: this.failures,
       lastError: this.lastError,
+      /** connections to the worker carrying a request, and requests waiting for one (never more than the slots taken) */
+      connectionsInUse: countAll(this.agent.sockets),
+      waitingForConnection: countAll(this.agent.requests),
     };
   }
 
@@ -101,4 +104,10 @@ export class Upstream {
   close(): void {
     this.agent.destroy();
   }
+}
+
+function countAll(lists: NodeJS.ReadOnlyDict<unknown[]>): number {
+  let count = 0;
+  for (const key in lists) count += lists[key]?.length ?? 0;
+  return count;
 }

@@ -64,10 +64,15 @@ function leftoversIn(state: any): string[] {
   const found: string[] = [];
   if (state.inflight !== 0) found.push(`${state.inflight} requests still in flight`);
   if (state.connections.total !== 0) found.push(`${state.connections.total} client connections still open`);
-  if (state.bodies.memoryBytes !== 0 || state.bodies.diskBytes !== 0) found.push(`request bodies still held: ${JSON.stringify(state.bodies)}`);
+  if (state.bodies.memoryBytes !== 0 || state.bodies.diskBytes !== 0 || state.bodies.clients !== 0) found.push(`request bodies still held: ${JSON.stringify(state.bodies)}`);
   for (const pool of state.pools) {
     if (pool.queueDepth !== 0) found.push(`pool ${pool.name}: ${pool.queueDepth} still queued`);
-    for (const worker of pool.workers) if (worker.inflight !== 0) found.push(`worker ${worker.name}: ${worker.inflight} slots still taken`);
+    for (const worker of pool.workers) {
+      if (worker.inflight !== 0) found.push(`worker ${worker.name}: ${worker.inflight} slots still taken`);
+      if (worker.connectionsInUse !== 0 || worker.waitingForConnection !== 0) {
+        found.push(`worker ${worker.name}: ${worker.connectionsInUse} connections still carrying a request, ${worker.waitingForConnection} requests waiting for one`);
+      }
+    }
   }
   return found;
 }

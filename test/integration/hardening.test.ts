@@ -153,7 +153,7 @@ describe('request bodies are read before they take a worker', () => {
     assert.equal(echoed.sha256, createHash('sha256').update(body).digest('hex'));
     assert.equal(echoed.headers['content-length'], String(body.length));
     assert.equal(echoed.headers['transfer-encoding'], undefined);
-    assert.deepEqual(proxy.proxy.snapshot().bodies, { memoryBytes: 0, diskBytes: 0 }, 'memory and temp file given back');
+    assert.deepEqual(proxy.proxy.snapshot().bodies, { memoryBytes: 0, diskBytes: 0, clients: 0 }, 'memory and temp file given back');
   });
 
   test('bodies past the spool budget get 503 with Retry-After, and the budget comes back', async () => {
@@ -378,5 +378,125 @@ describe('connections: every one bounded, none closed under a request', () => {
     );
     const raw = await answer;
     assert.equal(statusOf(raw), 200, `the request on the expiring connection was answered: ${JSON.stringify(raw.slice(0, 80))}`);
+  });
+});
+
+describe('what a hostile review found', () => {
+  let app: AppProcess;
+  const started: StartedProxy[] = [];
+
+  before(async () => {
+    app = await startApp('review');
+  });
+  after(async () => {
+    await Promise.all(started.map((proxy) => proxy.close()));
+    await app.stop();
+  });
+
+  async function proxyWith(config: Record<string, unknown>) {
+    const proxy = await startProxy({ pools: { web: [app.address] }, config });
+    started.push(proxy);
+    return proxy;
+  }
+  const worker = (proxy: StartedProxy) => proxy.proxy.snapshot().pools[0].workers[0];
+
+  test('a worker that answers before reading a trickling upload is not held by its connection', async () => {
+    const proxy = await proxyWith({ proxy: { clients: { page: { bodyBufferBytes: 64 * 1024 } } } });
+    const drip: NodeJS.Timeout[] = [];
+    const answer = rawConversation(
+      proxy.port,
+      (socket) => {
+        // the upstream app's default route answers without reading the body
+        socket.write(`POST / HTTP/1.1\r\nHost: t\r\nContent-Length: ${10 * MB}\r\n\r\n`);
+        socket.write(Buffer.alloc(80 * 1024, 1));
+        drip.push(setInterval(() => socket.writable && socket.write('x'), 500));
+      },
+      { timeoutMs: 8000 },
+    );
+    await waitFor(async () => (await appStats(app)).served > 0 && worker(proxy).inflight === 0, 'the worker answered');
+    const next = await request(`${proxy.url}/echo`, { timeoutMs: 3000 });
+    assert.equal(next.status, 200, 'the next request is not stuck behind the upload');
+    const raw = await answer;
+    drip.forEach(clearInterval);
+    assert.equal(statusOf(raw), 200);
+    assert.match(raw, /connection: close/i, 'the uploader is told the connection ends');
+    await waitFor(() => worker(proxy).connectionsInUse === 0 && worker(proxy).waitingForConnection === 0, 'no worker connection left busy');
+  });
+
+  test("one client's bodies take at most its share of the buffer; another client's still buffer", async () => {
+    const proxy = await proxyWith({ proxy: { bodies: { memoryBytes: 4096, perClientBytes: 2 * MB, minBytesPerSec: 1 }, clients: { page: { bodyBufferBytes: 4 * MB } } } });
+    const holder = net.connect({ port: proxy.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    holder.on('error', () => {});
+    holder.write(`POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: ${4 * MB}\r\n\r\n`);
+    holder.write(Buffer.alloc(MB + MB / 2, 1));
+    await waitFor(() => proxy.proxy.snapshot().bodies.diskBytes > MB, 'the first body is buffered');
+    const sameClient = await rawConversation(proxy.port, (socket) => {
+      socket.write(`POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: ${MB}\r\n\r\n`);
+      socket.write(Buffer.alloc(MB, 2));
+    }, { localAddress: '127.0.0.2' });
+    assert.equal(statusOf(sameClient), 503, sameClient.slice(0, 200));
+    const other = await rawConversation(proxy.port, (socket) => {
+      socket.write(`POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: ${MB}\r\n\r\n`);
+      socket.write(Buffer.alloc(MB, 3));
+    }, { localAddress: '127.0.0.3' });
+    assert.equal(statusOf(other), 200, other.slice(0, 200));
+    holder.destroy();
+    await waitFor(() => proxy.proxy.snapshot().bodies.clients === 0, 'the share came back');
+  });
+
+  test('bare CRLFs after a response do not keep an idle connection open', async () => {
+    const proxy = await proxyWith({ proxy: { limits: { headersTimeoutMs: 1000 }, clients: { page: { idleTimeoutMs: 500 } } } });
+    const socket = await openKeepAlive(proxy.port, '/');
+    const keeper = setInterval(() => socket.writable && socket.write('\r\n'), 50);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.resume();
+    await Promise.race([closed, sleep(6000)]);
+    clearInterval(keeper);
+    assert.ok(socket.destroyed || socket.readableEnded, 'closed once the CRLFs made no request for a headers timeout');
+    socket.destroy();
+  });
+
+  test('a streamed upload longer than the request timeout succeeds while it keeps its rate', async () => {
+    const proxy = await proxyWith({ proxy: { clients: { page: { requestTimeoutMs: 1500, bodyBufferBytes: 64 * 1024 } }, bodies: { minBytesPerSec: 1024, rateWindowMs: 500 } } });
+    const total = 3 * MB;
+    const raw = await rawConversation(proxy.port, (socket) => {
+      socket.write(`POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: ${total}\r\n\r\n`);
+      let sent = 0;
+      const pump = setInterval(() => {
+        const piece = Math.min(64 * 1024, total - sent);
+        if (piece <= 0 || !socket.writable) return clearInterval(pump);
+        socket.write(Buffer.alloc(piece, 5));
+        sent += piece;
+      }, 50); // about 1.3 MB/s: 2.4 s in all, past the 1.5 s request timeout
+    }, { timeoutMs: 15_000 });
+    assert.equal(statusOf(raw), 200, raw.slice(0, 200));
+    assert.equal(JSON.parse(bodyOf(raw)).bodyBytes, total);
+  });
+
+  test('a malformed request pipelined behind one in flight does not overwrite its answer', async () => {
+    const proxy = await proxyWith({});
+    const raw = await rawExchange(proxy.port, 'GET /slow?ms=300 HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n');
+    assert.equal(statusOf(raw), 200, raw.slice(0, 200));
+    assert.match(raw, /slow review/);
+    assert.doesNotMatch(raw, /400 Bad Request/);
+  });
+
+  test('an upgrade pipelined past maxPipelined leaves the answers owed before it', async () => {
+    const proxy = await proxyWith({ proxy: { clients: { maxPipelined: 1 } } });
+    const raw = await rawExchange(
+      proxy.port,
+      'GET /slow?ms=200 HTTP/1.1\r\nHost: t\r\n\r\nGET /slow?ms=200 HTTP/1.1\r\nHost: t\r\n\r\nGET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    assert.equal(raw.match(/HTTP\/1\.1 200/g)?.length, 2, raw.slice(0, 300));
+  });
+
+  test('HTTP/1.0 gets no 100 Continue; refused pipelined requests are counted', async () => {
+    const proxy = await proxyWith({ proxy: { clients: { maxPipelined: 1 } } });
+    const raw = await rawExchange(proxy.port, 'POST /echo HTTP/1.0\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello');
+    assert.doesNotMatch(raw, /100 Continue/);
+    assert.equal(statusOf(raw), 200);
+    await rawExchange(proxy.port, 'GET /slow?ms=100 HTTP/1.1\r\nHost: t\r\n\r\n'.repeat(3) + 'GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
+    const metrics = await proxy.proxy.stats.registry.metrics();
+    assert.match(metrics, /switchyard_requests_total\{lane="page",code="503"\} [1-9]/);
   });
 });

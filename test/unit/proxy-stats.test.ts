@@ -11,7 +11,7 @@ import { ProxyStats } from '../../proxy/stats.ts';
 function makeStats(): ProxyStats {
   const config = validateConfig({}, 'test');
   const pool = new Pool('web', config.pools.web, []);
-  return new ProxyStats([pool], new ConnectionTracker(config.proxy.clients), { page: pool });
+  return new ProxyStats([pool], new ConnectionTracker(config.proxy.clients, config.proxy.limits), { page: pool });
 }
 
 const MINUTE = 60_000;
