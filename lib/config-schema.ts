@@ -4,6 +4,7 @@ import { isValidCidr } from './cidr.ts';
 // The shape of conf/switchyard.yaml. Every key has a default, so an empty file is a valid config;
 // unknown keys are errors (a typo must not silently fall back to a default).
 
+const MiB = 1024 * 1024;
 const ms = (def: number) => z.number().int().min(0).default(def);
 const positiveInt = (def: number) => z.number().int().min(1).default(def);
 const cidr = z.string().refine(isValidCidr, { message: 'expected an IP address or CIDR such as 10.0.0.0/8 or ::1/128' });
@@ -94,13 +95,23 @@ const clientPolicySchema = z.strictObject({
 });
 export type ClientPolicy = z.infer<typeof clientPolicySchema>;
 
-const laneSchema = (defaults: { pool: string; balance: BalancerName; priority: number }) =>
+const laneSchema = (defaults: { pool: string; balance: BalancerName; priority: number; responseTimeoutMs: number; spoolBytes: number }) =>
   z
     .strictObject({
       pool: z.string().min(1).default(defaults.pool),
       balance: z.enum(BALANCERS).default(defaults.balance),
       /** lower runs first when a pool's queue is served */
       priority: z.number().int().min(0).default(defaults.priority),
+      /**
+       * the worker must produce its whole response within this time of getting the request (0 =
+       * no limit): 504 before its headers, a cut response after. Bounds what one request costs.
+       */
+      responseTimeoutMs: ms(defaults.responseTimeoutMs),
+      /**
+       * of a response, this much may wait in a temp file for a client slower than its worker, so
+       * the worker is freed at its own speed; past it the response streams at the client's pace
+       */
+      spoolBytes: z.number().int().min(0).default(defaults.spoolBytes),
     })
     .prefault({});
 export type LaneConfig = z.infer<ReturnType<typeof laneSchema>>;
@@ -134,6 +145,15 @@ const poolSchema = z.strictObject({
       maxAgeSec: z.number().int().min(0).default(0),
       maxRssMb: z.number().int().min(0).default(0),
       jitter: z.number().min(0).max(0.9).default(0.1),
+    })
+    .prefault({}),
+  /** fair share: what one client (fair-share key: address, /24 or /64 for anonymous crawlers, bot token) may take */
+  perClient: z
+    .strictObject({
+      /** slots one client holds at once (default: one worker's concurrency; 0 = no limit); its other requests wait */
+      maxInFlight: z.number().int().min(0).optional(),
+      /** requests one client may have waiting; 429 with Retry-After past it */
+      maxQueued: positiveInt(16),
     })
     .prefault({}),
   drainTimeoutSec: z.number().int().min(0).default(60),
@@ -222,6 +242,18 @@ const proxySchema = z.strictObject({
       responseWindowBytes: z.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(256 * 1024),
       /** a client that takes no response bytes for this long while the proxy waits on it is cut, freeing its worker */
       sendTimeoutMs: positiveInt(60_000),
+      /**
+       * a client that keeps its worker waiting (its response past the lane's spoolBytes) must read
+       * at least this fast, measured over rateWindowMs of waiting; cut otherwise (0 = no minimum)
+       */
+      minBytesPerSec: z.number().int().min(0).default(1024),
+      rateWindowMs: positiveInt(20_000),
+      /** temp files of spooled responses (default <data>/spool/responses); emptied at start */
+      spoolDir: z.string().optional(),
+      /** bytes of spooled responses on disk at once, all clients; past it responses stream at the client's pace */
+      spoolTotalBytes: z.number().int().min(0).default(1024 * MiB),
+      /** of that, what one client's responses may take (fair-share key) */
+      spoolPerClientBytes: z.number().int().min(0).default(128 * MiB),
     })
     .prefault({}),
   upstream: z
@@ -290,10 +322,10 @@ export const configSchema = z.strictObject({
   classify: z.array(ruleSchema).default(DEFAULT_RULES),
   lanes: z
     .strictObject({
-      browser: laneSchema({ pool: 'web', balance: 'round-robin', priority: 0 }),
-      page: laneSchema({ pool: 'web', balance: 'round-robin', priority: 1 }),
-      clone: laneSchema({ pool: 'clone', balance: 'ip-hash', priority: 0 }),
-      bot: laneSchema({ pool: 'bot', balance: 'least-outstanding', priority: 0 }),
+      browser: laneSchema({ pool: 'web', balance: 'round-robin', priority: 0, responseTimeoutMs: 30_000, spoolBytes: 64 * MiB }),
+      page: laneSchema({ pool: 'web', balance: 'round-robin', priority: 1, responseTimeoutMs: 30_000, spoolBytes: 64 * MiB }),
+      clone: laneSchema({ pool: 'clone', balance: 'ip-hash', priority: 0, responseTimeoutMs: 1_800_000, spoolBytes: 16 * MiB }),
+      bot: laneSchema({ pool: 'bot', balance: 'least-outstanding', priority: 0, responseTimeoutMs: 1_800_000, spoolBytes: 16 * MiB }),
     })
     .prefault({}),
   pools: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a lowercase pool name'), poolSchema).prefault(defaultPools),
@@ -305,6 +337,11 @@ export const configSchema = z.strictObject({
       shutdownTimeoutMs: ms(30_000),
       /** how long a worker keeps an idle proxy connection open; the proxy closes its own first */
       keepAliveTimeoutMs: ms(5000),
+      /**
+       * largest git/hg protocol request body (fetch negotiation, hg arguments), counted after
+       * undoing a gzip/deflate Content-Encoding: 413 above it
+       */
+      maxRequestBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
     })
     .prefault({}),
   supervisor: z

@@ -90,6 +90,8 @@ export function validateConfig(
   config.proxy.static.root = path.resolve(PROJECT_ROOT, config.proxy.static.root);
   const spoolDir = config.proxy.bodies.spoolDir;
   config.proxy.bodies.spoolDir = spoolDir ? path.resolve(PROJECT_ROOT, spoolDir) : path.join(config.data, 'spool', 'bodies');
+  const responseSpool = config.proxy.streaming.spoolDir;
+  config.proxy.streaming.spoolDir = responseSpool ? path.resolve(PROJECT_ROOT, responseSpool) : path.join(config.data, 'spool', 'responses');
   if (config.worker.repos) config.worker.repos = path.resolve(PROJECT_ROOT, config.worker.repos);
   return config;
 }

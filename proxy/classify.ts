@@ -32,6 +32,7 @@ function tokenMatcher(tokens: readonly string[]): (presented: string | undefined
   };
 }
 
+
 /** Splits a URL into path and query without throwing on odd input. */
 const NO_QUERY = new URLSearchParams(); // shared: rules only read it
 
@@ -48,13 +49,14 @@ export function splitUrl(url: string): { path: string; query: URLSearchParams } 
 export class Classifier {
   private readonly rules: Array<{ lane: Lane; matches: Predicate }>;
   private readonly staticPrefix: string;
+  private readonly botTokenMatches: (presented: string | undefined) => boolean;
 
   constructor(config: Pick<SwitchyardConfig, 'classify' | 'bots'> & { proxy: { static: { prefix: string } } }) {
     this.staticPrefix = config.proxy.static.prefix;
     const botCidrs = new CidrSet(config.bots.cidrs);
     // One alternation instead of a test per pattern: this runs for every request.
     const botUserAgents = config.bots.userAgents.length ? regex(config.bots.userAgents.map((source) => `(?:${source})`).join('|')) : undefined;
-    const botTokenMatches = tokenMatcher(config.bots.tokens);
+    const botTokenMatches = (this.botTokenMatches = tokenMatcher(config.bots.tokens));
     const compileMatch = (spec: MatchSpec): Predicate => {
       const checks: Predicate[] = [];
       if (spec.method) {
@@ -111,6 +113,12 @@ export class Classifier {
       };
       return { lane: rule.class, matches };
     });
+  }
+
+  /** The request's bot token when it is one of the configured ones (else undefined). */
+  knownBotToken(headers: IncomingHttpHeaders): string | undefined {
+    const presented = headerValue(headers, BOT_TOKEN_HEADER);
+    return this.botTokenMatches(presented) ? presented : undefined;
   }
 
   classify(facts: RequestFacts): RequestClass {

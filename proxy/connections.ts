@@ -35,6 +35,8 @@ export interface TrackedConnection {
 
 export interface ConnectionCounts {
   total: number;
+  /** connections on the idle list (at most total: more is a leak of closed connections) */
+  idleListed: number;
   overloaded: boolean;
   byClass: Record<RequestClass, { active: number; idle: number }>;
 }
@@ -150,7 +152,8 @@ export class ConnectionTracker {
     if (this.shuttingDown || connection.closeWhenAnswered) return this.close(connection);
     connection.idleSince = Date.now();
     connection.bytesReadWhenIdle = connection.socket.bytesRead;
-    this.idleOrder.add(connection);
+    // a response can end after its socket has closed: a connection already forgotten stays so
+    if (this.connections.get(connection.socket) === connection) this.idleOrder.add(connection);
   }
 
   /**
@@ -182,7 +185,7 @@ export class ConnectionTracker {
       if (connection.active > 0 || connection.upgraded) bucket.active++;
       else bucket.idle++;
     }
-    return { total: this.connections.size, overloaded: this.overloaded, byClass };
+    return { total: this.connections.size, idleListed: this.idleOrder.size, overloaded: this.overloaded, byClass };
   }
 
   /** Graceful shutdown: close what is idle now, and every other connection when its response ends. */
@@ -228,6 +231,10 @@ export class ConnectionTracker {
   private closeExpiredIdle(now: number): void {
     const expired: TrackedConnection[] = [];
     for (const connection of this.idleOrder) {
+      if (this.connections.get(connection.socket) !== connection) {
+        this.idleOrder.delete(connection); // (deleting the current entry keeps a Set's iteration valid)
+        continue;
+      }
       if (connection.socket.bytesRead !== connection.bytesReadWhenIdle) connection.unparsedSince ??= now;
       if (this.isIdle(connection, now) && (this.shuttingDown || now - connection.idleSince >= this.idleTimeoutMs(connection))) expired.push(connection);
     }

@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
-import type { Lane, ProxyConfig } from '../lib/config.ts';
+import type { Lane, LaneConfig, ProxyConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Balancer } from './balancer.ts';
 import type { Pool, Slot } from './pool.ts';
@@ -12,6 +12,8 @@ import { DeadlineList, type Deadlined } from './deadline-list.ts';
 import { clientResponseHeaders } from './hop-by-hop.ts';
 import type { RequestBody } from './request-body.ts';
 import { joinSockets, switchingProtocolsHead } from './tunnel.ts';
+import { ResponseRelay } from './response-relay.ts';
+import type { SpoolStore } from './spool-store.ts';
 
 /**
  * One client request on its way through the proxy. Every field is set when it is created (the
@@ -25,6 +27,8 @@ export interface Exchange {
   balancer: Balancer;
   priority: number;
   clientIp: string;
+  /** who the request counts against in its pool's fair share (fair-share-key.ts) */
+  client: string;
   /** the client connection closes after this response (keep-alive policy or shutdown) */
   closeConnection: boolean;
   /** the client framed its body with Transfer-Encoding (read before the headers became the upstream's) */
@@ -53,6 +57,8 @@ class Attempt implements Deadlined {
   proxyReq: http.ClientRequest | undefined = undefined;
   proxyRes: http.IncomingMessage | undefined = undefined;
   connectTimer: NodeJS.Timeout | undefined = undefined;
+  /** the lane's bound on the whole response (undefined: the lane has none) */
+  producing: ProducingDeadline | undefined = undefined;
   /** the worker connection had carried a response before (Node's reusedSocket misses sockets handed to queued requests) */
   reusedConnection = false;
   responded = false;
@@ -64,6 +70,15 @@ class Attempt implements Deadlined {
     readonly slot: Slot,
     readonly retried: boolean,
   ) {}
+}
+
+/** An attempt's entry in its lane's list of responses being produced (an entry of its own: an attempt is in the headers list too). */
+class ProducingDeadline implements Deadlined {
+  deadline = 0;
+  previousInList: Deadlined | undefined = undefined;
+  nextInList: Deadlined | undefined = undefined;
+
+  constructor(readonly attempt: Attempt) {}
 }
 
 // The request's current attempt, for http-proxy-3's events, which hand back the request. (A
@@ -85,18 +100,6 @@ function keepChunked(proxyReq: http.ClientRequest): void {
   if (proxyReq.getHeader('transfer-encoding') !== undefined) return; // as the client framed it
   proxyReq.removeHeader('content-length');
   proxyReq.setHeader('transfer-encoding', 'chunked');
-}
-
-/**
- * Bytes the kernel has taken from a socket: handed to libuv, less what libuv still queues. Node's
- * own counts move only once a whole write is done (a worker's 64 KiB chunk to a slow reader can
- * take seconds), libuv's queue shrinks with every part the kernel accepts. (Node internals, read
- * only; with neither there, progress is seen per whole write.)
- */
-function bytesTaken(socket: Socket | null): number {
-  if (!socket) return 0;
-  const internals = socket as Socket & { _bytesDispatched?: number; _handle?: { writeQueueSize?: number } };
-  return (internals._bytesDispatched ?? socket.bytesWritten) - (internals._handle?.writeQueueSize ?? 0);
 }
 
 export function hasBody(req: http.IncomingMessage): boolean {
@@ -122,12 +125,19 @@ export class Forwarder {
   private readonly awaitingHeaders = new DeadlineList<Attempt>();
   private readonly sweeper: NodeJS.Timeout;
 
+  /** per lane, attempts whose worker is still producing, against the lane's responseTimeoutMs */
+  private readonly producing = new Map<Lane, DeadlineList<ProducingDeadline>>();
+
   constructor(
     private readonly config: ProxyConfig,
+    private readonly lanes: Record<Lane, LaneConfig>,
+    private readonly responseSpool: SpoolStore,
     private readonly log: Logger,
     private readonly hooks: ForwarderHooks,
   ) {
-    const sweepMs = Math.min(1000, Math.max(20, Math.floor(config.upstream.responseTimeoutMs / 4)));
+    const timeouts = [config.upstream.responseTimeoutMs, ...Object.values(lanes).map((lane) => lane.responseTimeoutMs)].filter((ms) => ms > 0);
+    for (const lane of Object.keys(lanes) as Lane[]) this.producing.set(lane, new DeadlineList());
+    const sweepMs = Math.min(1000, Math.max(20, Math.floor(Math.min(...timeouts, 4000) / 4)));
     this.sweeper = setInterval(() => this.expireDeadlines(Date.now()), sweepMs);
     this.sweeper.unref();
   }
@@ -183,7 +193,7 @@ export class Forwarder {
 
   private acquire(exchange: Exchange, retried: boolean): void {
     const { pool, res } = exchange;
-    const request = { balancer: exchange.balancer, key: exchange.clientIp, priority: exchange.priority };
+    const request = { balancer: exchange.balancer, key: exchange.clientIp, client: exchange.client, lane: exchange.lane, priority: exchange.priority };
     const slot = pool.tryAcquire(request);
     if (slot) return this.send(new Attempt(exchange, slot, retried));
     let waiting = true;
@@ -194,9 +204,9 @@ export class Forwarder {
       waiting = false;
       res.off('close', onClientGone);
       if (failure || !queuedSlot) {
-        this.fail(exchange, 503, failure === 'queue-full' ? 'queue full' : 'no worker free in time', {
-          'retry-after': String(pool.retryAfterSec),
-        });
+        const retryAfter = { 'retry-after': String(pool.retryAfterSec) };
+        if (failure === 'client-share') this.fail(exchange, 429, 'too many of your requests are waiting for this pool', retryAfter);
+        else this.fail(exchange, 503, failure === 'queue-full' ? 'queue full' : 'no worker free in time', retryAfter);
         return;
       }
       if (res.destroyed) {
@@ -216,7 +226,13 @@ export class Forwarder {
     exchange.worker = upstream.name;
     exchange.retried = attempt.retried;
     exchange.sends++;
-    this.awaitingHeaders.add(attempt, Date.now() + this.config.upstream.responseTimeoutMs);
+    const now = Date.now();
+    this.awaitingHeaders.add(attempt, now + this.config.upstream.responseTimeoutMs);
+    const laneTimeout = this.lanes[exchange.lane].responseTimeoutMs;
+    if (laneTimeout > 0) {
+      attempt.producing = new ProducingDeadline(attempt);
+      this.producing.get(exchange.lane)!.add(attempt.producing, now + laneTimeout);
+    }
     const onError = (error: Error) => this.contain(exchange, () => this.onError(attempt, error as NodeJS.ErrnoException));
     const proxy = this.proxyFor(upstream);
     const body = this.bodyFor(exchange, attempt);
@@ -256,6 +272,24 @@ export class Forwarder {
 
   private expireDeadlines(now: number): void {
     this.awaitingHeaders.expire(now, (attempt) => this.contain(attempt.exchange, () => this.timeout(attempt)));
+    for (const list of this.producing.values()) {
+      list.expire(now, ({ attempt }) => this.contain(attempt.exchange, () => this.overran(attempt)));
+    }
+  }
+
+  /** The worker is past its lane's response timeout: 504 before its headers, a cut response after. */
+  private overran(attempt: Attempt): void {
+    attempt.producing = undefined;
+    if (attempt.finished) return;
+    if (!attempt.responded) return this.timeout(attempt);
+    const { exchange } = attempt;
+    this.log.warn({ worker: attempt.slot.upstream.name, url: exchange.req.url, client: exchange.clientIp, lane: exchange.lane }, "worker passed the lane's response timeout: response cut");
+    exchange.error = 'lane response timeout';
+    attempt.failed = true;
+    attempt.proxyRes?.destroy();
+    attempt.proxyReq?.destroy();
+    this.finishAttempt(attempt);
+    exchange.res.destroy();
   }
 
   private onProxyReq(proxyReq: http.ClientRequest, attempt: Attempt): void {
@@ -309,65 +343,46 @@ export class Forwarder {
   }
 
   /**
-   * Copies the worker's response to the client holding at most the window in the proxy: the
-   * client socket's own write buffer is the window. The worker is read as fast as it produces
-   * until that many bytes wait for the client, then paused until the client drains them; so a
-   * response that fits is taken from the worker at once (its slot freed) while a slow client reads
-   * it, and a larger one streams at the client's pace with flat memory. No extra stream stage.
+   * Relays the worker's response (response-relay.ts: straight through while the client keeps up,
+   * spooled when it falls behind, at the client's pace past the lane's spool share). The worker's
+   * part ends when it has produced the whole response: its slot is freed then, even if a slow
+   * client is still reading. (A response that is cut or never relayed ends the upstream request,
+   * whose close frees the slot.)
    */
   private relay(proxyRes: http.IncomingMessage, res: http.ServerResponse, attempt: Attempt): void {
-    const windowBytes = this.config.streaming.responseWindowBytes;
-    const cut = (error?: Error) => {
-      if (res.writableFinished) return;
-      this.log.warn({ worker: attempt.slot.upstream.name, url: attempt.exchange.req.url, err: error?.message ?? 'aborted' }, 'response stream cut');
-      res.destroy();
-    };
-    // A client that takes nothing for sendTimeoutMs while we wait on it is cut (nginx's
-    // send_timeout, the time between two writes): its worker, and the response window, are not
-    // held for a client that left. One that reads, however slowly, is not: what it took since
-    // the timer was armed arms it again.
-    let stalled: NodeJS.Timeout | undefined;
-    const stall = () => {
-      const takenBefore = bytesTaken(res.socket);
-      stalled = setTimeout(() => {
-        if (res.writableFinished || res.destroyed) return;
-        if (bytesTaken(res.socket) > takenBefore) return stall();
-        this.log.warn({ worker: attempt.slot.upstream.name, url: attempt.exchange.req.url, client: attempt.exchange.clientIp }, 'client took nothing within the send timeout: cut');
-        res.destroy();
-      }, this.config.streaming.sendTimeoutMs);
-    };
-    const resume = () => {
-      clearTimeout(stalled);
-      proxyRes.resume();
-    };
-    // `on`, not `once`, for events a response emits at most once: `once` allocates a wrapper and a
-    // bound function per call, on every request (and a second 'error' would find no listener).
-    proxyRes.on('error', cut);
-    proxyRes.on('aborted', cut);
-    proxyRes.on('data', (chunk: Buffer) => {
-      res.write(chunk);
-      if (res.writableLength >= windowBytes) {
-        proxyRes.pause();
-        res.once('drain', resume);
-        stall();
-      }
-    });
-    // The worker's part ends when it has produced the whole response: its slot is freed then,
-    // even if a slow client is still reading the tail out of our window. (A response that is cut
-    // or never relayed ends the upstream request, whose close frees the slot.)
-    proxyRes.on('end', () => {
-      // The worker answered before it took the whole request body: the rest is of no use to it,
-      // and its connection could carry nothing else until all of it was sent. Stop sending (as
-      // nginx closes such an upstream connection); the client's connection closes after this.
-      const proxyReq = attempt.proxyReq;
-      if (proxyReq && !proxyReq.writableFinished) {
-        attempt.failed = true; // what the destroy causes is ours, not the worker's fault
-        proxyReq.destroy();
-      }
-      this.finishAttempt(attempt);
-      res.end();
-      if (!res.writableFinished) stall();
-    });
+    const { exchange } = attempt;
+    const streaming = this.config.streaming;
+    const relay = new ResponseRelay(
+      proxyRes,
+      res,
+      {
+        windowBytes: streaming.responseWindowBytes,
+        spoolBytes: this.lanes[exchange.lane].spoolBytes,
+        store: this.responseSpool,
+        client: exchange.client,
+        sendTimeoutMs: streaming.sendTimeoutMs,
+        minBytesPerSec: streaming.minBytesPerSec,
+        rateWindowMs: streaming.rateWindowMs,
+      },
+      {
+        produced: () => this.produced(attempt),
+        cut: (reason) => this.log.warn({ worker: attempt.slot.upstream.name, url: exchange.req.url, client: exchange.clientIp, err: reason }, 'response stream cut'),
+      },
+    );
+    relay.start();
+  }
+
+  /** The worker has produced its whole response. */
+  private produced(attempt: Attempt): void {
+    // The worker answered before it took the whole request body: the rest is of no use to it,
+    // and its connection could carry nothing else until all of it was sent. Stop sending (as
+    // nginx closes such an upstream connection); the client's connection closes after this.
+    const proxyReq = attempt.proxyReq;
+    if (proxyReq && !proxyReq.writableFinished) {
+      attempt.failed = true; // what the destroy causes is ours, not the worker's fault
+      proxyReq.destroy();
+    }
+    this.finishAttempt(attempt);
   }
 
   private timeout(attempt: Attempt): void {
@@ -421,6 +436,7 @@ export class Forwarder {
     if (attempt.finished) return;
     attempt.finished = true;
     this.awaitingHeaders.remove(attempt);
+    if (attempt.producing) this.producing.get(attempt.exchange.lane)!.remove(attempt.producing);
     clearTimeout(attempt.connectTimer);
     attempt.slot.release();
   }

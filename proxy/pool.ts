@@ -1,26 +1,37 @@
 import { EventEmitter } from 'node:events';
-import type { PoolConfig } from '../lib/config.ts';
+import type { Lane, PoolConfig } from '../lib/config.ts';
 import type { Balancer } from './balancer.ts';
+import { FairQueue, type FairlyQueued } from './fair-queue.ts';
 import { Upstream } from './upstream.ts';
 
-export type AcquireFailure = 'queue-full' | 'queue-timeout' | 'closing';
+export type AcquireFailure = 'queue-full' | 'queue-timeout' | 'client-share' | 'closing';
 
 export interface AcquireRequest {
   balancer: Balancer;
   /** balancing key: the client IP */
   key: string;
+  /** fairness key: who the request counts against (see fair-share-key.ts) */
+  client: string;
+  lane: Lane;
   /** lower is served first */
   priority: number;
 }
 
 export type AcquireCallback = (failure: AcquireFailure | undefined, slot: Slot | undefined) => void;
 
-interface Waiter {
-  request: AcquireRequest;
-  callback: AcquireCallback;
-  timer: NodeJS.Timeout;
-  enqueuedAt: number;
-  done: boolean;
+class Waiter implements FairlyQueued {
+  done = false;
+  timer: NodeJS.Timeout | undefined = undefined;
+  readonly client: string;
+  readonly priority: number;
+
+  constructor(
+    readonly request: AcquireRequest,
+    readonly callback: AcquireCallback,
+  ) {
+    this.client = request.client;
+    this.priority = request.priority;
+  }
 }
 
 /** A slot on a worker, held from dispatch until the worker has produced its whole response. */
@@ -30,14 +41,15 @@ export class Slot {
   constructor(
     private readonly pool: Pool,
     readonly upstream: Upstream,
+    readonly client: string,
+    readonly lane: Lane,
   ) {}
 
   /** Idempotent: a second release frees nothing. */
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.upstream.inflight--;
-    this.pool.dispatch();
+    this.pool.released(this);
   }
 }
 
@@ -46,22 +58,35 @@ export interface PoolStats {
   queuePeak: number;
   queueFull: number;
   queueTimeouts: number;
+  /** refused because the client already had its share of the queue waiting (429) */
+  clientShareRefused: number;
+}
+
+/** One client's part of a pool right now, for the dashboard. */
+export interface ClientShare {
+  lane: Lane;
+  client: string;
+  holding: number;
+  queued: number;
 }
 
 /**
  * A pool of workers with per-worker concurrency slots and a bounded queue (queue.max waiters in
- * all), FIFO within each priority. When a slot frees, the oldest waiter of the most urgent
- * priority takes it.
+ * all) shared fairly: most urgent priority first, and within a priority the clients in turn. A
+ * client holds at most perClient.maxInFlight slots at once (its other requests wait, and others'
+ * go first) and has at most perClient.maxQueued requests waiting (429 past that).
  */
 export class Pool extends EventEmitter {
   readonly name: string;
   readonly upstreams: Upstream[];
-  private readonly queues = new Map<number, Waiter[]>();
-  private readonly priorities: number[] = [];
-  private queued = 0;
+  private readonly queue = new FairQueue<Waiter>();
+  /** slots held per client (entries leave at zero: bounded by the pool's slots) */
+  private readonly heldBy = new Map<string, number>();
+  private readonly held = new Set<Slot>();
+  private readonly maxInFlight: number;
   /** client connections upgraded (or being upgraded) to this pool's workers */
   private upgradedConnections = 0;
-  readonly stats: PoolStats = { queued: 0, queuePeak: 0, queueFull: 0, queueTimeouts: 0 };
+  readonly stats: PoolStats = { queued: 0, queuePeak: 0, queueFull: 0, queueTimeouts: 0, clientShareRefused: 0 };
 
   constructor(
     name: string,
@@ -71,10 +96,12 @@ export class Pool extends EventEmitter {
     super();
     this.name = name;
     this.upstreams = upstreams;
+    const limit = config.perClient.maxInFlight ?? config.concurrency;
+    this.maxInFlight = limit === 0 ? Infinity : limit;
   }
 
   get queueDepth(): number {
-    return this.queued;
+    return this.queue.size;
   }
 
   get upgraded(): number {
@@ -110,32 +137,35 @@ export class Pool extends EventEmitter {
     return this.wait(request, callback);
   }
 
-  /** A slot now, or undefined when every worker is busy (then call wait). */
+  /** A slot now, or undefined when every worker is busy or the client holds its share (then call wait). */
   tryAcquire(request: AcquireRequest): Slot | undefined {
+    if (!this.mayHoldAnother(request.client)) return undefined;
     const upstream = request.balancer.pick(this.upstreams, request.key);
-    return upstream && this.occupy(upstream);
+    return upstream && this.occupy(upstream, request);
   }
 
   /** Queues for a slot: the callback runs exactly once; returns a cancel function. */
   wait(request: AcquireRequest, callback: AcquireCallback): () => void {
-    if (this.queued >= this.config.queue.max && !this.evictLessUrgentThan(request.priority)) {
+    const waiter = new Waiter(request, callback);
+    if (this.queue.queuedOf(request.client) >= this.config.perClient.maxQueued) {
+      this.stats.clientShareRefused++;
+      callback('client-share', undefined);
+      return () => {};
+    }
+    if (this.queue.size >= this.config.queue.max && !this.evictFor(waiter)) {
       this.stats.queueFull++;
       callback('queue-full', undefined);
       return () => {};
     }
-    const waiter: Waiter = {
-      request,
-      callback,
-      enqueuedAt: Date.now(),
-      done: false,
-      timer: setTimeout(() => {
-        if (this.remove(waiter)) {
-          this.stats.queueTimeouts++;
-          callback('queue-timeout', undefined);
-        }
-      }, this.config.queue.timeoutMs),
-    };
-    this.enqueue(waiter);
+    waiter.timer = setTimeout(() => {
+      if (this.remove(waiter)) {
+        this.stats.queueTimeouts++;
+        callback('queue-timeout', undefined);
+      }
+    }, this.config.queue.timeoutMs);
+    this.queue.push(waiter);
+    this.stats.queued = this.queue.size;
+    this.stats.queuePeak = Math.max(this.stats.queuePeak, this.queue.size);
     return () => {
       if (this.remove(waiter)) clearTimeout(waiter.timer);
     };
@@ -143,15 +173,42 @@ export class Pool extends EventEmitter {
 
   /** Hands free slots to waiters: call after a slot frees or a worker becomes ready. */
   dispatch(): void {
-    while (this.queued > 0) {
-      const waiter = this.peek();
+    const eligible = (client: string) => this.mayHoldAnother(client);
+    while (this.queue.size > 0) {
+      const waiter = this.queue.next(eligible);
       if (!waiter) return;
       const upstream = waiter.request.balancer.pick(this.upstreams, waiter.request.key);
       if (!upstream) return;
-      this.remove(waiter);
+      waiter.done = true;
+      this.queue.take(waiter);
+      this.stats.queued = this.queue.size;
       clearTimeout(waiter.timer);
-      waiter.callback(undefined, this.occupy(upstream));
+      waiter.callback(undefined, this.occupy(upstream, waiter.request));
     }
+  }
+
+  /** Who holds and waits for this pool's workers now, the biggest first (at most `limit`). */
+  topClients(limit: number): ClientShare[] {
+    const shares = new Map<string, ClientShare>();
+    const shareOf = (lane: Lane, client: string) => {
+      const id = `${lane} ${client}`;
+      let share = shares.get(id);
+      if (!share) shares.set(id, (share = { lane, client, holding: 0, queued: 0 }));
+      return share;
+    };
+    for (const slot of this.held) shareOf(slot.lane, slot.client).holding++;
+    for (const waiter of this.queue) shareOf(waiter.request.lane, waiter.client).queued++;
+    return [...shares.values()].sort((a, b) => b.holding + b.queued - (a.holding + a.queued)).slice(0, limit);
+  }
+
+  /** Called by Slot.release. */
+  released(slot: Slot): void {
+    slot.upstream.inflight--;
+    this.held.delete(slot);
+    const left = (this.heldBy.get(slot.client) ?? 1) - 1;
+    if (left > 0) this.heldBy.set(slot.client, left);
+    else this.heldBy.delete(slot.client);
+    this.dispatch();
   }
 
   setState(upstream: Upstream, state: Upstream['state']): void {
@@ -162,72 +219,43 @@ export class Pool extends EventEmitter {
     if (state === 'ready') this.dispatch();
   }
 
-  private occupy(upstream: Upstream): Slot {
+  private mayHoldAnother(client: string): boolean {
+    return (this.heldBy.get(client) ?? 0) < this.maxInFlight;
+  }
+
+  private occupy(upstream: Upstream, request: AcquireRequest): Slot {
     upstream.inflight++;
     upstream.served++;
-    return new Slot(this, upstream);
+    this.heldBy.set(request.client, (this.heldBy.get(request.client) ?? 0) + 1);
+    const slot = new Slot(this, upstream, request.client, request.lane);
+    this.held.add(slot);
+    return slot;
   }
 
-  private enqueue(waiter: Waiter): void {
-    const priority = waiter.request.priority;
-    let queue = this.queues.get(priority);
-    if (!queue) {
-      queue = [];
-      this.queues.set(priority, queue);
-      this.priorities.push(priority);
-      this.priorities.sort((a, b) => a - b);
-    }
-    queue.push(waiter);
-    this.queued++;
-    this.stats.queued = this.queued;
-    this.stats.queuePeak = Math.max(this.stats.queuePeak, this.queued);
-  }
-
-  /**
-   * A full queue still admits a more urgent request: the newest waiter of the least urgent
-   * priority gives way (503), so a flood of page requests cannot lock browsers out.
-   */
-  private evictLessUrgentThan(priority: number): boolean {
-    for (const candidate of [...this.priorities].reverse()) {
-      if (candidate <= priority) return false;
-      const queue = this.queues.get(candidate)!;
-      const victim = queue[queue.length - 1];
-      if (!victim) continue;
-      this.remove(victim);
-      clearTimeout(victim.timer);
-      this.stats.queueFull++;
-      victim.callback('queue-full', undefined);
-      return true;
-    }
-    return false;
-  }
-
-  private peek(): Waiter | undefined {
-    for (const priority of this.priorities) {
-      const queue = this.queues.get(priority)!;
-      if (queue.length > 0) return queue[0];
-    }
-    return undefined;
+  /** A full queue makes room for a newcomer when fairness says so (FairQueue.victimFor): the victim gets 503. */
+  private evictFor(arriving: Waiter): boolean {
+    const victim = this.queue.victimFor(arriving);
+    if (!victim) return false;
+    this.remove(victim);
+    clearTimeout(victim.timer);
+    this.stats.queueFull++;
+    victim.callback('queue-full', undefined);
+    return true;
   }
 
   private remove(waiter: Waiter): boolean {
     if (waiter.done) return false;
     waiter.done = true;
-    const queue = this.queues.get(waiter.request.priority)!;
-    const position = queue.indexOf(waiter);
-    if (position >= 0) queue.splice(position, 1);
-    this.queued--;
-    this.stats.queued = this.queued;
+    this.queue.remove(waiter);
+    this.stats.queued = this.queue.size;
     return true;
   }
 
   close(): void {
-    for (const queue of this.queues.values()) {
-      for (const waiter of [...queue]) {
-        if (this.remove(waiter)) {
-          clearTimeout(waiter.timer);
-          waiter.callback('closing', undefined);
-        }
+    for (const waiter of [...this.queue]) {
+      if (this.remove(waiter)) {
+        clearTimeout(waiter.timer);
+        waiter.callback('closing', undefined);
       }
     }
     for (const upstream of this.upstreams) upstream.close();

@@ -1,9 +1,9 @@
 import type http from 'node:http';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { open, unlink, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { ProxyConfig } from '../lib/config.ts';
+import { RateGuard } from './rate-guard.ts';
+import type { SpoolStore } from './spool-store.ts';
 
 type BodiesConfig = ProxyConfig['bodies'];
 
@@ -21,116 +21,7 @@ export interface BodyFailure {
   reason: string;
 }
 
-/**
- * Memory and disk shared by every buffered request body, and the temp-file directory. Each
- * body's file is unlinked as soon as it is open, so a crash leaves nothing behind; the directory
- * is still emptied at start, for files caught between the two.
- */
-export class BodyStore {
-  private memoryInUse = 0;
-  private diskInUse = 0;
-  /** bytes held per client (memory and disk), so that no one client takes the shared budgets; an entry lives while it is above 0 */
-  private readonly byClient = new Map<string, number>();
-  private fileCounter = 0;
-
-  constructor(readonly config: BodiesConfig) {}
-
-  /** Creates the spool directory and removes whatever an earlier process left in it. */
-  prepare(): void {
-    const dir = this.config.spoolDir!;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const name of readdirSync(dir)) rmSync(path.join(dir, name), { force: true, recursive: true });
-  }
-
-  get usage(): { memoryBytes: number; diskBytes: number; clients: number } {
-    return { memoryBytes: this.memoryInUse, diskBytes: this.diskInUse, clients: this.byClient.size };
-  }
-
-  /** false when the client is at its share (perClientBytes); the caller refuses the body */
-  reserveForClient(client: string, bytes: number): boolean {
-    const held = this.byClient.get(client) ?? 0;
-    if (held + bytes > this.config.perClientBytes) return false;
-    this.byClient.set(client, held + bytes);
-    return true;
-  }
-
-  releaseForClient(client: string, bytes: number): void {
-    const held = (this.byClient.get(client) ?? 0) - bytes;
-    if (held > 0) this.byClient.set(client, held);
-    else this.byClient.delete(client);
-  }
-
-  reserveMemory(bytes: number): boolean {
-    if (this.memoryInUse + bytes > this.config.memoryTotalBytes) return false;
-    this.memoryInUse += bytes;
-    return true;
-  }
-
-  releaseMemory(bytes: number): void {
-    this.memoryInUse -= bytes;
-  }
-
-  reserveDisk(bytes: number): boolean {
-    if (this.diskInUse + bytes > this.config.spoolTotalBytes) return false;
-    this.diskInUse += bytes;
-    return true;
-  }
-
-  releaseDisk(bytes: number): void {
-    this.diskInUse -= bytes;
-  }
-
-  async openTempFile(): Promise<FileHandle> {
-    const file = path.join(this.config.spoolDir!, `${process.pid}-${++this.fileCounter}-${Math.random().toString(36).slice(2)}`);
-    const handle = await open(file, 'wx+', 0o600);
-    await unlink(file).catch(() => {});
-    return handle;
-  }
-}
-
-/**
- * Measures how fast the client sends while we are waiting for it (time spent waiting on a worker
- * or in the queue does not count): in every window of rateWindowMs of waiting, at least
- * minBytesPerSec worth of bytes must arrive.
- */
-class RateGuard {
-  private waitedMs = 0;
-  private waitingSince: number | undefined;
-  private windowStartWaited = 0;
-  private windowStartBytes = 0;
-  bytes = 0;
-
-  constructor(
-    private readonly minBytesPerSec: number,
-    private readonly windowMs: number,
-  ) {}
-
-  startWaiting(now: number): void {
-    if (this.waitingSince === undefined) this.waitingSince = now;
-  }
-
-  stopWaiting(now: number): void {
-    if (this.waitingSince === undefined) return;
-    this.waitedMs += now - this.waitingSince;
-    this.waitingSince = undefined;
-  }
-
-  /** time spent waiting for the client so far */
-  waited(now: number): number {
-    return this.waitedMs + (this.waitingSince === undefined ? 0 : now - this.waitingSince);
-  }
-
-  /** true when a whole window of waiting brought fewer bytes than the minimum rate asks */
-  tooSlow(now: number): boolean {
-    if (this.minBytesPerSec === 0) return false;
-    const waited = this.waited(now);
-    if (waited - this.windowStartWaited < this.windowMs) return false;
-    if (this.bytes - this.windowStartBytes < (this.minBytesPerSec * this.windowMs) / 1000) return true;
-    this.windowStartWaited = waited;
-    this.windowStartBytes = this.bytes;
-    return false;
-  }
-}
+export type BodyStore = SpoolStore<BodiesConfig>;
 
 const TOO_SLOW: BodyFailure = { status: 408, reason: 'request body arrived too slowly' };
 const TIMED_OUT: BodyFailure = { status: 408, reason: 'request body did not arrive in time' };

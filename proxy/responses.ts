@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 
-export type ErrorStatus = 400 | 404 | 405 | 408 | 413 | 414 | 417 | 431 | 502 | 503 | 504;
+export type ErrorStatus = 400 | 404 | 405 | 408 | 413 | 414 | 417 | 429 | 431 | 502 | 503 | 504;
 
 /** Short, honest error responses: a status line and one line of text. */
 export function sendError(

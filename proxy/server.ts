@@ -9,8 +9,10 @@ import { Classifier, splitUrl } from './classify.ts';
 import { type ClientInfo, connectionClientAddress, resolveClient, setConnectionClientAddress } from './client-address.ts';
 import { upstreamHeaders } from './upstream-headers.ts';
 import { ConnectionTracker, type TrackedConnection } from './connections.ts';
+import { fairShareKey } from './fair-share-key.ts';
 import { Forwarder, hasBody, type Exchange } from './forwarder.ts';
-import { BodyStore, RequestBody, type BodyFailure } from './request-body.ts';
+import { RequestBody, type BodyFailure, type BodyStore } from './request-body.ts';
+import { SpoolStore } from './spool-store.ts';
 import { isUnderPrefix, parseRequestTarget } from './request-target.ts';
 import { responseOnUpgradeSocket } from './tunnel.ts';
 import { HealthChecker } from './health-check.ts';
@@ -89,6 +91,7 @@ export class SwitchyardProxy {
   private readonly trusted: CidrSet;
   private readonly serveStatic: ReturnType<typeof createStaticHandler>;
   private readonly bodies: BodyStore;
+  private readonly responseSpool: SpoolStore;
   private readonly upgradeProtocols: ReadonlySet<string>;
   private readonly config: SwitchyardConfig;
   private readonly adminToken: string | undefined;
@@ -122,9 +125,15 @@ export class SwitchyardProxy {
       Object.fromEntries(Object.values(this.routes).map((route) => [route.lane, route.pool])),
     );
     this.serveStatic = createStaticHandler(proxyConfig.static);
-    this.bodies = new BodyStore(proxyConfig.bodies);
+    this.bodies = new SpoolStore(proxyConfig.bodies);
     this.upgradeProtocols = new Set(proxyConfig.upgrades.protocols);
-    this.forwarder = new Forwarder(proxyConfig, log, { tunnelOpened: (exchange) => this.tunnelOpened(exchange) });
+    this.responseSpool = new SpoolStore({
+      spoolDir: proxyConfig.streaming.spoolDir,
+      perClientBytes: proxyConfig.streaming.spoolPerClientBytes,
+      spoolTotalBytes: proxyConfig.streaming.spoolTotalBytes,
+      memoryTotalBytes: 0,
+    });
+    this.forwarder = new Forwarder(proxyConfig, config.lanes, this.responseSpool, log, { tunnelOpened: (exchange) => this.tunnelOpened(exchange) });
     this.health = new HealthChecker([...this.pools.values()], proxyConfig.healthCheck, log);
 
     this.server = http.createServer({
@@ -156,6 +165,7 @@ export class SwitchyardProxy {
 
   async listen(port = this.config.proxy.port, host = this.config.proxy.host): Promise<number> {
     this.bodies.prepare();
+    this.responseSpool.prepare();
     this.server.listen(port, host);
     await once(this.server, 'listening');
     this.health.start();
@@ -213,10 +223,14 @@ export class SwitchyardProxy {
       connections: this.connections.counts(),
       /** request bodies the proxy holds right now, in memory and in temp files */
       bodies: this.bodies.usage,
+      /** responses waiting in temp files for clients slower than their workers */
+      responseSpool: this.responseSpool.usage,
       pools: [...this.pools.values()].map((pool) => ({
         name: pool.name,
         queueDepth: pool.queueDepth,
         ...pool.stats,
+        /** the clients holding the most workers and queue places right now, per lane */
+        topClients: pool.topClients(5),
         workers: pool.upstreams.map((upstream) => upstream.snapshot()),
       })),
     };
@@ -405,6 +419,7 @@ export class SwitchyardProxy {
       balancer: route.balancer,
       priority: route.priority,
       clientIp: client.ip,
+      client: fairShareKey(client.ip, requestClass, this.classifier.knownBotToken(req.headers)),
       closeConnection,
       chunkedBody,
       startedAt,

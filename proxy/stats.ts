@@ -88,7 +88,7 @@ export class ProxyStats {
     });
     new Counter({
       name: 'switchyard_queue_rejections_total',
-      help: 'Requests answered 503 by the queue (full or timed out), by pool',
+      help: 'Requests refused by the queue, by pool: 503 when full or timed out, 429 past the client\'s share (client-share)',
       labelNames: ['pool', 'reason'],
       registers: [this.registry],
       collect() {
@@ -96,6 +96,7 @@ export class ProxyStats {
         for (const pool of poolList) {
           this.inc({ pool: pool.name, reason: 'full' }, pool.stats.queueFull);
           this.inc({ pool: pool.name, reason: 'timeout' }, pool.stats.queueTimeouts);
+          this.inc({ pool: pool.name, reason: 'client-share' }, pool.stats.clientShareRefused);
         }
       },
     });

@@ -64,6 +64,8 @@ function leftoversIn(state: any): string[] {
   const found: string[] = [];
   if (state.inflight !== 0) found.push(`${state.inflight} requests still in flight`);
   if (state.connections.total !== 0) found.push(`${state.connections.total} client connections still open`);
+  if (state.connections.idleListed !== 0) found.push(`${state.connections.idleListed} connections still on the idle list`);
+  if (state.responseSpool.diskBytes !== 0 || state.responseSpool.clients !== 0) found.push(`response spool still held: ${JSON.stringify(state.responseSpool)}`);
   if (state.bodies.memoryBytes !== 0 || state.bodies.diskBytes !== 0 || state.bodies.clients !== 0) found.push(`request bodies still held: ${JSON.stringify(state.bodies)}`);
   for (const pool of state.pools) {
     if (pool.queueDepth !== 0) found.push(`pool ${pool.name}: ${pool.queueDepth} still queued`);

@@ -75,6 +75,16 @@ const server = http.createServer((req, res) => {
     }
     case '/hang':
       return; // never answers
+    case '/drip': {
+      // Headers at once, then a byte every 50 ms for `ms` (a response that takes its worker long to produce)
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const drip = setInterval(() => res.write('.'), 50);
+      res.on('close', () => clearInterval(drip));
+      return setTimeout(() => {
+        clearInterval(drip);
+        res.end('\n');
+      }, ms);
+    }
     case '/crash':
       return process.exit(3);
     case '/echo': {

@@ -11,10 +11,12 @@ after(() => {
   for (const pool of pools) pool.close();
 });
 
-function makePool(options: { workers?: number; concurrency?: number; max?: number; timeoutMs?: number } = {}): Pool {
+/** The queue's mechanics, one client: per-client limits are off unless a test gives them. */
+function makePool(options: { workers?: number; concurrency?: number; max?: number; timeoutMs?: number; perClient?: { maxInFlight?: number; maxQueued: number } } = {}): Pool {
   const concurrency = options.concurrency ?? 1;
   const base = validateConfig({}, 'test').pools.web;
-  const config = { ...base, concurrency, queue: { max: options.max ?? 100, timeoutMs: options.timeoutMs ?? 10_000 } };
+  const perClient = options.perClient ?? { maxInFlight: 0, maxQueued: 1000 };
+  const config = { ...base, concurrency, perClient, queue: { max: options.max ?? 100, timeoutMs: options.timeoutMs ?? 10_000 } };
   const upstreams = Array.from(
     { length: options.workers ?? 1 },
     (_, index) => new Upstream({ pool: 'web', index, host: '127.0.0.1', port: 9100 + index, concurrency, idleSocketTimeoutMs: 1000 }),
@@ -45,7 +47,7 @@ function acquire(pool: Pool, label: string, priority = 0, balancer: Balancer = c
     cancel: () => {},
     done: new Promise<void>((resolve) => (resolveDone = resolve)),
   };
-  ticket.cancel = pool.acquire({ balancer, key, priority }, (failure, slot) => {
+  ticket.cancel = pool.acquire({ balancer, key, client: key, lane: 'page', priority }, (failure, slot) => {
     ticket.calls++;
     ticket.failure = failure;
     ticket.slot = slot;
@@ -309,11 +311,13 @@ test('draining and down workers never get new slots, even when idle', () => {
   // each release on u0 serves the next waiter, always on u0
   a.slot!.release();
   assert.equal(served(b).upstream, u0);
+  // d is another client's: its turn comes before c, the second of b's client
   b.slot!.release();
+  assert.equal(served(d).upstream, u0);
+  waiting(c);
+  d.slot!.release();
   assert.equal(served(c).upstream, u0);
   c.slot!.release();
-  assert.equal(served(d).upstream, u0);
-  d.slot!.release();
   assert.equal(u1.inflight + u2.inflight, 0);
   assert.equal(u1.served, 1, 'the draining worker got a new request');
   assert.equal(u2.served, 0, 'the down worker got a request');
@@ -325,7 +329,7 @@ test('waiters are served even when their callbacks release at once (re-entrant d
   const holder = acquire(pool, 'holder');
   const released: string[] = [];
   for (const label of ['r1', 'r2', 'r3']) {
-    pool.acquire({ balancer: createBalancer('round-robin'), key: 'k', priority: 0 }, (failure, slot) => {
+    pool.acquire({ balancer: createBalancer('round-robin'), key: 'k', client: 'k', lane: 'page', priority: 0 }, (failure, slot) => {
       assert.equal(failure, undefined);
       released.push(label);
       slot!.release();
@@ -359,19 +363,86 @@ test('close() fails every waiter with closing, once, and stops their timers', as
 });
 
 test('a full queue makes room for a more urgent request by turning away the newest less urgent one', () => {
-  const config = validateConfig({ pools: { web: { queue: { max: 2, timeoutMs: 60_000 } }, clone: {}, bot: {} } }, 'test');
+  const config = validateConfig({ pools: { web: { queue: { max: 2, timeoutMs: 60_000 }, perClient: { maxInFlight: 0 } }, clone: {}, bot: {} } }, 'test');
   const upstream = new Upstream({ pool: 'web', index: 0, host: '127.0.0.1', port: 1, concurrency: 1, idleSocketTimeoutMs: 1000 });
   const pool = new Pool('web', config.pools.web, [upstream]);
   const balancer = createBalancer('round-robin');
   const outcomes: string[] = [];
   const record = (label: string) => (failure: string | undefined) => outcomes.push(`${label}:${failure ?? 'slot'}`);
-  pool.acquire({ balancer, key: 'a', priority: 1 }, record('busy'));
-  pool.acquire({ balancer, key: 'a', priority: 1 }, record('page1'));
-  pool.acquire({ balancer, key: 'a', priority: 1 }, record('page2'));
-  pool.acquire({ balancer, key: 'a', priority: 0 }, record('browser'));
-  pool.acquire({ balancer, key: 'a', priority: 1 }, record('page3'));
+  pool.acquire({ balancer, key: 'a', client: 'a', lane: 'page', priority: 1 }, record('busy'));
+  pool.acquire({ balancer, key: 'a', client: 'a', lane: 'page', priority: 1 }, record('page1'));
+  pool.acquire({ balancer, key: 'a', client: 'a', lane: 'page', priority: 1 }, record('page2'));
+  pool.acquire({ balancer, key: 'a', client: 'a', lane: 'page', priority: 0 }, record('browser'));
+  pool.acquire({ balancer, key: 'a', client: 'a', lane: 'page', priority: 1 }, record('page3'));
   assert.deepEqual(outcomes, ['busy:slot', 'page2:queue-full', 'page3:queue-full']);
   assert.equal(pool.queueDepth, 2);
   pool.close();
   assert.deepEqual(outcomes.slice(3).sort(), ['browser:closing', 'page1:closing']);
+});
+
+test('fair share: a client with many waiting requests is served in turn with the others, not before them', () => {
+  order = [];
+  const pool = makePool({ workers: 1, perClient: { maxQueued: 100 } });
+  const holder = acquire(pool, 'holder', 0, createBalancer('round-robin'), '203.0.113.9');
+  const greedy = ['g1', 'g2', 'g3', 'g4'].map((label) => acquire(pool, label, 0, createBalancer('round-robin'), '192.0.2.66'));
+  const alice = acquire(pool, 'alice', 0, createBalancer('round-robin'), '192.0.2.1');
+  const bob = acquire(pool, 'bob', 0, createBalancer('round-robin'), '192.0.2.2');
+  let current = served(holder);
+  for (let step = 0; step < 6; step++) {
+    current.release();
+    current = [...greedy, alice, bob].find((ticket) => ticket.slot && order.at(-1) === ticket.label)!.slot!;
+  }
+  current.release();
+  assert.deepEqual(order, ['holder', 'g1', 'alice', 'bob', 'g2', 'g3', 'g4']);
+});
+
+test('fair share: a client at its in-flight limit waits while another client takes the free worker', () => {
+  order = [];
+  const pool = makePool({ workers: 2, perClient: { maxInFlight: 1, maxQueued: 100 } });
+  const first = acquire(pool, 'greedy-1', 0, createBalancer('round-robin'), '192.0.2.66');
+  const second = acquire(pool, 'greedy-2', 0, createBalancer('round-robin'), '192.0.2.66');
+  served(first);
+  waiting(second);
+  assert.equal(pool.upstreams.filter((upstream) => upstream.inflight > 0).length, 1, 'one worker stays free for others');
+  const other = acquire(pool, 'browser', 0, createBalancer('round-robin'), '192.0.2.1');
+  served(other);
+  other.slot!.release();
+  waiting(second); // the free worker is not the greedy client's while it holds its share
+  first.slot!.release();
+  served(second).release();
+  assert.deepEqual(pool.topClients(5), []);
+});
+
+test('fair share: past its queue share a client gets client-share (429), others still queue', () => {
+  order = [];
+  const pool = makePool({ workers: 1, perClient: { maxQueued: 2 } });
+  const holder = acquire(pool, 'holder', 0, createBalancer('round-robin'), '192.0.2.66');
+  const queued = ['q1', 'q2'].map((label) => acquire(pool, label, 0, createBalancer('round-robin'), '192.0.2.66'));
+  const refused = acquire(pool, 'q3', 0, createBalancer('round-robin'), '192.0.2.66');
+  assert.equal(refused.failure, 'client-share');
+  assert.equal(pool.stats.clientShareRefused, 1);
+  const other = acquire(pool, 'other', 0, createBalancer('round-robin'), '192.0.2.1');
+  queued.forEach(waiting);
+  waiting(other);
+  assert.deepEqual(pool.topClients(1), [{ lane: 'page', client: '192.0.2.66', holding: 1, queued: 2 }]);
+  served(holder).release();
+  served(queued[0]).release();
+  served(other).release();
+  served(queued[1]).release();
+});
+
+test('fair share: a full queue turns away the newest request of the client with the most waiting', () => {
+  order = [];
+  const pool = makePool({ workers: 1, max: 3, perClient: { maxQueued: 100 } });
+  const holder = acquire(pool, 'holder', 0, createBalancer('round-robin'), '192.0.2.9');
+  const greedy = ['g1', 'g2', 'g3'].map((label) => acquire(pool, label, 0, createBalancer('round-robin'), '192.0.2.66'));
+  const alice = acquire(pool, 'alice', 0, createBalancer('round-robin'), '192.0.2.1');
+  waiting(alice);
+  assert.equal(greedy[2].failure, 'queue-full', 'the greedy client gave way');
+  // greedy now has 2 waiting, alice 1: a second request of alice's does not push greedy out again
+  const alice2 = acquire(pool, 'alice-2', 0, createBalancer('round-robin'), '192.0.2.1');
+  assert.equal(alice2.failure, 'queue-full');
+  assert.equal(greedy[1].calls, 0);
+  pool.close();
+  served(holder).release();
 });

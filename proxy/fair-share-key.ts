@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import type { RequestClass } from '../lib/config.ts';
+import { parseAddress } from '../lib/cidr.ts';
+
+/**
+ * Who a request counts against when a pool is shared fairly:
+ * - a CI client with a known bot token: the token (a hash of it), wherever it comes from;
+ * - an anonymous crawler (the bot class without a token): its /24 (IPv4) or /64 (IPv6), since
+ *   crawlers spread over neighbouring addresses;
+ * - everyone else: the address, or its /64 for IPv6 (one host's usual share of addresses).
+ * Only a token the proxy knows counts: an invented one would give an attacker unlimited keys.
+ */
+export function fairShareKey(clientIp: string, requestClass: RequestClass, knownBotToken: string | undefined): string {
+  if (knownBotToken !== undefined) return `token:${createHash('sha256').update(knownBotToken).digest('base64url').slice(0, 16)}`;
+  const memoKey = requestClass === 'bot' ? `bot ${clientIp}` : clientIp;
+  let key = memo.get(memoKey);
+  if (key === undefined) {
+    key = addressKey(clientIp, requestClass === 'bot');
+    if (memo.size >= MEMO_LIMIT) memo.clear();
+    memo.set(memoKey, key);
+  }
+  return key;
+}
+
+// the same few addresses come back on every request
+const memo = new Map<string, string>();
+const MEMO_LIMIT = 10_000;
+
+function addressKey(clientIp: string, crawler: boolean): string {
+  const address = parseAddress(clientIp);
+  if (!address) return clientIp;
+  if (address.kind() === 'ipv4') {
+    if (!crawler) return address.toString();
+    const octets = (address.toByteArray() as number[]).slice(0, 3);
+    return `${octets.join('.')}.0/24`;
+  }
+  const parts = (address.toNormalizedString() as string).split(':').slice(0, 4);
+  return `${parts.map((part) => part.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}

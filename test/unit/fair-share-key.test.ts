@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fairShareKey } from '../../proxy/fair-share-key.ts';
+
+test('a browser or a page client is its own address; IPv4-mapped IPv6 is the IPv4 address', () => {
+  assert.equal(fairShareKey('192.0.2.10', 'browser', undefined), '192.0.2.10');
+  assert.equal(fairShareKey('::ffff:192.0.2.10', 'page', undefined), '192.0.2.10');
+  assert.notEqual(fairShareKey('192.0.2.10', 'page', undefined), fairShareKey('192.0.2.11', 'page', undefined));
+});
+
+test('an anonymous crawler counts by its /24 (IPv4) or /64 (IPv6)', () => {
+  assert.equal(fairShareKey('192.0.2.10', 'bot', undefined), '192.0.2.0/24');
+  assert.equal(fairShareKey('192.0.2.250', 'bot', undefined), '192.0.2.0/24');
+  assert.equal(fairShareKey('2001:db8:0:12:aaaa::1', 'bot', undefined), '2001:db8:0:12::/64');
+});
+
+test('one IPv6 host is its /64 in every class', () => {
+  assert.equal(fairShareKey('2001:db8::1', 'browser', undefined), fairShareKey('2001:db8::ffff:2', 'browser', undefined));
+  assert.notEqual(fairShareKey('2001:db8:0:1::1', 'browser', undefined), fairShareKey('2001:db8:0:2::1', 'browser', undefined));
+});
+
+test('a known bot token is the key wherever it comes from, and does not show the token', () => {
+  const a = fairShareKey('192.0.2.10', 'bot', 'ci-secret-token-1');
+  assert.equal(a, fairShareKey('198.51.100.7', 'clone', 'ci-secret-token-1'));
+  assert.notEqual(a, fairShareKey('192.0.2.10', 'bot', 'ci-secret-token-2'));
+  assert.ok(!a.includes('ci-secret'));
+});
