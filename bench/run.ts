@@ -11,6 +11,7 @@ const SCENARIOS: Record<string, { entry: string; about: string }> = {
   'keep-alive-hog': { entry: 'keep-alive-hog.ts', about: 'idle browser keep-alive connections vs new users: Switchyard vs nginx vs HAProxy' },
   'rolling-recycle': { entry: 'rolling-recycle.ts', about: 'every pool rolled twice under steady page and clone load (PM2 stack)' },
   hardening: { entry: 'hardening.ts', about: 'browsers under slow bodies, fake upgrades and the fuzzer: Switchyard vs nginx vs HAProxy' },
+  'greedy-clients': { entry: 'greedy-clients.ts', about: 'browsers beside a greedy client, slow readers and a crawler: Switchyard vs rate-limited nginx/HAProxy' },
 };
 
 const entryPath = (name: string) => fileURLToPath(new URL(SCENARIOS[name].entry, import.meta.url));

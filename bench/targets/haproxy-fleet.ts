@@ -2,11 +2,30 @@
 // one backend of all workers, roundrobin or source (IP hash), client keep-alive, X-Forwarded-For,
 // static files answered by HAProxy itself (one `http-request return ... file` per file: HAProxy
 // has no directory serving), no per-server maxconn (so no queue in HAProxy). One thread.
+// Optionally with a per-client-address rate and concurrency limit in a stick table, as HAProxy's
+// documentation suggests against clients that take more than their share.
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import mime from 'mime-types';
 
 export type HaproxyBalance = 'roundrobin' | 'source';
+
+/** Per client address (src), on everything but /_static/ (answered before the rules). */
+export interface HaproxyRateLimit {
+  /** refused above this many requests in windowSec (sc_http_req_rate) */
+  requests: number;
+  windowSec: number;
+  /** refused above this many requests in progress at once (sc_conn_cur of the tracking streams) */
+  concurrent: number;
+  /** deny_status */
+  status: number;
+}
+
+const limitRules = (limit: HaproxyRateLimit) => `  stick-table type ip size 100k expire 30s store http_req_rate(${limit.windowSec}s),conn_cur
+  http-request track-sc0 src
+  http-request deny deny_status ${limit.status} if { sc_http_req_rate(0) gt ${limit.requests} }
+  http-request deny deny_status ${limit.status} if { sc_conn_cur(0) gt ${limit.concurrent} }
+`;
 
 function staticRules(staticRoot: string): string {
   return readdirSync(staticRoot)
@@ -17,7 +36,7 @@ function staticRules(staticRoot: string): string {
     .join('\n');
 }
 
-export function haproxyFleetConfig(port: number, upstreams: string[], balance: HaproxyBalance, staticRoot: string): string {
+export function haproxyFleetConfig(port: number, upstreams: string[], balance: HaproxyBalance, staticRoot: string, limit?: HaproxyRateLimit): string {
   return `
 global
   nbthread 1
@@ -37,7 +56,7 @@ frontend kallithea
   bind 127.0.0.1:${port}
 ${staticRules(staticRoot)}
   http-request return status 404 if { path_beg /_static/ }
-  default_backend workers
+${limit ? limitRules(limit) : ''}  default_backend workers
 
 backend workers
   balance ${balance}
@@ -46,10 +65,10 @@ ${upstreams.map((upstream, index) => `  server w${index} ${upstream}`).join('\n'
 }
 
 /** Arguments for startExternalTarget (bench/lib/target.ts). */
-export function haproxyFleetArgs(upstreams: string[], balance: HaproxyBalance, staticRoot: string) {
+export function haproxyFleetArgs(upstreams: string[], balance: HaproxyBalance, staticRoot: string, limit?: HaproxyRateLimit) {
   return (dir: string, port: number): string[] => {
     const conf = path.join(dir, 'haproxy.cfg');
-    writeFileSync(conf, haproxyFleetConfig(port, upstreams, balance, staticRoot));
+    writeFileSync(conf, haproxyFleetConfig(port, upstreams, balance, staticRoot, limit));
     return ['-f', conf, '-db'];
   };
 }
