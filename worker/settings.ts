@@ -17,6 +17,8 @@ export interface WorkerSettings {
   shutdownTimeoutMs: number;
   /** HTTP keep-alive timeout, above the proxy's upstream idle timeout (4 s) */
   keepAliveTimeoutMs: number;
+  /** largest git/hg protocol request body, counted after undoing its Content-Encoding */
+  maxRequestBodyBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -49,5 +51,6 @@ export function workerSettings(config: SwitchyardConfig, env: Env = process.env)
     leakBytesPerRequest: config.worker.leakBytesPerRequest,
     shutdownTimeoutMs: config.worker.shutdownTimeoutMs,
     keepAliveTimeoutMs: config.worker.keepAliveTimeoutMs,
+    maxRequestBodyBytes: config.worker.maxRequestBodyBytes,
   };
 }

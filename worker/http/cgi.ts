@@ -1,8 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { killProcessGroup, type ChildProcesses } from '../children.ts';
 import { closeConnectionUnlessSmall } from './connection-reuse.ts';
+import { refuseRequest } from './plain-text.ts';
+import { BodyRefused } from './request-body.ts';
 
 export interface CgiOptions {
   command: string;
@@ -10,6 +13,8 @@ export interface CgiOptions {
   env: NodeJS.ProcessEnv;
   cwd: string;
   req: IncomingMessage;
+  /** what the program reads on stdin (see request-body.ts); undefined for none */
+  body: Readable | undefined;
   res: ServerResponse;
   children: ChildProcesses;
   log: FastifyBaseLogger;
@@ -44,10 +49,6 @@ export function cgiBaseVariables(req: IncomingMessage): NodeJS.ProcessEnv {
   return env;
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-}
-
 function parseCgiHeaders(block: string): { status: number; reason?: string; headers: Array<[string, string]> } {
   let status = 200;
   let reason: string | undefined;
@@ -79,12 +80,27 @@ function headerEnd(buffer: Buffer): { end: number; bodyStart: number } | undefin
  * Runs a CGI program for one request. The request body is piped into its stdin and its stdout,
  * after the CGI header block, into the response; both pipes honour backpressure, so neither a
  * slow client nor a slow program makes anything buffer up here. When the client goes away
- * before the response is complete the program's whole process group is killed.
+ * before the response is complete the program's whole process group is killed; so it is when
+ * the body is refused on the way (BodyRefused: too large once decompressed, corrupt), and the
+ * client gets the refusal's status instead of the program's answer. For that the program's
+ * response head is held until the whole body has gone into its stdin (git and hg read their
+ * whole request before they answer, though git writes its headers first).
  */
 export function runCgi(options: CgiOptions): Promise<void> {
   const { req, res, log } = options;
   const child = options.children.spawn(options.command, options.args, { cwd: options.cwd, env: options.env });
   const started = Date.now();
+  let failed = false;
+  let settle = () => {};
+
+  /** Ends the exchange early: the program is killed, the client gets `status` if it can still be sent. */
+  const failWith = (status: number, message: string) => {
+    if (failed) return;
+    failed = true;
+    killProcessGroup(child);
+    child.stdout?.resume(); // whatever it still sends is thrown away
+    void refuseRequest(req, res, status, message).then(() => settle());
+  };
 
   res.once('close', () => {
     if (!res.writableFinished) {
@@ -94,8 +110,15 @@ export function runCgi(options: CgiOptions): Promise<void> {
   });
 
   child.stdin!.on('error', () => {}); // EPIPE when the program exits without reading everything
-  if (hasBody(req)) {
-    pipeline(req, child.stdin!).catch((error: Error) => log.debug({ err: error.message }, 'request body pipe ended early'));
+  let bodyHandedOver = Promise.resolve();
+  if (options.body) {
+    const body = options.body;
+    body.once('error', (error) => {
+      if (!(error instanceof BodyRefused)) return;
+      log.info({ pid: child.pid, status: error.status, ms: Date.now() - started }, error.message);
+      failWith(error.status, error.message);
+    });
+    bodyHandedOver = pipeline(body, child.stdin!).catch((error: Error) => log.debug({ err: error.message }, 'request body pipe ended early'));
   } else {
     child.stdin!.end();
   }
@@ -119,10 +142,12 @@ export function runCgi(options: CgiOptions): Promise<void> {
   });
 
   const responded = new Promise<void>((resolve) => {
+    settle = resolve;
     const chunks: Buffer[] = [];
     let size = 0;
     const stdout = child.stdout!;
     const onData = (chunk: Buffer) => {
+      if (failed) return;
       chunks.push(chunk);
       size += chunk.length;
       const buffered = Buffer.concat(chunks);
@@ -137,8 +162,17 @@ export function runCgi(options: CgiOptions): Promise<void> {
       stdout.off('data', onData);
       stdout.off('end', onEndBeforeHeaders);
       stdout.pause();
+      // git http-backend sends its headers before it reads the request: the head waits until the
+      // whole body has gone in, so that a body refused on the way still gets its own status
+      void bodyHandedOver.then(() => forward(buffered, found));
+    };
+    const forward = (buffered: Buffer, found: { end: number; bodyStart: number }) => {
+      if (failed) return;
       const { status, reason, headers } = parseCgiHeaders(buffered.subarray(0, found.end).toString('latin1'));
-      if (res.destroyed) return resolve();
+      if (res.destroyed) {
+        stdout.resume();
+        return resolve();
+      }
       res.statusCode = status;
       if (reason) res.statusMessage = reason;
       for (const [name, value] of headers) res.appendHeader(name, value);
@@ -152,16 +186,6 @@ export function runCgi(options: CgiOptions): Promise<void> {
     const onEndBeforeHeaders = () => {
       stdout.off('data', onData);
       failWith(502, 'the backend ended without a response');
-    };
-    const failWith = (status: number, message: string) => {
-      killProcessGroup(child);
-      if (!res.headersSent && !res.destroyed) {
-        res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
-        res.end(`${message}\n`);
-      } else {
-        res.destroy();
-      }
-      resolve();
     };
     stdout.on('data', onData);
     stdout.once('end', onEndBeforeHeaders);

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WorkerContext } from '../context.ts';
 import { openRepo } from '../repos.ts';
 import { serveGitSmartHttp } from './git-http.ts';
+import { hgWireCommand } from './hg-commands.ts';
 import { serveHgWireProtocol } from './hg-http.ts';
 import { repoSummary, sendNotFound } from './pages.ts';
 
@@ -21,10 +22,10 @@ export function registerRepoRoutes(app: FastifyInstance, ctx: WorkerContext): vo
     const { repo: name } = request.params as RepoParams;
     const repo = await openRepo(ctx, name);
     if (!repo) return sendNotFound(reply, `There is no repository called “${name}”.`);
-    const command = single((request.query as Query).cmd);
-    if (command !== undefined) {
+    const wire = hgWireCommand(request.raw.url!);
+    if (wire !== undefined) {
       if (repo.record.kind !== 'hg') return sendNotFound(reply, `${name} is not a Mercurial repository.`);
-      return serveHgWireProtocol(ctx, request, reply, name, command);
+      return serveHgWireProtocol(ctx, request, reply, name, wire);
     }
     if (request.method === 'POST') return reply.code(405).header('allow', 'GET, HEAD').send();
     return repoSummary(ctx, request, reply, repo);
