@@ -79,6 +79,12 @@ export const DEFAULT_RULES: ClassifyRule[] = [
   },
 ];
 
+/** Search engines and other crawlers that say who they are: the bot lane keeps them off the browsers' workers. */
+const CRAWLER_USER_AGENTS = [
+  'Googlebot', 'bingbot', 'Slurp', 'DuckDuckBot', 'Baiduspider', 'YandexBot', 'Applebot', 'AhrefsBot', 'SemrushBot',
+  'MJ12bot', 'DotBot', 'PetalBot', 'GPTBot', 'ClaudeBot', 'CCBot', 'Bytespider', 'facebookexternalhit', '\\bcrawler\\b', '\\bspider\\b',
+];
+
 const clientPolicySchema = z.strictObject({
   /** close a keep-alive connection idle this long */
   idleTimeoutMs: ms(5000),
@@ -315,7 +321,7 @@ export const configSchema = z.strictObject({
       cidrs: z.array(cidr).default([]),
       userAgents: z
         .array(regexSource)
-        .default(['Jenkins', 'GitLab-Runner', 'buildkite', 'TeamCity', 'Bamboo', '\\bCI\\b']),
+        .default(['Jenkins', 'GitLab-Runner', 'buildkite', 'TeamCity', 'Bamboo', '\\bCI\\b', ...CRAWLER_USER_AGENTS]),
       tokens: z.array(z.string().min(8)).default([]),
     })
     .prefault({}),

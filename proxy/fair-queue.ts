@@ -9,9 +9,10 @@ export interface FairlyQueued {
 type Level<T> = { priority: number; lines: Map<string, T[]> };
 
 /**
- * Waiters served by priority, and within a priority one client at a time in turn (round-robin
- * over clients): a client with many requests waits behind its own, not in front of everyone
- * else's. A Map keeps insertion order, so the turn is the Map's order: a client just served goes
+ * Waiters served by priority, and within a priority one client at a time: the one that has used
+ * the least worker time lately, in turn (round-robin) among equals. A client with many requests
+ * waits behind its own, not in front of everyone else's, and one whose requests are expensive
+ * waits behind those whose requests are cheap. A Map keeps insertion order, so the turn is the Map's order: a client just served goes
  * to the back by being deleted and set again, a newcomer joins at the back.
  */
 export class FairQueue<T extends FairlyQueued> {
@@ -42,10 +43,23 @@ export class FairQueue<T extends FairlyQueued> {
     this.count++;
   }
 
-  /** The next waiter to serve: most urgent priority first, clients in turn, skipping the clients `eligible` refuses. */
-  next(eligible: (client: string) => boolean): T | undefined {
+  /**
+   * The next waiter to serve: most urgent priority first; within it the client that has used the
+   * least worker time lately (`usage`), in turn among equals; skipping the clients `eligible` refuses.
+   */
+  next(eligible: (client: string) => boolean, usage: (client: string) => number): T | undefined {
     for (const level of this.levels) {
-      for (const [client, line] of level.lines) if (eligible(client)) return line[0];
+      let best: T[] | undefined;
+      let bestUsage = Infinity;
+      for (const [client, line] of level.lines) {
+        if (!eligible(client)) continue;
+        const used = usage(client);
+        if (used < bestUsage) {
+          best = line;
+          bestUsage = used;
+        }
+      }
+      if (best) return best[0];
     }
     return undefined;
   }

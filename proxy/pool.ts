@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Lane, PoolConfig } from '../lib/config.ts';
 import type { Balancer } from './balancer.ts';
 import { FairQueue, type FairlyQueued } from './fair-queue.ts';
+import { RecentUsage } from './recent-usage.ts';
 import { Upstream } from './upstream.ts';
 
 export type AcquireFailure = 'queue-full' | 'queue-timeout' | 'client-share' | 'closing';
@@ -38,6 +39,9 @@ class Waiter implements FairlyQueued {
 export class Slot {
   private released = false;
 
+  /** when the slot was taken: what the client is charged for on release */
+  readonly takenAt = performance.now();
+
   constructor(
     private readonly pool: Pool,
     readonly upstream: Upstream,
@@ -72,7 +76,8 @@ export interface ClientShare {
 
 /**
  * A pool of workers with per-worker concurrency slots and a bounded queue (queue.max waiters in
- * all) shared fairly: most urgent priority first, and within a priority the clients in turn. A
+ * all) shared fairly: most urgent priority first, and within a priority the client that has used
+ * the least worker time lately (fair-queue.ts, recent-usage.ts). A
  * client holds at most perClient.maxInFlight slots at once (its other requests wait, and others'
  * go first) and has at most perClient.maxQueued requests waiting (429 past that).
  */
@@ -83,6 +88,7 @@ export class Pool extends EventEmitter {
   /** slots held per client (entries leave at zero: bounded by the pool's slots) */
   private readonly heldBy = new Map<string, number>();
   private readonly held = new Set<Slot>();
+  private readonly usage = new RecentUsage();
   private readonly maxInFlight: number;
   /** client connections upgraded (or being upgraded) to this pool's workers */
   private upgradedConnections = 0;
@@ -174,8 +180,10 @@ export class Pool extends EventEmitter {
   /** Hands free slots to waiters: call after a slot frees or a worker becomes ready. */
   dispatch(): void {
     const eligible = (client: string) => this.mayHoldAnother(client);
+    const now = performance.now();
+    const usage = (client: string) => this.usage.of(client, now);
     while (this.queue.size > 0) {
-      const waiter = this.queue.next(eligible);
+      const waiter = this.queue.next(eligible, usage);
       if (!waiter) return;
       const upstream = waiter.request.balancer.pick(this.upstreams, waiter.request.key);
       if (!upstream) return;
@@ -204,6 +212,8 @@ export class Pool extends EventEmitter {
   /** Called by Slot.release. */
   released(slot: Slot): void {
     slot.upstream.inflight--;
+    const now = performance.now();
+    this.usage.charge(slot.client, now - slot.takenAt, now);
     this.held.delete(slot);
     const left = (this.heldBy.get(slot.client) ?? 1) - 1;
     if (left > 0) this.heldBy.set(slot.client, left);

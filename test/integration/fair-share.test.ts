@@ -124,7 +124,7 @@ describe('fair share: slow readers, greedy clients and long responses cannot hol
     }
   });
 
-  test('a browser arriving behind 8 queued requests of a greedy client is served next, not ninth', async () => {
+  test('a browser arriving behind 8 queued requests of a greedy client is served next, not tenth', async () => {
     const proxy = await start({});
     const order: string[] = [];
     const send = (label: string, localAddress: string) =>
@@ -137,6 +137,7 @@ describe('fair share: slow readers, greedy clients and long responses cannot hol
     const browser = send('browser', BROWSER);
     const responses = await Promise.all([...greedy, browser]);
     assert.ok(responses.every((response) => response.status === 200));
-    assert.equal(order.indexOf('browser'), 2, `served in the order ${order.join(', ')}`);
+    // the greedy client has used worker time, the browser none: it goes right after the request in progress
+    assert.equal(order.indexOf('browser'), 1, `served in the order ${order.join(', ')}`);
   });
 });

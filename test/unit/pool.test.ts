@@ -308,16 +308,16 @@ test('draining and down workers never get new slots, even when idle', () => {
   waiting(b);
   waiting(c);
   waiting(d);
-  // each release on u0 serves the next waiter, always on u0
-  a.slot!.release();
-  assert.equal(served(b).upstream, u0);
-  // d is another client's: its turn comes before c, the second of b's client
-  b.slot!.release();
-  assert.equal(served(d).upstream, u0);
-  waiting(c);
-  d.slot!.release();
-  assert.equal(served(c).upstream, u0);
-  c.slot!.release();
+  // each release on u0 serves one more waiter (in the fair queue's order), always on u0
+  let current = a;
+  for (let left = 3; left > 0; left--) {
+    current.slot!.release();
+    const next = [b, c, d].filter((ticket) => ticket.calls === 1 && ticket.slot !== current.slot);
+    assert.equal([b, c, d].filter((ticket) => ticket.calls === 1).length, 4 - left, 'one waiter served per release');
+    current = next.find((ticket) => ticket.slot!.upstream.inflight === 1 && order.at(-1) === ticket.label)!;
+    assert.equal(served(current).upstream, u0);
+  }
+  current.slot!.release();
   assert.equal(u1.inflight + u2.inflight, 0);
   assert.equal(u1.served, 1, 'the draining worker got a new request');
   assert.equal(u2.served, 0, 'the down worker got a request');
@@ -425,10 +425,29 @@ test('fair share: past its queue share a client gets client-share (429), others 
   queued.forEach(waiting);
   waiting(other);
   assert.deepEqual(pool.topClients(1), [{ lane: 'page', client: '192.0.2.66', holding: 1, queued: 2 }]);
+  // the other client has used no worker time: it goes before the holder's next request
   served(holder).release();
-  served(queued[0]).release();
   served(other).release();
+  served(queued[0]).release();
   served(queued[1]).release();
+});
+
+test('fair share: a client that used more worker time lately waits behind one that used less', async () => {
+  order = [];
+  const pool = makePool({ workers: 1, perClient: { maxQueued: 100 } });
+  const heavy = acquire(pool, 'heavy-1', 0, createBalancer('round-robin'), '192.0.2.66');
+  await sleep(60); // an expensive request
+  const light = acquire(pool, 'light-1', 0, createBalancer('round-robin'), '192.0.2.1');
+  const heavyAgain = acquire(pool, 'heavy-2', 0, createBalancer('round-robin'), '192.0.2.66');
+  served(heavy).release();
+  served(light);
+  await sleep(5); // a cheap one
+  const lightAgain = acquire(pool, 'light-2', 0, createBalancer('round-robin'), '192.0.2.1');
+  light.slot!.release();
+  // heavy-2 queued first, but its client used ~60 ms of worker time and light's ~5 ms
+  served(lightAgain).release();
+  served(heavyAgain).release();
+  assert.deepEqual(order, ['heavy-1', 'light-1', 'light-2', 'heavy-2']);
 });
 
 test('fair share: a full queue turns away the newest request of the client with the most waiting', () => {
