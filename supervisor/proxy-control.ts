@@ -11,12 +11,45 @@ export interface ProxyWorkerView {
   failures: number;
 }
 
+/**
+ * One client's part of a pool right now: `client` is its fair-share key (an address, a /24 or /64
+ * prefix for anonymous crawlers, `token:<hash>` for a CI bot token), as the network gave it.
+ */
+export interface ClientShareView {
+  lane: string;
+  client: string;
+  /** slots it holds on the pool's workers */
+  holding: number;
+  /** places it has in the pool's queue */
+  queued: number;
+}
+
+/** What the proxy holds in memory and temp files for clients slower than their workers. */
+export interface SpoolUsageView {
+  memoryBytes: number;
+  diskBytes: number;
+  clients: number;
+}
+
+export interface ProxyPoolView {
+  name: string;
+  queueDepth: number;
+  queueFull?: number;
+  queueTimeouts?: number;
+  /** 429s to clients past their share of the queue (absent from proxies before fair share) */
+  clientShareRefused?: number;
+  /** the clients holding the most workers and queue places, biggest first (at most 5, all lanes) */
+  topClients?: ClientShareView[];
+  workers: ProxyWorkerView[];
+}
+
 export interface ProxyStateView {
   draining: boolean;
   inflight: number;
-  pools: Array<{ name: string; queueDepth: number; workers: ProxyWorkerView[] }>;
+  pools: ProxyPoolView[];
   lanes: unknown[];
   connections: unknown;
+  responseSpool?: SpoolUsageView;
 }
 
 /** A client of one proxy's loopback control API (Bearer admin token). */

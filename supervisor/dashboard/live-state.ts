@@ -1,7 +1,7 @@
 import type { FleetEvent } from '../history/types.ts';
 import type { Supervisor } from '../supervisor.ts';
 import { Ring } from './ring.ts';
-import { eventView, laneViews, liveView, sampleOf, type EventView, type LaneView, type LiveView, type ProxyLiveState, type Sample, type SeriesKeys } from './views.ts';
+import { eventView, laneViews, liveView, sampleOf, type EventView, type LaneRouting, type LaneView, type LiveView, type ProxyLiveState, type Sample, type SeriesKeys } from './views.ts';
 
 export interface LiveStateOptions {
   sampleMs: number;
@@ -125,7 +125,7 @@ export class LiveState {
       const proxy = await this.proxyState();
       const now = Date.now();
       const seconds = this.previousProxy ? (now - this.previousProxy.at) / 1000 : 0;
-      this.lanes = laneViews(proxy, this.previousProxy?.state, seconds, this.laneToPool());
+      this.lanes = laneViews(proxy, this.previousProxy?.state, seconds, this.routing());
       this.previousProxy = proxy ? { state: proxy, at: now } : undefined;
       this.refreshLive(now);
       this.samples.push(sampleOf(this.live, this.keys, proxy, now));
@@ -149,8 +149,12 @@ export class LiveState {
     this.liveSeq++;
   }
 
-  private laneToPool(): Record<string, string> {
-    return Object.fromEntries(Object.entries(this.supervisor.config.lanes).map(([lane, config]) => [lane, config.pool]));
+  private routing(): LaneRouting {
+    const { lanes, pools } = this.supervisor.config;
+    return {
+      laneToPool: Object.fromEntries(Object.entries(lanes).map(([lane, config]) => [lane, config.pool])),
+      concurrency: Object.fromEntries(Object.entries(pools).map(([pool, config]) => [pool, config.concurrency])),
+    };
   }
 
   private addEvent(event: FleetEvent): void {

@@ -2,6 +2,7 @@
 // Pure functions: the sampler feeds them two consecutive proxy states and the time between.
 import type { Supervisor } from '../supervisor.ts';
 import type { FleetEvent } from '../history/types.ts';
+import type { ProxyPoolView, SpoolUsageView } from '../proxy-control.ts';
 
 type FleetSnapshot = ReturnType<Supervisor['snapshot']>;
 
@@ -10,9 +11,28 @@ export interface ProxyLiveState {
   inflight: number;
   draining: boolean;
   connections: { total: number; overloaded: boolean; byClass: Record<string, { active: number; idle: number }> };
-  pools: Array<{ name: string; queueDepth: number; queueFull?: number; queueTimeouts?: number; workers: Array<{ name: string; state: string; inflight: number; failures: number }> }>;
+  pools: Array<Omit<ProxyPoolView, 'workers'> & { workers: Array<{ name: string; state: string; inflight: number; failures: number }> }>;
   lanes: Array<{ lane: string; totalRequests: number; totalErrors: number; minute: { p50Ms: number; p99Ms: number } }>;
+  responseSpool?: SpoolUsageView;
 }
+
+/** Which pool serves each lane, and how many requests one worker of each pool takes at once. */
+export interface LaneRouting {
+  laneToPool: Record<string, string>;
+  concurrency: Record<string, number>;
+}
+
+/** A client taking a lane's pool now; `client` is a fair-share key from the network (untrusted text). */
+export interface TopClientView {
+  client: string;
+  holding: number;
+  queued: number;
+  /** it holds every slot of the pool's ready workers */
+  holdsAll: boolean;
+}
+
+/** how many of a lane's top clients the dashboard shows */
+export const TOP_CLIENTS_PER_LANE = 3;
 
 export interface LaneView {
   lane: string;
@@ -29,6 +49,10 @@ export interface LaneView {
   queueDepth: number | null;
   queueTimeouts: number | null;
   queueFull: number | null;
+  /** 429s of the lane's pool to clients past their queue share, since the proxy started */
+  clientShareRefused: number | null;
+  /** who holds the most of the lane's pool and its queue now, biggest first */
+  topClients: TopClientView[];
   connections: { active: number; idle: number };
 }
 
@@ -57,6 +81,8 @@ export interface Summary {
   errorsPerSec: number;
   queueDepth: number;
   clientConnections: number | null;
+  /** responses the proxy holds for slow clients (null: proxy unreachable or older than spooling) */
+  responseSpool: SpoolUsageView | null;
   proxyReachable: boolean;
   history: FleetSnapshot['history'];
 }
@@ -102,11 +128,29 @@ function rate(current: number, previous: number | undefined, seconds: number): n
   return (current - previous) / seconds;
 }
 
-export function laneViews(current: ProxyLiveState | undefined, previous: ProxyLiveState | undefined, seconds: number, laneToPool: Record<string, string>): LaneView[] {
+type LivePool = ProxyLiveState['pools'][number];
+
+/** Slots on the pool's ready workers: what one client would hold to shut everyone else out. */
+function readySlots(pool: LivePool, concurrency: number): number {
+  return pool.workers.filter((worker) => worker.state === 'ready').length * concurrency;
+}
+
+/** The lane's part of its pool's top clients (the proxy reports them for all of the pool's lanes). */
+export function topClientsOf(pool: LivePool | undefined, lane: string, routing: LaneRouting): TopClientView[] {
+  if (!pool?.topClients) return [];
+  const slots = readySlots(pool, routing.concurrency[pool.name] ?? 1);
+  return pool.topClients
+    .filter((share) => share.lane === lane)
+    .sort((a, b) => b.holding + b.queued - (a.holding + a.queued))
+    .slice(0, TOP_CLIENTS_PER_LANE)
+    .map(({ client, holding, queued }) => ({ client, holding, queued, holdsAll: holding > 0 && holding >= slots }));
+}
+
+export function laneViews(current: ProxyLiveState | undefined, previous: ProxyLiveState | undefined, seconds: number, routing: LaneRouting): LaneView[] {
   if (!current) return [];
   const before = new Map(previous?.lanes.map((lane) => [lane.lane, lane]));
   return current.lanes.map((lane) => {
-    const pool = current.pools.find((candidate) => candidate.name === laneToPool[lane.lane]);
+    const pool = current.pools.find((candidate) => candidate.name === routing.laneToPool[lane.lane]);
     const reqPerSec = rate(lane.totalRequests, before.get(lane.lane)?.totalRequests, seconds);
     const errorsPerSec = rate(lane.totalErrors, before.get(lane.lane)?.totalErrors, seconds);
     return {
@@ -122,6 +166,8 @@ export function laneViews(current: ProxyLiveState | undefined, previous: ProxyLi
       queueDepth: pool?.queueDepth ?? null,
       queueTimeouts: pool?.queueTimeouts ?? null,
       queueFull: pool?.queueFull ?? null,
+      clientShareRefused: pool?.clientShareRefused ?? null,
+      topClients: topClientsOf(pool, lane.lane, routing),
       connections: current.connections.byClass[lane.lane] ?? { active: 0, idle: 0 },
     };
   });
@@ -163,6 +209,7 @@ export function liveView(fleet: FleetSnapshot, lanes: LaneView[], proxy: ProxyLi
       errorsPerSec: round(lanes.reduce((sum, lane) => sum + lane.errorsPerSec, 0)),
       queueDepth: proxy?.pools.reduce((sum, pool) => sum + pool.queueDepth, 0) ?? 0,
       clientConnections: proxy?.connections.total ?? null,
+      responseSpool: proxy?.responseSpool ?? null,
       proxyReachable: proxy !== undefined,
       history: fleet.history,
     },

@@ -6,11 +6,16 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startFleetStack, TEST_TOKEN, type FleetStack } from '../helpers/fleet-stack.ts';
+import { login, startDashboardHarness, type DashboardHarness } from '../helpers/dashboard-harness.ts';
 import { historyDatabaseEnv } from '../helpers/history-db.ts';
 import { ARTIFACTS_DIR, launchChromium } from './browser.ts';
 
-const LOAD: Array<{ count: number; path: string; headers: Record<string, string> }> = [
+/** A client with more requests in flight than its share: it shows among the page lane's top clients. */
+const GREEDY = '127.0.2.1';
+
+const LOAD: Array<{ count: number; path: string; headers: Record<string, string>; localAddress?: string }> = [
   { count: 10, path: '/', headers: {} },
+  { count: 6, path: '/', headers: {}, localAddress: GREEDY },
   { count: 4, path: '/', headers: { 'user-agent': 'Mozilla/5.0 Chrome/126.0', accept: 'text/html', 'sec-fetch-mode': 'navigate' } },
   { count: 3, path: '/demo-git/info/refs?service=git-upload-pack', headers: { 'user-agent': 'git/2.39.2' } },
   { count: 2, path: '/', headers: { 'user-agent': 'Jenkins/2.4' } },
@@ -21,9 +26,9 @@ function generateLoad(proxyUrl: string): { stop(): Promise<number> } {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let running = true;
   let answered = 0;
-  const one = (path: string, headers: Record<string, string>) =>
+  const one = (path: string, headers: Record<string, string>, localAddress?: string) =>
     new Promise<void>((resolve) => {
-      const req = http.get(`${proxyUrl}${path}`, { agent, headers }, (res) => {
+      const req = http.get(`${proxyUrl}${path}`, { agent, headers, localAddress }, (res) => {
         res.resume();
         res.on('end', () => {
           answered++;
@@ -32,9 +37,9 @@ function generateLoad(proxyUrl: string): { stop(): Promise<number> } {
       });
       req.on('error', () => setTimeout(resolve, 50));
     });
-  const loops = LOAD.flatMap(({ count, path, headers }) =>
+  const loops = LOAD.flatMap(({ count, path, headers, localAddress }) =>
     Array.from({ length: count }, async () => {
-      while (running) await one(path, headers);
+      while (running) await one(path, headers, localAddress);
     }),
   );
   return {
@@ -99,6 +104,10 @@ describe('dashboard in Chromium against the PM2 stack', () => {
       await page.waitForFunction(() => Number(document.getElementById('chart-rps')?.dataset.max) > 1, undefined, { timeout: 15_000 });
       await page.locator('tr[data-lane="page"] td').nth(2).filter({ hasNotText: /^0\.0$/ }).waitFor();
       assert.ok(Number(await page.locator('[data-kpi="rps"]').textContent()) > 0, 'the header shows requests/s');
+      // The greedy client holds its one slot and waits behind its own requests: the lane names it.
+      await page.locator('tr[data-lane="page"] [data-field="clients"] .top-client.waiting').filter({ hasText: GREEDY }).first().waitFor({ timeout: 15_000 });
+      assert.match((await page.locator('tr[data-lane="page"] [data-field="refused"]').textContent()) ?? '', /^\d/, "the web pool's 429 count");
+      assert.match((await page.locator('[data-kpi="spool"]').textContent()) ?? '', /^\d+(\.\d+)? (B|KB|MB|GB)$/, 'the header shows the response spool on disk');
 
       const before = await stack.fleet();
       const oldPid = before.find((worker) => worker.name === 'web-0')!.pid!;
@@ -159,5 +168,52 @@ describe('dashboard in Chromium against the PM2 stack', () => {
     await page.locator('#stale').waitFor({ state: 'hidden', timeout: 30_000 });
     assert.equal(new URL(page.url()).pathname, '/', 'the signed session outlives the supervisor process');
     await page.locator('#live-badge').filter({ hasText: /^live$/ }).waitFor({ timeout: 5_000 });
+  });
+});
+
+describe('dashboard in Chromium: top clients from a proxy state', () => {
+  let h: DashboardHarness;
+  let browser: Browser;
+
+  before(async () => {
+    [h, browser] = await Promise.all([startDashboardHarness(), launchChromium()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await h?.close();
+  });
+
+  test('each client is text in its lane, marked when it holds the whole pool or waits; spool and 429s show', async () => {
+    // Client keys come from the network: one that looks like markup must stay text.
+    const markup = '<img src=x onerror="window.injected=1">';
+    const web = h.proxy.pools.find((pool) => pool.name === 'web')!;
+    web.topClients = [
+      { lane: 'page', client: '192.0.2.66', holding: 2, queued: 5 },
+      { lane: 'bot', client: markup, holding: 0, queued: 1 },
+    ];
+    web.clientShareRefused = 11;
+    h.proxy.responseSpool = { memoryBytes: 0, diskBytes: 3 * 1048576, clients: 1 };
+    const { cookie } = await login(h.url);
+    const [name, value] = cookie.split('=');
+    const context = await browser.newContext({ viewport: { width: 1440, height: 1300 } });
+    await context.addCookies([{ name, value, url: h.url }]);
+    const page = await context.newPage();
+    await page.goto(h.url);
+
+    const pageClients = page.locator('tr[data-lane="page"] [data-field="clients"]');
+    await pageClients.locator('.top-client.holds-all.waiting').filter({ hasText: '192.0.2.66' }).waitFor({ timeout: 10_000 });
+    assert.equal(await pageClients.textContent(), '192.0.2.66 2 held · 5 queued');
+    const botClients = page.locator('tr[data-lane="bot"] [data-field="clients"]');
+    assert.equal(await botClients.textContent(), `${markup} 1 queued`);
+    assert.equal(await page.locator('#lanes img').count(), 0, 'a client key never becomes markup');
+    assert.equal(await page.evaluate(() => (window as unknown as { injected?: number }).injected), undefined);
+    assert.equal(await page.locator('tr[data-lane="browser"] [data-field="clients"]').textContent(), '–');
+    assert.equal(await page.locator('tr[data-lane="page"] [data-field="refused"]').textContent(), '11');
+    assert.equal(await page.locator('[data-kpi="spool"]').textContent(), '3.0 MB');
+    await page.screenshot({ path: path.join(ARTIFACTS_DIR, 'dashboard-top-clients.png'), fullPage: true });
+
+    web.topClients = [];
+    await pageClients.filter({ hasText: /^–$/ }).waitFor({ timeout: 5_000 });
+    await context.close();
   });
 });

@@ -10,6 +10,7 @@ import { Access } from '../../supervisor/dashboard/access.ts';
 import { budgetKey, FailureLimiter } from '../../supervisor/dashboard/rate-limit.ts';
 import { SessionStore } from '../../supervisor/dashboard/sessions.ts';
 import type { HistoryStore, LaneMinute } from '../../supervisor/history/types.ts';
+import { topClientsOf } from '../../supervisor/dashboard/views.ts';
 import { HARNESS_TOKEN, login, startDashboardHarness, type DashboardHarness } from '../helpers/dashboard-harness.ts';
 import { request, waitFor } from '../helpers/http.ts';
 
@@ -122,6 +123,41 @@ describe('dashboard HTTP API: routes and auth', () => {
     const rates = samples.map((sample: { rps: number[] }) => sample.rps[2]);
     assert.ok(rates.some((rate: number) => rate > 50), `a sample shows the burst on the page lane: ${rates}`);
     assert.equal(live.summary.queueDepth, 7);
+  });
+
+  test('each lane shows its own top clients of the pool, the pool\'s 429s and the response spool', async () => {
+    const pool = (name: string) => h.proxy.pools.find((candidate) => candidate.name === name)!;
+    pool('web').topClients = [
+      { lane: 'page', client: '192.0.2.66', holding: 2, queued: 5 },
+      { lane: 'bot', client: '198.51.100.0/24', holding: 0, queued: 3 },
+      { lane: 'page', client: 'token:Zm9vYmFy', holding: 0, queued: 1 },
+      { lane: 'page', client: '2001:db8::/64', holding: 0, queued: 2 },
+      { lane: 'page', client: '192.0.2.9', holding: 0, queued: 1 },
+    ];
+    pool('web').clientShareRefused = 11;
+    pool('clone').topClients = [{ lane: 'clone', client: '203.0.113.5', holding: 1, queued: 0 }];
+    h.proxy.responseSpool = { memoryBytes: 4096, diskBytes: 3 * 1048576, clients: 2 };
+    const liveLanes = async () => {
+      const { live } = await (await call('GET', '/api/dashboard')).json();
+      return { live, lanes: Object.fromEntries(live.lanes.map((lane: { lane: string }) => [lane.lane, lane])) };
+    };
+    await waitFor(async () => (await liveLanes()).lanes.page.topClients.length > 0, 'a sample with the top clients');
+    const { live, lanes } = await liveLanes();
+    assert.deepEqual(
+      lanes.page.topClients,
+      [
+        { client: '192.0.2.66', holding: 2, queued: 5, holdsAll: true },
+        { client: '2001:db8::/64', holding: 0, queued: 2, holdsAll: false },
+        { client: 'token:Zm9vYmFy', holding: 0, queued: 1, holdsAll: false },
+      ],
+      'the page lane: its own clients of the web pool, biggest first, three at most',
+    );
+    assert.deepEqual(lanes.bot.topClients, [{ client: '198.51.100.0/24', holding: 0, queued: 3, holdsAll: false }]);
+    assert.deepEqual(lanes.browser.topClients, [], 'the web pool serves the browser lane too, but none of these clients');
+    assert.deepEqual(lanes.clone.topClients, [{ client: '203.0.113.5', holding: 1, queued: 0, holdsAll: false }], 'one of two clone workers');
+    assert.deepEqual(lanes.static.topClients, []);
+    assert.deepEqual([lanes.page.clientShareRefused, lanes.bot.clientShareRefused, lanes.clone.clientShareRefused, lanes.static.clientShareRefused], [11, 11, null, null]);
+    assert.deepEqual(live.summary.responseSpool, { memoryBytes: 4096, diskBytes: 3 * 1048576, clients: 2 });
   });
 
   test('lane history: 400 without since, 503 without a history store, minutes from it otherwise', async () => {
@@ -250,6 +286,15 @@ describe('dashboard HTTP API: wrong tokens are rate limited', () => {
     assert.equal((await fetch(`${h.url}/api/fleet`, { headers: { cookie } })).status, 200, 'an existing session is not locked out');
     assert.equal((await wrong()).status, 429, 'a right token does not refill the budget of wrong ones');
   });
+});
+
+test('a top client holds all of a pool when it holds every slot of its ready workers', () => {
+  const workers = ['ready', 'draining', 'ready'].map((state, index) => ({ name: `web-${index}`, state, inflight: 1, failures: 0 }));
+  const pool = { name: 'web', queueDepth: 0, workers, topClients: [{ lane: 'page', client: '192.0.2.1', holding: 4, queued: 0 }, { lane: 'page', client: '192.0.2.2', holding: 1, queued: 0 }] };
+  const holdsAll = (concurrency: number) => topClientsOf(pool, 'page', { laneToPool: { page: 'web' }, concurrency: { web: concurrency } }).map((client) => client.holdsAll);
+  assert.deepEqual(holdsAll(2), [true, false], 'two ready workers of two slots each');
+  assert.deepEqual(holdsAll(3), [false, false]);
+  assert.deepEqual(topClientsOf({ ...pool, topClients: undefined }, 'page', { laneToPool: {}, concurrency: {} }), [], 'a proxy from before fair share');
 });
 
 test('the failure limiter refills one attempt per interval and forgets full buckets', () => {

@@ -2,6 +2,7 @@
 
 export function bytes(value) {
   if (value == null) return '–';
+  if (value < 1048576) return value === 0 ? '0 B' : `${Math.max(1, Math.round(value / 1024))} KB`;
   const mb = value / 1048576;
   return mb >= 1024 ? `${(mb / 1024).toFixed(2)} GB` : `${mb.toFixed(mb < 10 ? 1 : 0)} MB`;
 }

@@ -109,36 +109,60 @@ export class WorkersTable {
   }
 }
 
+const LANE_COLUMNS = ['lane', 'pool', 'rps', 'p50', 'p99', 'errors', 'queue', 'timeouts', 'refused', 'clients', 'active', 'idle'];
+const TEXT_COLUMNS = new Set(['lane', 'pool', 'clients']);
+
+/** One top client of a lane: its fair-share key (network text: only ever set as text) and its part. */
+function topClient({ client, holding, queued, holdsAll }) {
+  const parts = [holding > 0 ? `${holding} held` : '', queued > 0 ? `${queued} queued` : ''].filter(Boolean).join(' · ');
+  const title = `${client}: holding ${holding} worker slot${holding === 1 ? '' : 's'}${holdsAll ? ' (all of the pool)' : ''}, ${queued} queued`;
+  const classes = ['top-client', holdsAll ? 'holds-all' : '', queued > 0 ? 'waiting' : ''].filter(Boolean).join(' ');
+  return el('div', { class: classes, title }, el('span', { class: 'mono' }, client), ' ', el('span', { class: 'small share' }, parts));
+}
+
+/** Rebuilds the top-clients cell only when who or how much changed. */
+function renderTopClients(cell, clients) {
+  const key = JSON.stringify(clients);
+  if (cell.dataset.key === key) return;
+  cell.dataset.key = key;
+  if (clients.length === 0) cell.replaceChildren('–');
+  else cell.replaceChildren(...clients.map(topClient));
+}
+
 export class LanesTable {
   constructor(body) {
     this.body = body;
     this.rows = new Map();
   }
 
+  row(lane) {
+    const cells = Object.fromEntries(LANE_COLUMNS.map((field) => [field, el('td', { class: TEXT_COLUMNS.has(field) ? '' : 'num', data: { field } })]));
+    cells.lane.classList.add('lane-name');
+    cells.clients.classList.add('top-clients');
+    const row = el('tr', { data: { lane: lane.lane } }, ...Object.values(cells));
+    this.body.append(row);
+    const entry = { row, cells };
+    this.rows.set(lane.lane, entry);
+    return entry;
+  }
+
   update(lanes) {
     for (const lane of lanes) {
-      let entry = this.rows.get(lane.lane);
-      if (!entry) {
-        const cells = Array.from({ length: 10 }, (_, i) => el('td', i >= 2 ? { class: 'num' } : {}));
-        cells[0].classList.add('lane-name');
-        const row = el('tr', { data: { lane: lane.lane } }, ...cells);
-        this.body.append(row);
-        entry = { row, cells };
-        this.rows.set(lane.lane, entry);
-      }
-      const c = entry.cells;
-      set(c[0], lane.lane);
-      set(c[1], lane.pool ?? '(static)');
-      set(c[2], fmt.rate(lane.reqPerSec));
-      set(c[3], lane.reqPerSec > 0 || lane.p50Ms > 0 ? fmt.ms(lane.p50Ms) : '–');
-      set(c[4], lane.reqPerSec > 0 || lane.p99Ms > 0 ? fmt.ms(lane.p99Ms) : '–');
-      set(c[5], `${fmt.percent(lane.errorRate)}`, `${fmt.count(lane.totalErrors)} errors of ${fmt.count(lane.totalRequests)} requests since the proxy started`);
-      c[5].classList.toggle('bad', lane.errorRate > 0.01);
-      set(c[6], lane.queueDepth == null ? '–' : String(lane.queueDepth));
-      c[6].classList.toggle('hot', (lane.queueDepth ?? 0) > 0);
-      set(c[7], lane.queueTimeouts == null ? '–' : fmt.count(lane.queueTimeouts), lane.queueFull == null ? undefined : `queue full: ${fmt.count(lane.queueFull)}`);
-      set(c[8], fmt.count(lane.connections.active));
-      set(c[9], fmt.count(lane.connections.idle));
+      const c = (this.rows.get(lane.lane) ?? this.row(lane)).cells;
+      set(c.lane, lane.lane);
+      set(c.pool, lane.pool ?? '(static)');
+      set(c.rps, fmt.rate(lane.reqPerSec));
+      set(c.p50, lane.reqPerSec > 0 || lane.p50Ms > 0 ? fmt.ms(lane.p50Ms) : '–');
+      set(c.p99, lane.reqPerSec > 0 || lane.p99Ms > 0 ? fmt.ms(lane.p99Ms) : '–');
+      set(c.errors, `${fmt.percent(lane.errorRate)}`, `${fmt.count(lane.totalErrors)} errors of ${fmt.count(lane.totalRequests)} requests since the proxy started`);
+      c.errors.classList.toggle('bad', lane.errorRate > 0.01);
+      set(c.queue, lane.queueDepth == null ? '–' : String(lane.queueDepth));
+      c.queue.classList.toggle('hot', (lane.queueDepth ?? 0) > 0);
+      set(c.timeouts, lane.queueTimeouts == null ? '–' : fmt.count(lane.queueTimeouts), lane.queueFull == null ? undefined : `queue full: ${fmt.count(lane.queueFull)}`);
+      set(c.refused, lane.clientShareRefused == null ? '–' : fmt.count(lane.clientShareRefused));
+      renderTopClients(c.clients, lane.topClients ?? []);
+      set(c.active, fmt.count(lane.connections.active));
+      set(c.idle, fmt.count(lane.connections.idle));
     }
   }
 }
@@ -185,6 +209,9 @@ export function renderSummary(summary) {
   set(kpi('queue'), String(summary.queueDepth));
   kpi('queue').classList.toggle('warn', summary.queueDepth > 0);
   set(kpi('connections'), summary.clientConnections == null ? '–' : fmt.count(summary.clientConnections));
+  const spool = summary.responseSpool;
+  set(kpi('spool'), spool ? fmt.bytes(spool.diskBytes) : '–', spool ? `${fmt.bytes(spool.memoryBytes)} in memory · ${fmt.count(spool.clients)} clients` : 'proxy unreachable or without response spooling');
+  kpi('spool').classList.toggle('warn', (spool?.diskBytes ?? 0) > 0);
   set(kpi('proxy'), summary.proxyReachable ? 'up' : 'unreachable');
   kpi('proxy').classList.toggle('bad', !summary.proxyReachable);
   const history = summary.history;
