@@ -8,10 +8,14 @@ import { parseAddress } from '../lib/cidr.ts';
  * - an anonymous crawler (the bot class without a token): its /24 (IPv4) or /64 (IPv6), since
  *   crawlers spread over neighbouring addresses;
  * - everyone else: the address, or its /64 for IPv6 (one host's usual share of addresses).
+ * - a trusted proxy that names no client (no X-Forwarded-For or PROXY header: local tools, a front
+ *   end that does not forward addresses): each of its connections, since it is not one client and
+ *   must not get one client's share for everyone behind it.
  * Only a token the proxy knows counts: an invented one would give an attacker unlimited keys.
  */
-export function fairShareKey(clientIp: string, requestClass: RequestClass, knownBotToken: string | undefined): string {
+export function fairShareKey(clientIp: string, requestClass: RequestClass, knownBotToken: string | undefined, unnamedBehind?: { port: number | undefined }): string {
   if (knownBotToken !== undefined) return `token:${createHash('sha256').update(knownBotToken).digest('base64url').slice(0, 16)}`;
+  if (unnamedBehind) return `${clientIp} connection :${unnamedBehind.port ?? 0}`;
   const memoKey = requestClass === 'bot' ? `bot ${clientIp}` : clientIp;
   let key = memo.get(memoKey);
   if (key === undefined) {

@@ -124,6 +124,26 @@ describe('fair share: slow readers, greedy clients and long responses cannot hol
     }
   });
 
+  test('behind a trusted proxy the named client is the key; a trusted peer that names none is not one client', async () => {
+    const second = await startApp('fair-3');
+    try {
+      const proxy = await startProxy({ pools: { web: [app.address, second.address] } });
+      proxies.push(proxy);
+      const inflight = async () => (await appStats(app)).inflight + (await appStats(second)).inflight;
+      // 127.0.0.1 is a trusted proxy by default: the address it forwards for is the client
+      const named = [1, 2].map(() => settle(request(`${proxy.url}/slow?ms=600`, { headers: { 'x-forwarded-for': '192.0.2.5' } })));
+      await waitFor(async () => proxyState(proxy).pools[0].queueDepth === 1, 'the second request of 192.0.2.5 waits its turn');
+      assert.equal(await inflight(), 1);
+      await Promise.all(named);
+      // without X-Forwarded-For each of the trusted peer's connections counts alone: both run at once
+      const unnamed = [1, 2].map(() => settle(request(`${proxy.url}/slow?ms=600`)));
+      await waitFor(async () => (await inflight()) === 2, 'both unnamed requests run at once');
+      assert.ok((await Promise.all(unnamed)).every((response) => response.status === 200));
+    } finally {
+      await second.stop();
+    }
+  });
+
   test('a browser arriving behind 8 queued requests of a greedy client is served next, not tenth', async () => {
     const proxy = await start({});
     const order: string[] = [];

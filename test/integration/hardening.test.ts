@@ -210,9 +210,7 @@ describe('upgrades are requests of their lane', () => {
         socket.once('data', () => socket.pause()); // reads the status line, then never again
         sockets.push(socket);
       }
-      // one client: past its queue share (16) it gets 429 at once, the queued ones 503 on timeout
-      await waitFor(() => statuses.filter((line) => / (429|503)/.test(line)).length === 39, 'all but one refused or timed out in the queue', 15_000);
-      assert.equal(statuses.filter((line) => line.includes(' 503')).length, 16, 'the client had its queue share (perClient.maxQueued) waiting');
+      await waitFor(() => statuses.filter((line) => line.includes('503')).length === 39, 'all but one timed out in the queue', 15_000);
       let peak = baseline;
       for (let i = 0; i < 10; i++) {
         peak = Math.max(peak, proxy.rssBytes());

@@ -25,3 +25,9 @@ test('a known bot token is the key wherever it comes from, and does not show the
   assert.notEqual(a, fairShareKey('192.0.2.10', 'bot', 'ci-secret-token-2'));
   assert.ok(!a.includes('ci-secret'));
 });
+
+test('a trusted proxy that names no client: each of its connections is a client of its own', () => {
+  const a = fairShareKey('127.0.0.1', 'page', undefined, { port: 40001 });
+  assert.notEqual(a, fairShareKey('127.0.0.1', 'page', undefined, { port: 40002 }));
+  assert.notEqual(a, fairShareKey('127.0.0.1', 'page', undefined));
+});
