@@ -38,7 +38,7 @@ const matchSchema = z.strictObject({
   cidrs: z.array(cidr).optional(),
   /** client IP is in bots.cidrs */
   botCidr: z.boolean().optional(),
-  /** UA matches one of bots.userAgents */
+  /** UA matches one of bots.userAgents or bots.crawlerUserAgents */
   botUserAgent: z.boolean().optional(),
   /** X-Switchyard-Bot-Token equals one of bots.tokens */
   botToken: z.boolean().optional(),
@@ -321,7 +321,12 @@ export const configSchema = z.strictObject({
       cidrs: z.array(cidr).default([]),
       userAgents: z
         .array(regexSource)
-        .default(['Jenkins', 'GitLab-Runner', 'buildkite', 'TeamCity', 'Bamboo', '\\bCI\\b', ...CRAWLER_USER_AGENTS]),
+        .default(['Jenkins', 'GitLab-Runner', 'buildkite', 'TeamCity', 'Bamboo', '\\bCI\\b']),
+      /**
+       * crawlers that say who they are: bots too, and since they spread over neighbouring
+       * addresses, one fair-share key per /24 (IPv4) or /64 (IPv6)
+       */
+      crawlerUserAgents: z.array(regexSource).default(CRAWLER_USER_AGENTS),
       tokens: z.array(z.string().min(8)).default([]),
     })
     .prefault({}),

@@ -50,12 +50,15 @@ export class Classifier {
   private readonly rules: Array<{ lane: Lane; matches: Predicate }>;
   private readonly staticPrefix: string;
   private readonly botTokenMatches: (presented: string | undefined) => boolean;
+  private readonly crawlerUserAgents: RegExp | undefined;
 
   constructor(config: Pick<SwitchyardConfig, 'classify' | 'bots'> & { proxy: { static: { prefix: string } } }) {
     this.staticPrefix = config.proxy.static.prefix;
     const botCidrs = new CidrSet(config.bots.cidrs);
     // One alternation instead of a test per pattern: this runs for every request.
-    const botUserAgents = config.bots.userAgents.length ? regex(config.bots.userAgents.map((source) => `(?:${source})`).join('|')) : undefined;
+    const anyOf = (sources: readonly string[]) => (sources.length ? regex(sources.map((source) => `(?:${source})`).join('|')) : undefined);
+    const botUserAgents = anyOf([...config.bots.userAgents, ...config.bots.crawlerUserAgents]);
+    this.crawlerUserAgents = anyOf(config.bots.crawlerUserAgents);
     const botTokenMatches = (this.botTokenMatches = tokenMatcher(config.bots.tokens));
     const compileMatch = (spec: MatchSpec): Predicate => {
       const checks: Predicate[] = [];
@@ -113,6 +116,11 @@ export class Classifier {
       };
       return { lane: rule.class, matches };
     });
+  }
+
+  /** A crawler that says who it is (bots.crawlerUserAgents). */
+  isCrawler(headers: IncomingHttpHeaders): boolean {
+    return this.crawlerUserAgents !== undefined && this.crawlerUserAgents.test(headerValue(headers, 'user-agent') ?? '');
   }
 
   /** The request's bot token when it is one of the configured ones (else undefined). */

@@ -1,25 +1,24 @@
 import { createHash } from 'node:crypto';
-import type { RequestClass } from '../lib/config.ts';
 import { parseAddress } from '../lib/cidr.ts';
 
 /**
  * Who a request counts against when a pool is shared fairly:
  * - a CI client with a known bot token: the token (a hash of it), wherever it comes from;
- * - an anonymous crawler (the bot class without a token): its /24 (IPv4) or /64 (IPv6), since
- *   crawlers spread over neighbouring addresses;
+ * - a crawler (a bot that names itself one, without a token): its /24 (IPv4) or /64 (IPv6), since
+ *   crawlers spread over neighbouring addresses (a CI farm in one subnet does not count as one);
  * - everyone else: the address, or its /64 for IPv6 (one host's usual share of addresses).
  * - a trusted proxy that names no client (no X-Forwarded-For or PROXY header: local tools, a front
  *   end that does not forward addresses): each of its connections, since it is not one client and
  *   must not get one client's share for everyone behind it.
  * Only a token the proxy knows counts: an invented one would give an attacker unlimited keys.
  */
-export function fairShareKey(clientIp: string, requestClass: RequestClass, knownBotToken: string | undefined, unnamedBehind?: { port: number | undefined }): string {
+export function fairShareKey(clientIp: string, crawler: boolean, knownBotToken: string | undefined, unnamedBehind?: { port: number | undefined }): string {
   if (knownBotToken !== undefined) return `token:${createHash('sha256').update(knownBotToken).digest('base64url').slice(0, 16)}`;
   if (unnamedBehind) return `${clientIp} connection :${unnamedBehind.port ?? 0}`;
-  const memoKey = requestClass === 'bot' ? `bot ${clientIp}` : clientIp;
+  const memoKey = crawler ? `crawler ${clientIp}` : clientIp;
   let key = memo.get(memoKey);
   if (key === undefined) {
-    key = addressKey(clientIp, requestClass === 'bot');
+    key = addressKey(clientIp, crawler);
     if (memo.size >= MEMO_LIMIT) memo.clear();
     memo.set(memoKey, key);
   }

@@ -419,7 +419,12 @@ export class SwitchyardProxy {
       balancer: route.balancer,
       priority: route.priority,
       clientIp: client.ip,
-      client: fairShareKey(client.ip, requestClass, this.classifier.knownBotToken(req.headers), this.trusted.has(client.ip) ? { port: req.socket.remotePort } : undefined),
+      client: fairShareKey(
+        client.ip,
+        requestClass === 'bot' && this.classifier.isCrawler(req.headers),
+        this.classifier.knownBotToken(req.headers),
+        this.trusted.has(client.ip) ? { port: req.socket.remotePort } : undefined,
+      ),
       closeConnection,
       chunkedBody,
       startedAt,

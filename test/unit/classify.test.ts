@@ -516,3 +516,13 @@ test('custom rules from the config: order, pathPrefix, method, query, headers, c
     { name: 'clone rule placed first wins', url: '/', headers: { 'user-agent': 'git/2 RoboHammer' }, expect: 'clone' },
   ]);
 });
+
+test('crawlers that name themselves are bots, and only they are crawlers (their fair-share key is a prefix)', () => {
+  const classifier = classifierWith({});
+  const googlebot = { 'user-agent': 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)', accept: 'text/html' };
+  const jenkins = { 'user-agent': 'Jenkins/2.440' };
+  assert.equal(classifier.classify({ method: 'GET', path: '/', query: splitUrl('/').query, headers: googlebot, clientIp: '192.0.2.1' }), 'bot');
+  assert.equal(classifier.isCrawler(googlebot), true);
+  assert.equal(classifier.isCrawler(jenkins), false, 'a CI farm is not a crawler: its runners keep their own keys');
+  assert.equal(classifier.isCrawler({ 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0' }), false);
+});

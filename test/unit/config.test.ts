@@ -65,7 +65,7 @@ test('conf/switchyard.yaml loads and says what it says', () => {
   assert.equal(config.pools.clone.portBase, 9200);
   assert.deepEqual(config.lanes.clone, { pool: 'clone', balance: 'ip-hash', priority: 0, responseTimeoutMs: 1_800_000, spoolBytes: 16 * 1024 * 1024 });
   assert.equal(config.lanes.page.responseTimeoutMs, 30_000);
-  assert.ok(config.bots.userAgents.includes('Googlebot'), 'crawlers go to the bot lane');
+  assert.ok(config.bots.crawlerUserAgents.includes('Googlebot'), 'crawlers go to the bot lane');
   assert.deepEqual(config.lanes.bot, { pool: 'bot', balance: 'least-outstanding', priority: 0, responseTimeoutMs: 1_800_000, spoolBytes: 16 * 1024 * 1024 });
   assert.ok(config.lanes.browser.priority < config.lanes.page.priority, 'browser must be served before page');
   assert.deepEqual(config.classify, DEFAULT_RULES);
