@@ -160,6 +160,8 @@ const poolSchema = z.strictObject({
       maxInFlight: z.number().int().min(0).optional(),
       /** requests one client may have waiting; 429 with Retry-After past it */
       maxQueued: positiveInt(16),
+      /** WebSocket connections one client may have open to the pool (of maxUpgraded); 503 past it */
+      maxUpgraded: positiveInt(16),
     })
     .prefault({}),
   drainTimeoutSec: z.number().int().min(0).default(60),
@@ -215,7 +217,7 @@ const proxySchema = z.strictObject({
       memoryBytes: z.number().int().min(0).default(64 * 1024),
       /** request-body bytes held in memory by all requests together; past it, bodies go to temp files */
       memoryTotalBytes: z.number().int().min(0).default(32 * 1024 * 1024),
-      /** buffered bytes (memory and temp files) of one client address's bodies at once; 503 past it */
+      /** buffered bytes (memory and temp files) of one client's bodies at once (its fair-share key); 503 past it */
       perClientBytes: positiveInt(64 * 1024 * 1024),
       /** temp files of buffered bodies (default <data>/spool/bodies); emptied at start */
       spoolDir: z.string().optional(),

@@ -3,6 +3,8 @@ export interface FairlyQueued {
   client: string;
   /** lower is served first */
   priority: number;
+  /** when it joined the queue (performance.now() ms) */
+  enqueuedAt: number;
 }
 
 /** One priority: each client's waiters in arrival order; the Map's order is the clients' turn. */
@@ -44,19 +46,22 @@ export class FairQueue<T extends FairlyQueued> {
   }
 
   /**
-   * The next waiter to serve: most urgent priority first; within it the client that has used the
-   * least worker time lately (`usage`), in turn among equals; skipping the clients `eligible` refuses.
+   * The next waiter to serve: most urgent priority first; within it the client whose worker time
+   * lately (`usage`, ms) less the time its first waiter has waited is smallest, in turn among
+   * equals; skipping the clients `eligible` refuses. Waiting earns credit, so a client that used
+   * the pool a moment ago is served before newcomers once it has waited as long as it used:
+   * nobody starves behind a stream of new clients.
    */
-  next(eligible: (client: string) => boolean, usage: (client: string) => number): T | undefined {
+  next(eligible: (client: string) => boolean, usage: (client: string) => number, now: number): T | undefined {
     for (const level of this.levels) {
       let best: T[] | undefined;
-      let bestUsage = Infinity;
+      let bestScore = Infinity;
       for (const [client, line] of level.lines) {
         if (!eligible(client)) continue;
-        const used = usage(client);
-        if (used < bestUsage) {
+        const score = usage(client) - (now - line[0].enqueuedAt);
+        if (score < bestScore) {
           best = line;
-          bestUsage = used;
+          bestScore = score;
         }
       }
       if (best) return best[0];

@@ -25,6 +25,7 @@ class Waiter implements FairlyQueued {
   timer: NodeJS.Timeout | undefined = undefined;
   readonly client: string;
   readonly priority: number;
+  readonly enqueuedAt = performance.now();
 
   constructor(
     readonly request: AcquireRequest,
@@ -85,8 +86,10 @@ export class Pool extends EventEmitter {
   readonly name: string;
   readonly upstreams: Upstream[];
   private readonly queue = new FairQueue<Waiter>();
-  /** slots held per client (entries leave at zero: bounded by the pool's slots) */
-  private readonly heldBy = new Map<string, number>();
+  /** slots held per client, and the sum of when they were taken (entries leave at zero: bounded by the pool's slots) */
+  private readonly heldBy = new Map<string, { slots: number; takenAtSum: number }>();
+  /** WebSocket places per client (entries leave at zero) */
+  private readonly upgradedBy = new Map<string, number>();
   private readonly held = new Set<Slot>();
   private readonly usage = new RecentUsage();
   private readonly maxInFlight: number;
@@ -114,15 +117,23 @@ export class Pool extends EventEmitter {
     return this.upgradedConnections;
   }
 
-  /** A place among the pool's upgraded connections (config maxUpgraded); false when none is left. */
-  reserveUpgrade(): boolean {
-    if (this.upgradedConnections >= this.config.maxUpgraded) return false;
+  /**
+   * A place among the pool's upgraded connections (config maxUpgraded, and of those
+   * perClient.maxUpgraded for one client); false when none is left for this client.
+   */
+  reserveUpgrade(client: string): boolean {
+    const own = this.upgradedBy.get(client) ?? 0;
+    if (this.upgradedConnections >= this.config.maxUpgraded || own >= this.config.perClient.maxUpgraded) return false;
     this.upgradedConnections++;
+    this.upgradedBy.set(client, own + 1);
     return true;
   }
 
-  releaseUpgrade(): void {
+  releaseUpgrade(client: string): void {
     this.upgradedConnections--;
+    const left = (this.upgradedBy.get(client) ?? 1) - 1;
+    if (left > 0) this.upgradedBy.set(client, left);
+    else this.upgradedBy.delete(client);
   }
 
   /** seconds a client should wait before trying again after a 503 */
@@ -181,9 +192,9 @@ export class Pool extends EventEmitter {
   dispatch(): void {
     const eligible = (client: string) => this.mayHoldAnother(client);
     const now = performance.now();
-    const usage = (client: string) => this.usage.of(client, now);
+    const usage = (client: string) => this.usage.of(client, now) + this.heldFor(client, now);
     while (this.queue.size > 0) {
-      const waiter = this.queue.next(eligible, usage);
+      const waiter = this.queue.next(eligible, usage, now);
       if (!waiter) return;
       const upstream = waiter.request.balancer.pick(this.upstreams, waiter.request.key);
       if (!upstream) return;
@@ -215,9 +226,11 @@ export class Pool extends EventEmitter {
     const now = performance.now();
     this.usage.charge(slot.client, now - slot.takenAt, now);
     this.held.delete(slot);
-    const left = (this.heldBy.get(slot.client) ?? 1) - 1;
-    if (left > 0) this.heldBy.set(slot.client, left);
-    else this.heldBy.delete(slot.client);
+    const held = this.heldBy.get(slot.client);
+    if (held && held.slots > 1) {
+      held.slots--;
+      held.takenAtSum -= slot.takenAt;
+    } else this.heldBy.delete(slot.client);
     this.dispatch();
   }
 
@@ -230,14 +243,24 @@ export class Pool extends EventEmitter {
   }
 
   private mayHoldAnother(client: string): boolean {
-    return (this.heldBy.get(client) ?? 0) < this.maxInFlight;
+    return (this.heldBy.get(client)?.slots ?? 0) < this.maxInFlight;
+  }
+
+  /** worker time the client's requests in flight have used so far (charged for good on release) */
+  private heldFor(client: string, now: number): number {
+    const held = this.heldBy.get(client);
+    return held ? held.slots * now - held.takenAtSum : 0;
   }
 
   private occupy(upstream: Upstream, request: AcquireRequest): Slot {
     upstream.inflight++;
     upstream.served++;
-    this.heldBy.set(request.client, (this.heldBy.get(request.client) ?? 0) + 1);
     const slot = new Slot(this, upstream, request.client, request.lane);
+    const held = this.heldBy.get(request.client);
+    if (held) {
+      held.slots++;
+      held.takenAtSum += slot.takenAt;
+    } else this.heldBy.set(request.client, { slots: 1, takenAtSum: slot.takenAt });
     this.held.add(slot);
     return slot;
   }

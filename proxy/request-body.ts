@@ -62,7 +62,7 @@ export class RequestBody {
     private readonly store: BodyStore,
     private readonly req: http.IncomingMessage,
     private readonly policy: BodyPolicy,
-    /** whose share the body counts against: the client's address */
+    /** whose share the body counts against: the client's fair-share key */
     private readonly client: string,
   ) {
     this.rate = new RateGuard(store.config.minBytesPerSec, store.config.rateWindowMs);

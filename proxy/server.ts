@@ -405,11 +405,17 @@ export class SwitchyardProxy {
       return this.serveStatic(req, res);
     }
     const route = this.routes[requestClass];
+    const fairShare = fairShareKey(
+      client.ip,
+      requestClass === 'bot' && this.classifier.isCrawler(req.headers),
+      this.classifier.knownBotToken(req.headers),
+      this.trusted.has(client.ip) ? { port: req.socket.remotePort } : undefined,
+    );
     if (upgrade) {
-      if (!route.pool.reserveUpgrade()) {
+      if (!route.pool.reserveUpgrade(fairShare)) {
         return sendError(res, 503, 'too many upgraded connections', { 'retry-after': '1', 'x-switchyard-lane': route.lane });
       }
-      upgrade.socket.once('close', () => route.pool.releaseUpgrade());
+      upgrade.socket.once('close', () => route.pool.releaseUpgrade(fairShare));
     }
     exchange = {
       req,
@@ -419,16 +425,11 @@ export class SwitchyardProxy {
       balancer: route.balancer,
       priority: route.priority,
       clientIp: client.ip,
-      client: fairShareKey(
-        client.ip,
-        requestClass === 'bot' && this.classifier.isCrawler(req.headers),
-        this.classifier.knownBotToken(req.headers),
-        this.trusted.has(client.ip) ? { port: req.socket.remotePort } : undefined,
-      ),
+      client: fairShare,
       closeConnection,
       chunkedBody,
       startedAt,
-      body: hasBody(req) ? new RequestBody(this.bodies, req, this.bodyPolicy(requestClass), client.ip) : undefined,
+      body: hasBody(req) ? new RequestBody(this.bodies, req, this.bodyPolicy(requestClass), fairShare) : undefined,
       upgrade,
       tunnelled: false,
       worker: undefined,

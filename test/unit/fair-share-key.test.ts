@@ -8,15 +8,16 @@ test('a browser or a page client is its own address; IPv4-mapped IPv6 is the IPv
   assert.notEqual(fairShareKey('192.0.2.10', false, undefined), fairShareKey('192.0.2.11', false, undefined));
 });
 
-test('a crawler counts by its /24 (IPv4) or /64 (IPv6)', () => {
+test('a crawler counts by its /24 (IPv4) or /48 (IPv6)', () => {
   assert.equal(fairShareKey('192.0.2.10', true, undefined), '192.0.2.0/24');
   assert.equal(fairShareKey('192.0.2.250', true, undefined), '192.0.2.0/24');
-  assert.equal(fairShareKey('2001:db8:0:12:aaaa::1', true, undefined), '2001:db8:0:12::/64');
+  assert.equal(fairShareKey('2001:db8:7:12:aaaa::1', true, undefined), '2001:db8:7:0::/48');
 });
 
-test('one IPv6 host is its /64 in every class', () => {
-  assert.equal(fairShareKey('2001:db8::1', false, undefined), fairShareKey('2001:db8::ffff:2', false, undefined));
-  assert.notEqual(fairShareKey('2001:db8:0:1::1', false, undefined), fairShareKey('2001:db8:0:2::1', false, undefined));
+test('an IPv6 customer is its /56 (what one is commonly delegated), not each of its 256 /64s', () => {
+  assert.equal(fairShareKey('2001:db8:0:1::1', false, undefined), fairShareKey('2001:db8:0:ff::2', false, undefined));
+  assert.equal(fairShareKey('2001:db8:0:1::1', false, undefined), '2001:db8:0:0::/56');
+  assert.notEqual(fairShareKey('2001:db8:0:100::1', false, undefined), fairShareKey('2001:db8:0:200::1', false, undefined));
 });
 
 test('a known bot token is the key wherever it comes from, and does not show the token', () => {

@@ -15,7 +15,7 @@ after(() => {
 function makePool(options: { workers?: number; concurrency?: number; max?: number; timeoutMs?: number; perClient?: { maxInFlight?: number; maxQueued: number } } = {}): Pool {
   const concurrency = options.concurrency ?? 1;
   const base = validateConfig({}, 'test').pools.web;
-  const perClient = options.perClient ?? { maxInFlight: 0, maxQueued: 1000 };
+  const perClient = { maxUpgraded: 16, ...(options.perClient ?? { maxInFlight: 0, maxQueued: 1000 }) };
   const config = { ...base, concurrency, perClient, queue: { max: options.max ?? 100, timeoutMs: options.timeoutMs ?? 10_000 } };
   const upstreams = Array.from(
     { length: options.workers ?? 1 },
