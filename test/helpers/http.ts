@@ -103,3 +103,16 @@ export function openKeepAlive(port: number, path: string, headers: Record<string
 export function isClosed(socket: net.Socket): boolean {
   return socket.destroyed || socket.readyState === 'closed' || !socket.readable;
 }
+
+/** Resolves with how the request ended, never rejects (status 0 and the error's message when it failed). */
+export const settle = (promise: Promise<SimpleResponse>): Promise<SimpleResponse> =>
+  promise.catch((error: Error) => ({ status: 0, headers: {}, body: error.message }) as SimpleResponse);
+
+/** A connection that sends a GET and reads nothing (until resumed). */
+export function neverReads(port: number, path: string, localAddress: string): net.Socket {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+  socket.on('error', () => {});
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: t\r\n\r\n`);
+  socket.pause();
+  return socket;
+}

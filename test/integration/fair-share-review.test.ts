@@ -6,11 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { startApp, type AppProcess } from '../helpers/processes.ts';
-import { request, waitFor, type SimpleResponse } from '../helpers/http.ts';
+import { request, settle, waitFor, type SimpleResponse } from '../helpers/http.ts';
 import { startProxy, type StartedProxy } from '../../proxy/testing.ts';
 
-/** Resolves with how the request ended, never rejects. */
-const settle = (promise: Promise<SimpleResponse>) => promise.catch((error: Error) => ({ status: 0, headers: {}, body: error.message }) as SimpleResponse);
 
 describe('fair share review: problems found', () => {
   let app: AppProcess;

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startApp, type AppProcess } from '../helpers/processes.ts';
-import { request, waitFor, type SimpleResponse } from '../helpers/http.ts';
+import { neverReads, request, settle, waitFor } from '../helpers/http.ts';
 import { startProxy, type StartedProxy } from '../../proxy/testing.ts';
 
 const MB = 1024 * 1024;
@@ -14,17 +14,7 @@ const GREEDY = '127.0.2.1';
 const appStats = async (app: AppProcess) => JSON.parse((await request(`http://${app.address}/stats`)).body);
 const proxyState = (proxy: StartedProxy) => proxy.proxy.state();
 
-/** A client that sends a GET and never reads a byte of the answer. */
-function neverReads(port: number, path: string, localAddress: string): net.Socket {
-  const socket = net.connect({ port, host: '127.0.0.1', localAddress });
-  socket.on('error', () => {});
-  socket.write(`GET ${path} HTTP/1.1\r\nHost: t\r\n\r\n`);
-  socket.pause();
-  return socket;
-}
 
-/** Resolves with how the request ended, never rejects. */
-const settle = (promise: Promise<SimpleResponse>) => promise.catch((error: Error) => ({ status: 0, headers: {}, body: error.message }) as SimpleResponse);
 
 describe('fair share: slow readers, greedy clients and long responses cannot hold a pool', () => {
   let app: AppProcess;
