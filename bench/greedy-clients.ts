@@ -109,10 +109,12 @@ export async function main(argv: string[]): Promise<void> {
     const repos = await hardeningRepos(repoMb, () => process.stderr.write(`generating ${repoMb} MB git and hg repositories...\n`));
     const specs: FleetTargetSpec[] = [
       // as the other fleet scenarios run it: browser and page lanes on the web workers, clones on
-      // the clone workers; a data directory of its own, not the checkout's var/
+      // the clone workers, and bots (the crawler names itself one) there too, since this fleet has
+      // no bot workers: the product keeps bots off the browsers' workers; a data directory of its
+      // own, not the checkout's var/
       switchyardTarget('Switchyard (defaults)', {
         pools: { web: ['web'], clone: ['clone'] },
-        config: { data: path.join(PROJECT_ROOT, '.bench-tmp', 'greedy-clients-proxy-data'), proxy: {} },
+        config: { data: path.join(PROJECT_ROOT, '.bench-tmp', 'greedy-clients-proxy-data'), proxy: {}, lanes: { bot: { pool: 'clone' } } },
       }),
       ...(await baselineTargets((pkg) => process.stderr.write(`installing ${pkg} with apt-get...\n`), LIMITS)),
     ].filter((spec) => only.includes(spec.id));
@@ -181,8 +183,8 @@ Party columns: how its requests (greedy, crawler) or connections (slow readers: 
 of the target's process tree, sampled every 250 ms.
 
 **Targets**, each in front of fresh reference workers (${Object.entries(s.layout).map(([pool, count]) => `${count} ${pool}`).join(' + ')}, one app request at a time each):
-- **Switchyard**, product defaults: browser and page lanes on the 2 web workers (the crawler, with a Mozilla user agent asking for HTML,
-  is in the browser lane too), clones on the 3 clone workers.
+- **Switchyard**, product defaults: browser and page lanes on the 2 web workers, clones and bots on the 3 clone workers (this fleet has
+  no bot workers; the crawler names itself Googlebot, so it is a bot, keyed by its /24).
 - **nginx** round-robin over all 5 workers as in the other fleet scenarios (\`proxy_buffering off\`, \`send_timeout\` 60 s), with nginx's
   documented per-address limits on everything but \`/_static/\`: \`limit_req_zone $binary_remote_addr zone=req:10m rate=${nginx.ratePerSec}r/s\`,
   \`limit_req zone=req burst=${nginx.burst} nodelay\`, \`limit_conn_zone $binary_remote_addr zone=addr:10m\`, \`limit_conn addr ${nginx.connections}\`, refusals ${nginx.status}.
