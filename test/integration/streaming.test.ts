@@ -128,10 +128,11 @@ describe('streaming with bounded buffers', () => {
       pools: { web: { targets: [app.address], concurrency: 1, queue: { timeoutMs: 3000 } } },
       lanes: laneToWeb(),
     });
+    // no spool either: only the window could free the worker
     const unwindowed = await startProxyProcess({
       proxy: { host: '127.0.0.1', port: 0, streaming: { responseWindowBytes: 16 * 1024 } },
       pools: { web: { targets: [app.address], concurrency: 1, queue: { timeoutMs: 1500 } } },
-      lanes: laneToWeb(),
+      lanes: { ...laneToWeb(), page: { spoolBytes: 0 } },
     });
     try {
       // A client that reads nothing of a 32 MB response: more than the kernel's socket buffers hold.
@@ -142,7 +143,7 @@ describe('streaming with bounded buffers', () => {
       assert.equal(next.status, 200, 'with a 48 MB window the worker was free for the next request');
       stalled.stop();
 
-      // The same without a window: the worker stays pinned by the stalled client, the next request times out.
+      // The same without a window or spool: the worker stays pinned by the stalled client, the next request times out.
       const pinned = slowReader(`${unwindowed.url}/big?bytes=${32 * MB}`, 0);
       readers.push(pinned);
       await waitFor(() => pinned.status === 200, 'headers arrived');
