@@ -342,12 +342,22 @@ describe('fair share review: spooled responses', () => {
       }
       verifier.add(chunk);
     });
+    socket.pause();
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.write(`GET /pattern?bytes=${total} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+    // the pace is set by this schedule, not by how fast the machine reads: 1 ms of reading, then a pause
     let cycle = 0;
-    const stepper = setInterval(() => (cycle++ % 8 === 0 ? socket.resume() : socket.pause()), 30);
-    await Promise.race([closed, sleep(60_000)]);
-    clearInterval(stepper);
+    const step = () => {
+      if (socket.destroyed) return;
+      socket.resume();
+      setTimeout(() => {
+        socket.pause();
+        stepTimer = setTimeout(step, 150 + ((cycle++ * 31) % 100));
+      }, 1);
+    };
+    let stepTimer = setTimeout(step, 600);
+    await Promise.race([closed, sleep(90_000)]);
+    clearTimeout(stepTimer);
     watch.stop();
     assert.ok(watch.seen.spells >= 2, `the spool was used in ${watch.seen.spells} spells`);
     assert.match(headerText, /^HTTP\/1\.1 200/, headerText);
