@@ -101,6 +101,14 @@ const clientPolicySchema = z.strictObject({
 });
 export type ClientPolicy = z.infer<typeof clientPolicySchema>;
 
+/** Each lane's defaults: the one list to extend when a lane is added (with LANES above). */
+export const LANE_DEFAULTS = {
+  browser: { pool: 'web', balance: 'round-robin', priority: 0, responseTimeoutMs: 30_000, spoolBytes: 64 * MiB },
+  page: { pool: 'web', balance: 'round-robin', priority: 1, responseTimeoutMs: 30_000, spoolBytes: 64 * MiB },
+  clone: { pool: 'clone', balance: 'ip-hash', priority: 0, responseTimeoutMs: 1_800_000, spoolBytes: 16 * MiB },
+  bot: { pool: 'bot', balance: 'least-outstanding', priority: 0, responseTimeoutMs: 1_800_000, spoolBytes: 16 * MiB },
+} as const satisfies Record<Lane, { pool: string; balance: BalancerName; priority: number; responseTimeoutMs: number; spoolBytes: number }>;
+
 const laneSchema = (defaults: { pool: string; balance: BalancerName; priority: number; responseTimeoutMs: number; spoolBytes: number }) =>
   z
     .strictObject({
@@ -334,12 +342,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   classify: z.array(ruleSchema).default(DEFAULT_RULES),
   lanes: z
-    .strictObject({
-      browser: laneSchema({ pool: 'web', balance: 'round-robin', priority: 0, responseTimeoutMs: 30_000, spoolBytes: 64 * MiB }),
-      page: laneSchema({ pool: 'web', balance: 'round-robin', priority: 1, responseTimeoutMs: 30_000, spoolBytes: 64 * MiB }),
-      clone: laneSchema({ pool: 'clone', balance: 'ip-hash', priority: 0, responseTimeoutMs: 1_800_000, spoolBytes: 16 * MiB }),
-      bot: laneSchema({ pool: 'bot', balance: 'least-outstanding', priority: 0, responseTimeoutMs: 1_800_000, spoolBytes: 16 * MiB }),
-    })
+    .strictObject(Object.fromEntries(LANES.map((lane) => [lane, laneSchema(LANE_DEFAULTS[lane])])) as { [lane in Lane]: ReturnType<typeof laneSchema> })
     .prefault({}),
   pools: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a lowercase pool name'), poolSchema).prefault(defaultPools),
   worker: z

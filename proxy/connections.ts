@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { ProxyConfig, RequestClass } from '../lib/config.ts';
+import { CLASSES, type ProxyConfig, type RequestClass } from '../lib/config.ts';
 
 type ClientsConfig = ProxyConfig['clients'];
 
@@ -53,7 +53,6 @@ export class ConnectionTracker {
   /** connections with nothing in flight, longest idle first (a Set keeps insertion order) */
   private readonly idleOrder = new Set<TrackedConnection>();
   private shuttingDown = false;
-  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: ClientsConfig,
@@ -177,7 +176,7 @@ export class ConnectionTracker {
 
   counts(): ConnectionCounts {
     const byClass = {} as ConnectionCounts['byClass'];
-    for (const requestClass of ['static', 'browser', 'page', 'clone', 'bot'] as const) {
+    for (const requestClass of CLASSES) {
       byClass[requestClass] = { active: 0, idle: 0 };
     }
     for (const connection of this.connections.values()) {
@@ -207,19 +206,10 @@ export class ConnectionTracker {
   }
 
   /**
-   * Idle timeouts are enforced by one sweep instead of a timer per request: a keep-alive
-   * connection going idle after every response would otherwise arm and clear a timer each time.
-   */
-  startSweeping(intervalMs = 100): void {
-    this.sweeper = setInterval(() => this.closeExpiredIdle(Date.now()), intervalMs);
-    this.sweeper.unref();
-  }
-
-  stopSweeping(): void {
-    clearInterval(this.sweeper);
-  }
-
-  /**
+   * The proxy's scheduler runs this every 100 ms: idle timeouts are enforced by one sweep instead
+   * of a timer per request (a keep-alive connection going idle after every response would
+   * otherwise arm and clear a timer each time).
+   *
    * Closes idle connections past their class's idle timeout (shorter under overload; at once in a
    * shutdown). Bytes that arrive count as a request on its way, for as long as a request's headers
    * may take (bare CRLFs between messages, which make no request, buy no more). A timer runs
@@ -228,7 +218,7 @@ export class ConnectionTracker {
    * whose byte count moved since it went idle (its request is being parsed). What is left of the
    * race is a request arriving within that one turn of the loop.
    */
-  private closeExpiredIdle(now: number): void {
+  closeExpiredIdle(now: number): void {
     const expired: TrackedConnection[] = [];
     for (const connection of this.idleOrder) {
       if (this.connections.get(connection.socket) !== connection) {

@@ -3,8 +3,16 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { bearerMatches, requireAdminToken } from '../lib/admin-token.ts';
 import type { Logger } from '../lib/log.ts';
-import type { SwitchyardProxy } from './server.ts';
+import type { ProxyStats } from './stats.ts';
 import type { UpstreamState } from './upstream.ts';
+
+/** What the control API needs of a proxy, and no more. */
+export interface ControlledProxy {
+  state(): unknown;
+  readonly stats: Pick<ProxyStats, 'registry' | 'finishedMinutes'>;
+  /** the worker's snapshot after the change, or undefined when there is no such worker */
+  setWorkerState(name: string, state: UpstreamState): { name: string; state: UpstreamState } | undefined;
+}
 
 const SETTABLE_STATES: ReadonlySet<string> = new Set<UpstreamState>(['ready', 'draining', 'down']);
 const BODY_LIMIT = 4096;
@@ -45,7 +53,7 @@ export class ControlServer {
   readonly server: http.Server;
 
   constructor(
-    private readonly proxy: SwitchyardProxy,
+    private readonly proxy: ControlledProxy,
     private readonly token: string,
     private readonly log: Logger,
   ) {

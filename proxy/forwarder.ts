@@ -4,50 +4,16 @@ import { Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { Lane, LaneConfig, ProxyConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
-import type { Balancer } from './balancer.ts';
+import type { Exchange } from './exchange.ts';
+import { afterSendFailure } from './retry-policy.ts';
 import type { Pool, Slot } from './pool.ts';
 import type { Upstream } from './upstream.ts';
 import { sendError, type ErrorStatus } from './responses.ts';
 import { DeadlineList, type Deadlined } from './deadline-list.ts';
 import { clientResponseHeaders } from './hop-by-hop.ts';
-import type { RequestBody } from './request-body.ts';
 import { joinSockets, switchingProtocolsHead } from './tunnel.ts';
 import { ResponseRelay } from './response-relay.ts';
 import type { SpoolStore } from './spool-store.ts';
-
-/**
- * One client request on its way through the proxy. Every field is set when it is created (the
- * ones filled in later start as undefined), so that all exchanges share one V8 shape.
- */
-export interface Exchange {
-  req: http.IncomingMessage;
-  res: http.ServerResponse;
-  lane: Lane;
-  pool: Pool;
-  balancer: Balancer;
-  priority: number;
-  clientIp: string;
-  /** who the request counts against in its pool's fair share (fair-share-key.ts) */
-  client: string;
-  /** the client connection closes after this response (keep-alive policy or shutdown) */
-  closeConnection: boolean;
-  /** the client framed its body with Transfer-Encoding (read before the headers became the upstream's) */
-  chunkedBody: boolean;
-  startedAt: number;
-  /** the body as the proxy read it (undefined: the request has none) */
-  body: RequestBody | undefined;
-  /** a WebSocket handshake: the client's socket and the bytes it sent after its request */
-  upgrade: { socket: Socket; head: Buffer } | undefined;
-  /** the handshake succeeded: the exchange is a tunnel now */
-  tunnelled: boolean;
-  /** filled in by the forwarder, read when the exchange ends (logs and stats) */
-  worker: string | undefined;
-  retried: boolean;
-  /** sends so far: a refused connect may be retried on each other worker, a reused-socket reset once */
-  sends: number;
-  resetRetried: boolean;
-  error: string | undefined;
-}
 
 /** One send of an exchange to one worker; its fields are all set here, for one V8 shape. */
 class Attempt implements Deadlined {
@@ -87,8 +53,6 @@ class ProducingDeadline implements Deadlined {
 const ATTEMPT = Symbol('switchyard.attempt');
 type WithAttempt = http.IncomingMessage & { [ATTEMPT]?: Attempt };
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNECT_TIMEOUT']);
 
 /**
  * A body the client sent chunked goes to the worker chunked: http-proxy-3 gives a DELETE or
@@ -100,11 +64,6 @@ function keepChunked(proxyReq: http.ClientRequest): void {
   if (proxyReq.getHeader('transfer-encoding') !== undefined) return; // as the client framed it
   proxyReq.removeHeader('content-length');
   proxyReq.setHeader('transfer-encoding', 'chunked');
-}
-
-export function hasBody(req: http.IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /**
@@ -123,7 +82,8 @@ export class Forwarder {
   private readonly proxies = new Map<Upstream, ProxyServer>();
   /** attempts still waiting for response headers, checked against their deadline by one sweep */
   private readonly awaitingHeaders = new DeadlineList<Attempt>();
-  private readonly sweeper: NodeJS.Timeout;
+  /** how often the proxy's scheduler should run expireDeadlines: a quarter of the shortest timeout, within [20 ms, 1 s] */
+  readonly sweepIntervalMs: number;
 
   /** per lane, attempts whose worker is still producing, against the lane's responseTimeoutMs */
   private readonly producing = new Map<Lane, DeadlineList<ProducingDeadline>>();
@@ -137,9 +97,7 @@ export class Forwarder {
   ) {
     const timeouts = [config.upstream.responseTimeoutMs, ...Object.values(lanes).map((lane) => lane.responseTimeoutMs)].filter((ms) => ms > 0);
     for (const lane of Object.keys(lanes) as Lane[]) this.producing.set(lane, new DeadlineList());
-    const sweepMs = Math.min(1000, Math.max(20, Math.floor(Math.min(...timeouts, 4000) / 4)));
-    this.sweeper = setInterval(() => this.expireDeadlines(Date.now()), sweepMs);
-    this.sweeper.unref();
+    this.sweepIntervalMs = Math.min(1000, Math.max(20, Math.floor(Math.min(...timeouts, 4000) / 4)));
   }
 
   /**
@@ -191,31 +149,25 @@ export class Forwarder {
     if (attempt) this.contain(attempt.exchange, () => run(attempt));
   }
 
+  /** A slot on a worker (pool.ts: now, or in the pool's fair queue), then the send. */
   private acquire(exchange: Exchange, retried: boolean): void {
     const { pool, res } = exchange;
+    let answered = false;
+    const onClientGone = () => cancel();
     const request = { balancer: exchange.balancer, key: exchange.clientIp, client: exchange.client, lane: exchange.lane, priority: exchange.priority };
-    const slot = pool.tryAcquire(request);
-    if (slot) return this.send(new Attempt(exchange, slot, retried));
-    let waiting = true;
-    const onClientGone = () => {
-      if (waiting) cancel();
-    };
-    const cancel = pool.wait(request, (failure, queuedSlot) => this.contain(exchange, () => {
-      waiting = false;
+    const cancel = pool.acquire(request, (failure, slot) => this.contain(exchange, () => {
+      answered = true;
       res.off('close', onClientGone);
-      if (failure || !queuedSlot) {
+      if (failure || !slot) {
         const retryAfter = { 'retry-after': String(pool.retryAfterSec) };
         if (failure === 'client-share') this.fail(exchange, 429, 'too many of your requests are waiting for this pool', retryAfter);
         else this.fail(exchange, 503, failure === 'queue-full' ? 'queue full' : 'no worker free in time', retryAfter);
         return;
       }
-      if (res.destroyed) {
-        queuedSlot.release();
-        return;
-      }
-      this.send(new Attempt(exchange, queuedSlot, retried));
+      if (res.destroyed) return slot.release();
+      this.send(new Attempt(exchange, slot, retried));
     }));
-    if (waiting) res.once('close', onClientGone);
+    if (!answered) res.once('close', onClientGone);
   }
 
   private send(attempt: Attempt): void {
@@ -270,7 +222,8 @@ export class Forwarder {
     else this.finishAttempt(attempt);
   }
 
-  private expireDeadlines(now: number): void {
+  /** 504 or a cut response for attempts past their deadlines (the proxy's scheduler runs this). */
+  expireDeadlines(now: number): void {
     this.awaitingHeaders.expire(now, (attempt) => this.contain(attempt.exchange, () => this.timeout(attempt)));
     for (const list of this.producing.values()) {
       list.expire(now, ({ attempt }) => this.contain(attempt.exchange, () => this.overran(attempt)));
@@ -300,7 +253,7 @@ export class Forwarder {
       proxyReq.destroy();
       return;
     }
-    if (attempt.exchange.chunkedBody && !attempt.retried) keepChunked(proxyReq);
+    if (attempt.exchange.streamChunked && !attempt.retried) keepChunked(proxyReq);
     if (attempt.exchange.upgrade) {
       proxyReq.on('upgrade', (proxyRes: http.IncomingMessage, workerSocket: Socket, workerHead: Buffer) =>
         this.contain(attempt.exchange, () => this.openTunnel(attempt, proxyRes, workerSocket, workerHead)),
@@ -401,11 +354,18 @@ export class Forwarder {
     const { exchange, slot } = attempt;
     const upstream = slot.upstream;
     const code = error.code ?? error.message;
-    const refused = CONNECT_FAILURES.has(code);
-    const reusedSocketReset = !refused && attempt.reusedConnection && !attempt.responded;
-    upstream.failures++;
-    upstream.lastError = code;
-    if (refused || (!reusedSocketReset && !attempt.responded)) {
+    upstream.recordFailure(code);
+    const verdict = afterSendFailure({
+      code,
+      method: exchange.req.method ?? '',
+      responded: attempt.responded || exchange.res.headersSent,
+      reusedConnection: attempt.reusedConnection,
+      replayable: !exchange.res.destroyed && (exchange.body ? exchange.body.complete : !exchange.framing.hasBody),
+      sends: exchange.sends,
+      workers: exchange.pool.upstreams.length,
+      resetRetried: exchange.resetRetried,
+    });
+    if (verdict.eject) {
       this.log.warn({ worker: upstream.name, err: code }, 'worker failed: ejected until its health check passes');
       exchange.pool.setState(upstream, 'down');
     }
@@ -414,18 +374,9 @@ export class Forwarder {
       exchange.res.destroy();
       return;
     }
-    // A refused connect reached nothing, so it is retried on another worker (each refusal ejects
-    // one, which bounds the loop); a reset of a reused keep-alive socket is retried once. A request
-    // whose worker died while working on it is not replayed: it may be what killed the worker.
-    // A body the proxy read whole can be sent again; one streaming from the client cannot.
-    const replayable = !exchange.res.destroyed && (exchange.body ? exchange.body.complete : !hasBody(exchange.req));
-    const retryable =
-      replayable &&
-      ((refused && exchange.sends <= exchange.pool.upstreams.length) ||
-        (reusedSocketReset && IDEMPOTENT.has(exchange.req.method ?? '') && !exchange.resetRetried));
-    if (retryable) {
-      if (reusedSocketReset) exchange.resetRetried = true;
-      this.log.debug({ worker: upstream.name, err: code, url: exchange.req.url }, 'retrying');
+    if (verdict.retry) {
+      if (verdict.retry === 'reused-reset') exchange.resetRetried = true;
+      this.log.debug({ worker: upstream.name, err: code, url: exchange.req.url, retryOn: verdict.retry }, 'retrying');
       this.acquire(exchange, true);
       return;
     }
@@ -468,7 +419,6 @@ export class Forwarder {
   }
 
   close(): void {
-    clearInterval(this.sweeper);
     for (const proxy of this.proxies.values()) proxy.close();
   }
 }

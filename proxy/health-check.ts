@@ -53,7 +53,6 @@ export async function probe(
  * pools can be any HTTP app and are not asked.
  */
 export class HealthChecker {
-  private timer: NodeJS.Timeout | undefined;
   private running = false;
 
   constructor(
@@ -64,18 +63,13 @@ export class HealthChecker {
   ) {
     for (const pool of pools) {
       if (this.stackOf(pool) === undefined) continue;
-      for (const upstream of pool.upstreams) upstream.state = 'down';
+      for (const upstream of pool.upstreams) pool.setState(upstream, 'down');
     }
   }
 
-  start(): void {
-    void this.checkAll();
-    this.timer = setInterval(() => void this.checkAll(), this.options.intervalMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
+  /** how often the proxy's scheduler runs checkAll */
+  get intervalMs(): number {
+    return this.options.intervalMs;
   }
 
   async checkAll(): Promise<void> {
@@ -104,7 +98,7 @@ export class HealthChecker {
     }
     if (result.foreign && upstream.lastError !== result.reason) {
       this.log.warn({ worker: upstream.name, address: upstream.address, reason: result.reason }, 'a foreign process holds a worker port: not routed to');
-      upstream.lastError = result.reason;
+      upstream.noteProblem(result.reason ?? 'a foreign process holds its port');
     }
   }
 }

@@ -5,6 +5,7 @@ import { createLogger } from '../lib/log.ts';
 import { handleStopRequests } from '../lib/process-stop.ts';
 import { exitDeadlineMs } from '../lib/stop-deadlines.ts';
 import { FleetSubscriber } from './fleet-subscriber.ts';
+import { ControlServer } from './control.ts';
 import { SwitchyardProxy } from './server.ts';
 
 const log = createLogger('proxy');
@@ -21,11 +22,16 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const proxy = new SwitchyardProxy({ config, log, adminToken: token });
-  await proxy.listen().catch((error: NodeJS.ErrnoException & { address?: string; port?: number }) => {
-    if (!isAddressInUse(error)) throw error;
-    return exitPortInUse(log, { host: error.address ?? config.proxy.host, port: error.port ?? config.proxy.port });
-  });
+  const proxy = new SwitchyardProxy({ config, log });
+  // The control API sees the proxy through a narrow interface (ControlledProxy): built here, not by the proxy.
+  const control = new ControlServer(proxy, token, log);
+  const [port, controlPort] = await Promise.all([proxy.listen(), control.listen(config.proxy.control.port, config.proxy.control.host)]).catch(
+    (error: NodeJS.ErrnoException & { address?: string; port?: number }) => {
+      if (!isAddressInUse(error)) throw error;
+      return exitPortInUse(log, { host: error.address ?? config.proxy.host, port: error.port ?? config.proxy.port });
+    },
+  );
+  log.info({ host: config.proxy.host, port, controlPort, pools: [...proxy.pools.keys()] }, 'proxy listening');
   // With Redis, drains reach every proxy over pub/sub; without it, the supervisor uses the control API.
   const fleet = process.env.REDIS_URL ? new FleetSubscriber(process.env.REDIS_URL, token, (worker, state) => proxy.setWorkerState(worker, state), log) : undefined;
   process.send?.('ready');
@@ -36,6 +42,7 @@ async function main(): Promise<void> {
     stop: async () => {
       void fleet?.close();
       await proxy.shutdown();
+      await control.close();
     },
   });
 }

@@ -154,15 +154,15 @@ export class Pool extends EventEmitter {
     return this.wait(request, callback);
   }
 
-  /** A slot now, or undefined when every worker is busy or the client holds its share (then call wait). */
-  tryAcquire(request: AcquireRequest): Slot | undefined {
+  /** A slot now, or undefined when every worker is busy or the client holds its share (then wait). */
+  private tryAcquire(request: AcquireRequest): Slot | undefined {
     if (!this.mayHoldAnother(request.client)) return undefined;
     const upstream = request.balancer.pick(this.upstreams, request.key);
     return upstream && this.occupy(upstream, request);
   }
 
   /** Queues for a slot: the callback runs exactly once; returns a cancel function. */
-  wait(request: AcquireRequest, callback: AcquireCallback): () => void {
+  private wait(request: AcquireRequest, callback: AcquireCallback): () => void {
     const waiter = new Waiter(request, callback);
     if (this.queue.queuedOf(request.client) >= this.config.perClient.maxQueued) {
       this.stats.clientShareRefused++;
@@ -222,7 +222,7 @@ export class Pool extends EventEmitter {
 
   /** Called by Slot.release. */
   released(slot: Slot): void {
-    slot.upstream.inflight--;
+    slot.upstream.slotFreed();
     const now = performance.now();
     this.usage.charge(slot.client, now - slot.takenAt, now);
     this.held.delete(slot);
@@ -236,8 +236,7 @@ export class Pool extends EventEmitter {
 
   setState(upstream: Upstream, state: Upstream['state']): void {
     if (upstream.state === state) return;
-    const previous = upstream.state;
-    upstream.state = state;
+    const previous = upstream.changeState(state);
     this.emit('state', upstream, previous);
     if (state === 'ready') this.dispatch();
   }
@@ -253,8 +252,7 @@ export class Pool extends EventEmitter {
   }
 
   private occupy(upstream: Upstream, request: AcquireRequest): Slot {
-    upstream.inflight++;
-    upstream.served++;
+    upstream.slotTaken();
     const slot = new Slot(this, upstream, request.client, request.lane);
     const held = this.heldBy.get(request.client);
     if (held) {

@@ -4,8 +4,11 @@ import type { ConnectionTracker } from './connections.ts';
 import { LaneHistogram } from './lane-histogram.ts';
 import type { Pool } from './pool.ts';
 
-export const STAT_LANES = ['static', 'browser', 'page', 'clone', 'bot'] as const;
-export type StatLane = (typeof STAT_LANES)[number];
+import { CLASSES, type RequestClass } from '../lib/config.ts';
+
+/** Stats are kept per request class: the lanes, and static files. */
+const STAT_LANES = CLASSES;
+type StatLane = RequestClass;
 
 /** One lane's numbers for one minute (the unit of history). */
 export interface LaneMinute {

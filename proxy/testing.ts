@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { LANES, validateConfig, type SwitchyardConfig } from '../lib/config.ts';
+import { adminToken } from '../lib/admin-token.ts';
+import { LANE_DEFAULTS, LANES, validateConfig, type SwitchyardConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
+import { ControlServer } from './control.ts';
 import { SwitchyardProxy } from './server.ts';
 
 type Tree = Record<string, unknown>;
@@ -24,6 +26,8 @@ export interface StartedProxy {
   proxy: SwitchyardProxy;
   config: SwitchyardConfig;
   port: number;
+  /** the proxy's control API (admin token: SWITCHYARD_ADMIN_TOKEN, or one made in its data directory) */
+  controlPort: number;
   url: string;
   close(): Promise<void>;
 }
@@ -35,7 +39,7 @@ export interface StartedProxy {
 export async function startProxy(options: { pools: Record<string, string[]>; config?: Tree; log?: Logger }): Promise<StartedProxy> {
   const pools = Object.fromEntries(Object.entries(options.pools).map(([name, targets]) => [name, { targets }]));
   const lanes = Object.fromEntries(
-    LANES.filter((lane) => !options.pools[{ browser: 'web', page: 'web', clone: 'clone', bot: 'bot' }[lane]]).map((lane) => [lane, { pool: 'web' }]),
+    LANES.filter((lane) => !options.pools[LANE_DEFAULTS[lane].pool]).map((lane) => [lane, { pool: 'web' }]),
   );
   // A data directory of its own: the proxy empties its body spool at start, and the checkout's
   // var/ belongs to a running stack.
@@ -45,11 +49,15 @@ export async function startProxy(options: { pools: Record<string, string[]>; con
     options.config ?? {},
   );
   const config = validateConfig(raw, '(test config)');
-  const proxy = new SwitchyardProxy({ config, log: options.log ?? pino({ level: process.env.LOG_LEVEL ?? 'silent' }) });
+  const log = options.log ?? pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+  const proxy = new SwitchyardProxy({ config, log });
   const port = await proxy.listen(0, '127.0.0.1');
+  const control = new ControlServer(proxy, adminToken(config.data).token, log);
+  const controlPort = await control.listen(0, '127.0.0.1');
   const close = async () => {
     await proxy.shutdown();
+    await control.close();
     rmSync(data, { recursive: true, force: true });
   };
-  return { proxy, config, port, url: `http://127.0.0.1:${port}`, close };
+  return { proxy, config, port, controlPort, url: `http://127.0.0.1:${port}`, close };
 }

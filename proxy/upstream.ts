@@ -30,11 +30,13 @@ export class Upstream {
   private idleSince = new Map<Socket, { since: number; bytesWritten: number }>();
   private lastSweepAt: number | undefined;
   readonly target: URL;
-  state: UpstreamState = 'ready';
-  inflight = 0;
-  served = 0;
-  failures = 0;
-  lastError: string | undefined;
+  // Written only through the methods below: the pool owns state and slots, the forwarder and the
+  // health check report failures.
+  private currentState: UpstreamState = 'ready';
+  private slotsTaken = 0;
+  private servedCount = 0;
+  private failureCount = 0;
+  private lastFailure: string | undefined;
 
   constructor(options: UpstreamOptions) {
     this.pool = options.pool;
@@ -53,6 +55,54 @@ export class Upstream {
     // that arms a timer on every socket and refreshes it on every read and write of every request.
     this.idleSocketTimeoutMs = options.idleSocketTimeoutMs;
     this.target = new URL(`http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`);
+  }
+
+  get state(): UpstreamState {
+    return this.currentState;
+  }
+
+  /** slots taken now */
+  get inflight(): number {
+    return this.slotsTaken;
+  }
+
+  get served(): number {
+    return this.servedCount;
+  }
+
+  get failures(): number {
+    return this.failureCount;
+  }
+
+  get lastError(): string | undefined {
+    return this.lastFailure;
+  }
+
+  /** Pool.setState's part: returns the previous state. */
+  changeState(state: UpstreamState): UpstreamState {
+    const previous = this.currentState;
+    this.currentState = state;
+    return previous;
+  }
+
+  slotTaken(): void {
+    this.slotsTaken++;
+    this.servedCount++;
+  }
+
+  slotFreed(): void {
+    this.slotsTaken--;
+  }
+
+  /** A send to the worker failed (forwarder). */
+  recordFailure(code: string): void {
+    this.failureCount++;
+    this.lastFailure = code;
+  }
+
+  /** What is wrong with the worker, found other than by a failed send (health check). */
+  noteProblem(reason: string): void {
+    this.lastFailure = reason;
   }
 
   get address(): string {

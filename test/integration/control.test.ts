@@ -16,7 +16,7 @@ describe('the proxy control API: drains, state, stats, metrics', () => {
     process.env.SWITCHYARD_ADMIN_TOKEN = TOKEN;
     apps = [await startApp('one'), await startApp('two')];
     proxy = await startProxy({ pools: { web: apps.map((app) => app.address) } });
-    control = `http://127.0.0.1:${proxy.proxy.controlPort}`;
+    control = `http://127.0.0.1:${proxy.controlPort}`;
   });
   after(async () => {
     delete process.env.SWITCHYARD_ADMIN_TOKEN;

@@ -1,0 +1,174 @@
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+import type { CidrSet } from '../lib/cidr.ts';
+import type { Lane, SwitchyardConfig } from '../lib/config.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Classifier } from './classify.ts';
+import { splitUrl } from './classify.ts';
+import type { ConnectionTracker, TrackedConnection } from './connections.ts';
+import { containRequest, containSocket } from './containment.ts';
+import { responseOnUpgradeSocket } from './tunnel.ts';
+import { clientFraming, createExchange, type Exchange, type Route } from './exchange.ts';
+import type { Forwarder } from './forwarder.ts';
+import { sendError } from './responses.ts';
+import type { createStaticHandler } from './static.ts';
+import { upstreamHeaders } from './upstream-headers.ts';
+import type { BodyStage } from './stages/body.ts';
+import { fairShareOf, identifyClient } from './stages/client.ts';
+import { serveEndpoint } from './stages/endpoints.ts';
+import type { RequestRecorder } from './stages/record.ts';
+import { reserveUpgradePlace } from './stages/route.ts';
+import { acceptedUpgrade, isRefusal, validateRequest, type Refusal } from './stages/validate.ts';
+
+export interface RequestPathParts {
+  config: SwitchyardConfig;
+  log: Logger;
+  trusted: CidrSet;
+  connections: ConnectionTracker;
+  classifier: Classifier;
+  routes: Record<Lane, Route>;
+  serveStatic: ReturnType<typeof createStaticHandler>;
+  body: BodyStage;
+  forwarder: Forwarder;
+  recorder: RequestRecorder;
+  /** the proxy is shutting down: /healthz fails, upgrades are refused, connections close */
+  draining: () => boolean;
+}
+
+/**
+ * The request path, as ordered stages. Each is a module with one job; a stage either answers the
+ * request (and the path ends there) or hands what it learned to the next.
+ *
+ *   admit      stages/admit.ts      per connection, before the parser: PROXY protocol, connection limits
+ *   turn       connections.ts       one request at a time per connection (pipelining), keep-alive policy
+ *   validate   stages/validate.ts   sizes, target, Host, Expect, upgrade offers
+ *   endpoints  stages/endpoints.ts  /healthz, internal paths
+ *   client     stages/client.ts     who the client is (trusted X-Forwarded-For), its fair-share key
+ *   classify   classify.ts          static, browser, page, clone or bot
+ *   static     static.ts            static files, from disk, never a worker
+ *   route      stages/route.ts      lane to pool, balancer and priority; upgrade places
+ *   body       stages/body.ts       the body read before a worker is picked (memory, temp file)
+ *   acquire    pool.ts              a slot on a worker now, or in the pool's fair queue
+ *   send       forwarder.ts         to the worker; retry-policy.ts after a failed send
+ *   relay      response-relay.ts    the response back: window, spool, then the client's pace
+ *   record     stages/record.ts     stats and the log line, however the request ended
+ */
+export class RequestPath {
+  private inFlight = 0;
+  private readonly upgradeProtocols: ReadonlySet<string>;
+
+  constructor(private readonly parts: RequestPathParts) {
+    this.upgradeProtocols = new Set(parts.config.proxy.upgrades.protocols);
+  }
+
+  /** requests being answered now (tunnels not included) */
+  get inflight(): number {
+    return this.inFlight;
+  }
+
+  /** A request from Node's parser: it waits for its turn on its connection. */
+  onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const { connections, recorder } = this.parts;
+    const connection = connections.get(req.socket);
+    const handle = () => this.start(req, res, undefined, connection);
+    if (!connections.inTurn(connection, handle)) {
+      sendError(res, 503, 'too many pipelined requests', { connection: 'close', 'retry-after': '1' });
+      recorder.refused(connection?.requestClass ?? 'page', 503);
+    }
+  }
+
+  /**
+   * An upgrade offer goes the way every request goes, on a response object of its own socket, in
+   * its turn: one pipelined behind a request still in flight waits until that one is answered.
+   */
+  onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    const { connections, log } = this.parts;
+    const connection = connections.get(socket);
+    const handle = () => containSocket(log, socket, () => this.start(req, responseOnUpgradeSocket(req, socket), { socket, head }, connection));
+    // Past maxPipelined the answers owed before it still go out; this one gets none.
+    if (!connections.inTurn(connection, handle) && connection && !connections.closeWhenAnswered(connection)) socket.destroy();
+  }
+
+  /** A WebSocket handshake succeeded: no longer a request in flight; its 101 is recorded. */
+  tunnelOpened(exchange: Exchange): void {
+    const { connections, recorder } = this.parts;
+    exchange.tunnelled = true;
+    this.inFlight--;
+    connections.requestFinished(connections.get(exchange.req.socket));
+    connections.upgraded(exchange.req.socket);
+    recorder.ended(exchange.lane, exchange.req, 101, exchange.startedAt, exchange.clientIp, exchange);
+  }
+
+  /** Every request, however it is answered, is in flight on its connection until its response closes. */
+  private start(req: http.IncomingMessage, res: http.ServerResponse, upgradeOffer: Exchange['upgrade'], connection: TrackedConnection | undefined): void {
+    // Its turn came after the client left, or after a response that closes the connection (Node
+    // then never gives the socket to the responses queued behind it): nothing to answer or hold.
+    if (req.socket.destroyed || !res.socket) return;
+    const { connections, log } = this.parts;
+    connections.requestStarted(connection);
+    containRequest(log, req, res, () => this.handle(req, res, upgradeOffer, connection));
+    // after handle's own close listener: finishing may start the connection's next pipelined request
+    res.once('close', () => connections.requestFinished(connection));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse, upgradeOffer: Exchange['upgrade'], connection: TrackedConnection | undefined): void {
+    const { config, connections, classifier, forwarder, recorder, trusted } = this.parts;
+    const valid = validateRequest(req, config.proxy.limits);
+    if (isRefusal(valid)) return refuse(res, valid, true);
+    if (serveEndpoint(valid.path, res, config.proxy.internalPaths, this.parts.draining())) return;
+    const framing = clientFraming(req.headers);
+    let upgrade: Exchange['upgrade'];
+    if (upgradeOffer) {
+      const accepted = acceptedUpgrade(req, this.upgradeProtocols, framing.hasBody);
+      if (typeof accepted !== 'boolean') return refuse(res, accepted, true);
+      if (accepted) upgrade = upgradeOffer;
+    }
+
+    const client = identifyClient(req, trusted, connection);
+    const { path, query } = splitUrl(valid.path);
+    const requestClass = classifier.classify({ method: req.method ?? 'GET', path, query, headers: req.headers, clientIp: client.ip });
+    if (upgrade && requestClass === 'static') return sendError(res, 404, 'no WebSocket endpoint under the static prefix');
+    if (upgrade && this.parts.draining()) return sendError(res, 503, 'shutting down', { 'retry-after': '1' });
+    const closeConnection = connections.classified(connection, requestClass) || upgradeOffer !== undefined;
+    const startedAt = performance.now();
+    let exchange: Exchange | undefined;
+    this.inFlight++;
+    res.on('close', () => {
+      if (exchange?.upgrade && exchange.tunnelled) return; // accounted for when the tunnel opened
+      this.inFlight--;
+      if (exchange) {
+        forwarder.clientClosed(exchange);
+        exchange.body?.release();
+      }
+      recorder.ended(requestClass, req, res.writableFinished ? res.statusCode : 499, startedAt, client.ip, exchange);
+    });
+    const tooLarge = this.parts.body.tooLarge(framing);
+    if (tooLarge) return refuse(res, tooLarge, true);
+
+    if (requestClass === 'static') {
+      if (closeConnection) res.setHeader('connection', 'close');
+      res.setHeader('x-switchyard-lane', 'static');
+      return this.parts.serveStatic(req, res);
+    }
+    const route = this.parts.routes[requestClass];
+    const fairShare = fairShareOf(req, client, requestClass, classifier, trusted);
+    if (upgrade) {
+      const full = reserveUpgradePlace(route, fairShare, upgrade.socket);
+      if (full) return sendError(res, full.status, full.reason, { 'retry-after': '1', 'x-switchyard-lane': route.lane });
+    }
+    const ready = (exchange = createExchange({ req, res, route, clientIp: client.ip, client: fairShare, closeConnection, framing, startedAt, upgrade }));
+    const clientHeaders = req.headers;
+    if (!framing.hasBody) {
+      req.headers = upstreamHeaders(clientHeaders, client, { upgrade: upgrade !== undefined });
+      return forwarder.forward(ready);
+    }
+    this.parts.body.read(ready, requestClass, valid.expectsContinue, (bufferedBodyBytes) => {
+      req.headers = upstreamHeaders(clientHeaders, client, { bufferedBodyBytes });
+      forwarder.forward(ready);
+    });
+  }
+}
+
+function refuse(res: http.ServerResponse, refusal: Refusal, closeConnection: boolean): void {
+  sendError(res, refusal.status, refusal.reason, closeConnection ? { connection: 'close' } : {});
+}
