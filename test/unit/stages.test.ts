@@ -68,7 +68,7 @@ test('validate: refusals, each with its status', () => {
   for (const [req, status] of cases) {
     const result = validateRequest(req, limits);
     assert.ok(isRefusal(result), `${req.url} passed`);
-    assert.equal(result.status, status, `${req.url.slice(0, 40)}: ${result.reason}`);
+    assert.equal(result.status, status, `${(req.url ?? '').slice(0, 40)}: ${result.reason}`);
   }
 });
 
