@@ -13,11 +13,13 @@ import {
   V2_SIGNATURE,
 } from '../../proxy/proxy-protocol.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxiedConnection } from '../../proxy/proxy-protocol-encode.ts';
+import { SeededRandom } from '../../lib/seeded-random.ts';
 
 const TCP4: ProxiedConnection = { sourceAddress: '203.0.113.7', sourcePort: 51234, destinationAddress: '192.0.2.1', destinationPort: 443 };
 const TCP6: ProxiedConnection = { sourceAddress: '2001:db8::7', sourcePort: 40000, destinationAddress: '2001:db8::1', destinationPort: 80 };
 const GET = (path: string, extra = '') => Buffer.from(`GET ${path} HTTP/1.1\r\nHost: example.test\r\n${extra}\r\n`);
 const LAST_GET = (path: string) => GET(path, 'Connection: close\r\n');
+const NOT_PROXY = 'connection does not start with a PROXY protocol header';
 
 // ---- the parser, byte by byte ----
 
@@ -74,25 +76,25 @@ test('every strict prefix of a valid header is incomplete', () => {
   }
 });
 
-test('malformed v1 headers are invalid', () => {
-  const bad = [
-    'PROXY UDP4 203.0.113.7 192.0.2.1 1 2\r\n',
-    'PROXY TCP4 2001:db8::7 192.0.2.1 1 2\r\n',
-    'PROXY TCP6 203.0.113.7 192.0.2.1 1 2\r\n',
-    'PROXY TCP4 203.0.113.999 192.0.2.1 1 2\r\n',
-    'PROXY TCP4 127.1 192.0.2.1 1 2\r\n',
-    'PROXY TCP4 203.0.113.7 192.0.2.1 65536 2\r\n',
-    'PROXY TCP4 203.0.113.7 192.0.2.1 080 2\r\n',
-    'PROXY TCP4 203.0.113.7 192.0.2.1 -1 2\r\n',
-    'PROXY TCP4 203.0.113.7 192.0.2.1 1\r\n',
-    'PROXY TCP4 203.0.113.7 192.0.2.1 1 2 3\r\n',
-    'PROXY TCP4  203.0.113.7 192.0.2.1 1 2\r\n',
-    'PROXY TCP4 203.0.113.7 192.0.2.1 1 2\n\r\n',
-    'PROXY\r\n',
-    'proxy TCP4 203.0.113.7 192.0.2.1 1 2\r\n',
+test('malformed v1 headers are refused, each for its reason', () => {
+  const bad: Array<[string, string]> = [
+    ['PROXY UDP4 203.0.113.7 192.0.2.1 1 2\r\n', 'PROXY v1 unsupported protocol "UDP4"'],
+    ['PROXY TCP4 2001:db8::7 192.0.2.1 1 2\r\n', 'PROXY v1 invalid TCP4 address'],
+    ['PROXY TCP6 203.0.113.7 192.0.2.1 1 2\r\n', 'PROXY v1 invalid TCP6 address'],
+    ['PROXY TCP4 203.0.113.999 192.0.2.1 1 2\r\n', 'PROXY v1 invalid TCP4 address'],
+    ['PROXY TCP4 127.1 192.0.2.1 1 2\r\n', 'PROXY v1 invalid TCP4 address'],
+    ['PROXY TCP4 203.0.113.7 192.0.2.1 65536 2\r\n', 'PROXY v1 invalid port'],
+    ['PROXY TCP4 203.0.113.7 192.0.2.1 080 2\r\n', 'PROXY v1 invalid port'],
+    ['PROXY TCP4 203.0.113.7 192.0.2.1 -1 2\r\n', 'PROXY v1 invalid port'],
+    ['PROXY TCP4 203.0.113.7 192.0.2.1 1\r\n', 'PROXY v1 header must have 6 fields'],
+    ['PROXY TCP4 203.0.113.7 192.0.2.1 1 2 3\r\n', 'PROXY v1 header must have 6 fields'],
+    ['PROXY TCP4  203.0.113.7 192.0.2.1 1 2\r\n', 'PROXY v1 header must have 6 fields'],
+    ['PROXY TCP4 203.0.113.7 192.0.2.1 1 2\n\r\n', 'PROXY v1 invalid port'],
+    ['PROXY\r\n', NOT_PROXY],
+    ['proxy TCP4 203.0.113.7 192.0.2.1 1 2\r\n', NOT_PROXY],
   ];
-  for (const text of bad) {
-    assert.equal(parseProxyHeader(Buffer.from(text)).state, 'invalid', JSON.stringify(text));
+  for (const [text, reason] of bad) {
+    assert.deepEqual(parseProxyHeader(Buffer.from(text)), { state: 'invalid', reason }, JSON.stringify(text));
   }
 });
 
@@ -147,18 +149,20 @@ function v2Raw(versionAndCommand: number, familyAndTransport: number, body: Buff
   return Buffer.concat([V2_SIGNATURE, fixed, body]);
 }
 
-test('malformed v2 headers are invalid', () => {
-  const cases: Record<string, Buffer> = {
-    'version 1': v2Raw(0x11, 0x11, Buffer.alloc(12)),
-    'version 3': v2Raw(0x31, 0x11, Buffer.alloc(12)),
-    'command 2': v2Raw(0x22, 0x11, Buffer.alloc(12)),
-    'family 4': v2Raw(0x21, 0x41, Buffer.alloc(12)),
-    'transport 3': v2Raw(0x21, 0x13, Buffer.alloc(12)),
-    'INET block too short': v2Raw(0x21, 0x11, Buffer.alloc(11)),
-    'INET6 block too short': v2Raw(0x21, 0x21, Buffer.alloc(35)),
-  };
-  for (const [name, header] of Object.entries(cases)) {
-    assert.equal(parseProxyHeader(header).state, 'invalid', name);
+test('malformed v2 headers are refused, each for its reason', () => {
+  const FAMILY = 'PROXY v2 unknown address family or transport';
+  const SHORT = 'PROXY v2 address block shorter than its family needs';
+  const cases: Array<[string, Buffer, string]> = [
+    ['version 1', v2Raw(0x11, 0x11, Buffer.alloc(12)), 'PROXY v2 unsupported version 1'],
+    ['version 3', v2Raw(0x31, 0x11, Buffer.alloc(12)), 'PROXY v2 unsupported version 3'],
+    ['command 2', v2Raw(0x22, 0x11, Buffer.alloc(12)), 'PROXY v2 unknown command 2'],
+    ['family 4', v2Raw(0x21, 0x41, Buffer.alloc(12)), FAMILY],
+    ['transport 3', v2Raw(0x21, 0x13, Buffer.alloc(12)), FAMILY],
+    ['INET block too short', v2Raw(0x21, 0x11, Buffer.alloc(11)), SHORT],
+    ['INET6 block too short', v2Raw(0x21, 0x21, Buffer.alloc(35)), SHORT],
+  ];
+  for (const [name, header, reason] of cases) {
+    assert.deepEqual(parseProxyHeader(header), { state: 'invalid', reason }, name);
   }
 });
 
@@ -172,19 +176,197 @@ test('an oversized v2 header is invalid as soon as its length is known', () => {
 
 test('anything else is invalid from the first differing byte', () => {
   for (const text of ['GET / HTTP/1.1\r\n', '\x16\x03\x01', 'PROXX', 'PROXY\t', '\r\n\r\n\0\r\nQUIT!']) {
-    assert.equal(parseProxyHeader(Buffer.from(text, 'latin1')).state, 'invalid', JSON.stringify(text));
+    assert.deepEqual(parseProxyHeader(Buffer.from(text, 'latin1')), { state: 'invalid', reason: NOT_PROXY }, JSON.stringify(text));
   }
   assert.equal(parseProxyHeader(Buffer.from('PROX')).state, 'incomplete');
   assert.equal(parseProxyHeader(Buffer.from('\r\n\r\n')).state, 'incomplete');
   assert.equal(parseProxyHeader(Buffer.alloc(0)).state, 'incomplete');
 });
 
-test('random bytes never throw', () => {
-  for (let i = 0; i < 2000; i++) {
-    const length = Math.floor(Math.random() * 64);
-    const prefix = i % 3 === 0 ? V2_SIGNATURE : i % 3 === 1 ? Buffer.from('PROXY ') : Buffer.alloc(0);
-    const data = Buffer.concat([prefix, Buffer.from(Array.from({ length }, () => Math.floor(Math.random() * 256)))]);
-    assert.ok(['incomplete', 'invalid', 'complete'].includes(parseProxyHeader(data).state));
+// ---- generated cases from a seeded PRNG: the same inputs on every run ----
+
+const SEED = 20261205;
+
+function randomIPv4(random: SeededRandom): string {
+  return Array.from({ length: 4 }, () => random.int(256)).join('.');
+}
+
+/** Eight groups, a third of them zero so that runs get compressed, written plain, zero-padded or in capitals. */
+function randomIPv6(random: SeededRandom): string {
+  const groups = [0x2001, ...Array.from({ length: 7 }, () => (random.int(3) === 0 ? 0 : random.int(0x10000)))];
+  const style = random.int(3);
+  return groups.map((group) => (style === 0 ? group.toString(16) : style === 1 ? group.toString(16).padStart(4, '0') : group.toString(16).toUpperCase())).join(':');
+}
+
+/** The textbook (RFC 5952) form of an IPv6 address, as the WHATWG URL parser writes it. */
+function canonicalIPv6(text: string): string {
+  return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+}
+
+/** A connection over IPv4, IPv6 or IPv4-mapped IPv6, and the client address the parser must report for it. */
+function randomConnection(random: SeededRandom): { connection: ProxiedConnection; remoteAddress: string } {
+  const ports = { sourcePort: random.int(65536), destinationPort: random.int(65536) };
+  switch (random.int(3)) {
+    case 0: {
+      const sourceAddress = randomIPv4(random);
+      return { connection: { sourceAddress, destinationAddress: randomIPv4(random), ...ports }, remoteAddress: sourceAddress };
+    }
+    case 1: {
+      const sourceAddress = randomIPv6(random);
+      return { connection: { sourceAddress, destinationAddress: randomIPv6(random), ...ports }, remoteAddress: canonicalIPv6(sourceAddress) };
+    }
+    default: {
+      const client = randomIPv4(random);
+      return { connection: { sourceAddress: `::ffff:${client}`, destinationAddress: randomIPv6(random), ...ports }, remoteAddress: client };
+    }
+  }
+}
+
+function randomTlvs(random: SeededRandom): Buffer {
+  return Buffer.concat(
+    Array.from({ length: random.int(4) }, () => {
+      const value = random.bytes(random.int(40));
+      return Buffer.concat([Buffer.from([random.int(256), value.length >> 8, value.length & 0xff]), value]);
+    }),
+  );
+}
+
+function show(data: Buffer): string {
+  return data.subarray(0, 6).equals(Buffer.from('PROXY ')) ? JSON.stringify(data.toString('latin1')) : data.toString('hex');
+}
+
+test('seeded: 400 generated v1 and v2 headers give exactly their client address and port, and end where they end', () => {
+  const random = new SeededRandom(SEED);
+  const seen = { v1: 0, v2: 0, mapped: 0 };
+  for (let i = 0; i < 400; i++) {
+    const { connection, remoteAddress } = randomConnection(random);
+    const v2 = random.int(2) === 1;
+    const header = v2 ? encodeProxyV2(connection, { tlvs: randomTlvs(random) }) : encodeProxyV1(connection);
+    const following = random.bytes(random.int(64));
+    const label = `case ${i}: ${show(header)}`;
+    assert.deepEqual(
+      parseProxyHeader(Buffer.concat([header, following])),
+      { state: 'complete', headerBytes: header.length, remoteAddress, remotePort: connection.sourcePort },
+      label,
+    );
+    const cut = 1 + random.int(header.length - 1);
+    assert.deepEqual(parseProxyHeader(header.subarray(0, cut)), { state: 'incomplete' }, `${label}, its first ${cut} bytes`);
+    seen[v2 ? 'v2' : 'v1']++;
+    if (connection.sourceAddress.startsWith('::ffff:')) seen.mapped++;
+  }
+  assert.ok(seen.v1 > 150 && seen.v2 > 150 && seen.mapped > 100, `the generator covers every kind: ${JSON.stringify(seen)}`);
+});
+
+test('seeded: generated v1 headers with one field broken are refused, each for its reason', () => {
+  const random = new SeededRandom(SEED + 1);
+  const reasons = new Set<string>();
+  for (let i = 0; i < 300; i++) {
+    const { connection } = randomConnection(random);
+    const family = net.isIP(connection.sourceAddress) === 4 ? 'TCP4' : 'TCP6';
+    const fields = ['PROXY', family, connection.sourceAddress, connection.destinationAddress, String(connection.sourcePort), String(connection.destinationPort)];
+    let reason: string;
+    switch (random.int(6)) {
+      case 0: {
+        const word = random.pick(['TCP', 'TCP5', 'UDP4', 'UDP6', 'tcp4', 'TCP46', 'UNIX', 'unknown']);
+        fields[1] = word;
+        reason = `PROXY v1 unsupported protocol "${word}"`;
+        break;
+      }
+      case 1:
+        fields[2 + random.int(2)] = family === 'TCP4' ? randomIPv6(random) : randomIPv4(random);
+        reason = `PROXY v1 invalid ${family} address`;
+        break;
+      case 2: {
+        const index = 2 + random.int(2);
+        const parts = fields[index].split(family === 'TCP4' ? '.' : ':');
+        parts[random.int(parts.length)] = family === 'TCP4' ? String(256 + random.int(744)) : random.pick(['g', '12345', '-1']);
+        fields[index] = parts.join(family === 'TCP4' ? '.' : ':');
+        reason = `PROXY v1 invalid ${family} address`;
+        break;
+      }
+      case 3:
+        fields[4 + random.int(2)] = random.pick([String(65536 + random.int(34464)), `0${1 + random.int(65535)}`, `-${random.int(65536)}`, '', '1e3']);
+        reason = 'PROXY v1 invalid port';
+        break;
+      case 4:
+        if (random.int(2) === 0) fields.splice(2 + random.int(4), 1);
+        else fields.splice(2 + random.int(5), 0, String(random.int(65536)));
+        reason = 'PROXY v1 header must have 6 fields';
+        break;
+      default:
+        fields.splice(2 + random.int(4), 0, '');
+        reason = 'PROXY v1 header must have 6 fields';
+    }
+    const header = Buffer.from(`${fields.join(' ')}\r\n`, 'latin1');
+    assert.deepEqual(parseProxyHeader(Buffer.concat([header, GET('/')])), { state: 'invalid', reason }, `case ${i}: ${show(header)}`);
+    reasons.add(reason.replace(/".*"/, '"…"'));
+  }
+  assert.equal(reasons.size, 5, [...reasons].join('; '));
+});
+
+test('seeded: generated v2 headers with one field broken are refused, each for its reason', () => {
+  const random = new SeededRandom(SEED + 2);
+  for (let i = 0; i < 300; i++) {
+    const { connection } = randomConnection(random);
+    const header = encodeProxyV2(connection, { tlvs: randomTlvs(random) });
+    let reason: string;
+    switch (random.int(4)) {
+      case 0: {
+        const version = random.pick([0, 1, 3, 4, 7, 15]);
+        header[12] = (version << 4) | 0x1;
+        reason = `PROXY v2 unsupported version ${version}`;
+        break;
+      }
+      case 1: {
+        const command = 2 + random.int(14);
+        header[12] = 0x20 | command;
+        reason = `PROXY v2 unknown command ${command}`;
+        break;
+      }
+      case 2: {
+        const length = V2_MAX_HEADER_BYTES - 15 + random.int(0x10000 - V2_MAX_HEADER_BYTES + 15);
+        header.writeUInt16BE(length, 14);
+        reason = `PROXY v2 header of ${16 + length} bytes exceeds ${V2_MAX_HEADER_BYTES}`;
+        break;
+      }
+      default: {
+        const inet6 = header[13] === 0x21;
+        const short = random.int(inet6 ? 36 : 12);
+        header.writeUInt16BE(short, 14);
+        reason = 'PROXY v2 address block shorter than its family needs';
+        break;
+      }
+    }
+    assert.deepEqual(parseProxyHeader(header), { state: 'invalid', reason }, `case ${i}: ${show(header)}`);
+  }
+});
+
+test('seeded: bytes that leave both signatures are refused at the first differing byte', () => {
+  const random = new SeededRandom(SEED + 3);
+  const V1 = Buffer.from('PROXY ');
+  for (let i = 0; i < 500; i++) {
+    const signature = random.int(2) === 0 ? V1 : V2_SIGNATURE;
+    const agreeing = random.int(signature.length);
+    let differing: number;
+    do differing = random.int(256);
+    while (differing === signature[agreeing] || (agreeing === 0 && (differing === V1[0] || differing === V2_SIGNATURE[0])));
+    const data = Buffer.concat([signature.subarray(0, agreeing), Buffer.from([differing]), random.bytes(random.int(200))]);
+    assert.deepEqual(parseProxyHeader(data), { state: 'invalid', reason: NOT_PROXY }, `case ${i}: ${data.toString('hex')}`);
+  }
+});
+
+test('seeded: a v1 line without CRLF waits up to 107 bytes, then is refused', () => {
+  const random = new SeededRandom(SEED + 4);
+  for (let i = 0; i < 500; i++) {
+    const rest = Array.from({ length: random.int(200) }, () => {
+      let byte: number;
+      do byte = random.int(256);
+      while (byte === 0x0d || byte === 0x0a);
+      return byte;
+    });
+    const line = Buffer.concat([Buffer.from('PROXY '), Buffer.from(rest)]);
+    const expected = line.length >= V1_MAX_HEADER_BYTES ? { state: 'invalid', reason: 'PROXY v1 header longer than 107 bytes' } : { state: 'incomplete' };
+    assert.deepEqual(parseProxyHeader(line), expected, `case ${i}: ${line.length} bytes`);
   }
 });
 
