@@ -2,8 +2,10 @@ import { EventEmitter } from 'node:events';
 import type { Lane, PoolConfig } from '../lib/config.ts';
 import type { Balancer } from './balancer.ts';
 import { FairQueue, type FairlyQueued } from './fair-queue.ts';
-import { RecentUsage } from './recent-usage.ts';
-import { Upstream } from './upstream.ts';
+import { Slot, SlotLedger } from './slot-ledger.ts';
+import type { Upstream } from './upstream.ts';
+
+export type { Slot } from './slot-ledger.ts';
 
 export type AcquireFailure = 'queue-full' | 'queue-timeout' | 'client-share' | 'closing';
 
@@ -36,28 +38,6 @@ class Waiter implements FairlyQueued {
   }
 }
 
-/** A slot on a worker, held from dispatch until the worker has produced its whole response. */
-export class Slot {
-  private released = false;
-
-  /** when the slot was taken: what the client is charged for on release */
-  readonly takenAt = performance.now();
-
-  constructor(
-    private readonly pool: Pool,
-    readonly upstream: Upstream,
-    readonly client: string,
-    readonly lane: Lane,
-  ) {}
-
-  /** Idempotent: a second release frees nothing. */
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.pool.released(this);
-  }
-}
-
 export interface PoolStats {
   queued: number;
   queuePeak: number;
@@ -78,24 +58,20 @@ export interface ClientShare {
 /**
  * A pool of workers with per-worker concurrency slots and a bounded queue (queue.max waiters in
  * all) shared fairly: most urgent priority first, and within a priority the client that has used
- * the least worker time lately (fair-queue.ts, recent-usage.ts). A
- * client holds at most perClient.maxInFlight slots at once (its other requests wait, and others'
+ * the least worker time lately (fair-queue.ts; who holds which slots and what they used:
+ * slot-ledger.ts). A client holds at most perClient.maxInFlight slots at once (its other requests wait, and others'
  * go first) and has at most perClient.maxQueued requests waiting (429 past that).
  */
 export class Pool extends EventEmitter {
   readonly name: string;
   readonly upstreams: Upstream[];
   private readonly queue = new FairQueue<Waiter>();
-  /** slots held per client, and the sum of when they were taken (entries leave at zero: bounded by the pool's slots) */
-  private readonly heldBy = new Map<string, { slots: number; takenAtSum: number }>();
+  private readonly slots: SlotLedger;
   /** WebSocket places per client (entries leave at zero) */
   private readonly upgradedBy = new Map<string, number>();
-  private readonly held = new Set<Slot>();
-  private readonly usage = new RecentUsage();
-  private readonly maxInFlight: number;
   /** client connections upgraded (or being upgraded) to this pool's workers */
   private upgradedConnections = 0;
-  readonly stats: PoolStats = { queued: 0, queuePeak: 0, queueFull: 0, queueTimeouts: 0, clientShareRefused: 0 };
+  private readonly counters: PoolStats = { queued: 0, queuePeak: 0, queueFull: 0, queueTimeouts: 0, clientShareRefused: 0 };
 
   constructor(
     name: string,
@@ -105,8 +81,12 @@ export class Pool extends EventEmitter {
     super();
     this.name = name;
     this.upstreams = upstreams;
-    const limit = config.perClient.maxInFlight ?? config.concurrency;
-    this.maxInFlight = limit === 0 ? Infinity : limit;
+    this.slots = new SlotLedger(config.perClient.maxInFlight ?? config.concurrency, () => this.dispatch());
+  }
+
+  /** the pool's counters, as of now (a copy) */
+  get stats(): PoolStats {
+    return { ...this.counters };
   }
 
   get queueDepth(): number {
@@ -156,7 +136,7 @@ export class Pool extends EventEmitter {
 
   /** A slot now, or undefined when every worker is busy or the client holds its share (then wait). */
   private tryAcquire(request: AcquireRequest): Slot | undefined {
-    if (!this.mayHoldAnother(request.client)) return undefined;
+    if (!this.slots.mayHoldAnother(request.client)) return undefined;
     const upstream = request.balancer.pick(this.upstreams, request.key);
     return upstream && this.occupy(upstream, request);
   }
@@ -165,24 +145,24 @@ export class Pool extends EventEmitter {
   private wait(request: AcquireRequest, callback: AcquireCallback): () => void {
     const waiter = new Waiter(request, callback);
     if (this.queue.queuedOf(request.client) >= this.config.perClient.maxQueued) {
-      this.stats.clientShareRefused++;
+      this.counters.clientShareRefused++;
       callback('client-share', undefined);
       return () => {};
     }
     if (this.queue.size >= this.config.queue.max && !this.evictFor(waiter)) {
-      this.stats.queueFull++;
+      this.counters.queueFull++;
       callback('queue-full', undefined);
       return () => {};
     }
     waiter.timer = setTimeout(() => {
       if (this.remove(waiter)) {
-        this.stats.queueTimeouts++;
+        this.counters.queueTimeouts++;
         callback('queue-timeout', undefined);
       }
     }, this.config.queue.timeoutMs);
     this.queue.push(waiter);
-    this.stats.queued = this.queue.size;
-    this.stats.queuePeak = Math.max(this.stats.queuePeak, this.queue.size);
+    this.counters.queued = this.queue.size;
+    this.counters.queuePeak = Math.max(this.counters.queuePeak, this.queue.size);
     return () => {
       if (this.remove(waiter)) clearTimeout(waiter.timer);
     };
@@ -190,9 +170,9 @@ export class Pool extends EventEmitter {
 
   /** Hands free slots to waiters: call after a slot frees or a worker becomes ready. */
   dispatch(): void {
-    const eligible = (client: string) => this.mayHoldAnother(client);
+    const eligible = (client: string) => this.slots.mayHoldAnother(client);
     const now = performance.now();
-    const usage = (client: string) => this.usage.of(client, now) + this.heldFor(client, now);
+    const usage = (client: string) => this.slots.usageOf(client, now);
     while (this.queue.size > 0) {
       const waiter = this.queue.next(eligible, usage, now);
       if (!waiter) return;
@@ -200,7 +180,7 @@ export class Pool extends EventEmitter {
       if (!upstream) return;
       waiter.done = true;
       this.queue.take(waiter);
-      this.stats.queued = this.queue.size;
+      this.counters.queued = this.queue.size;
       clearTimeout(waiter.timer);
       waiter.callback(undefined, this.occupy(upstream, waiter.request));
     }
@@ -215,23 +195,9 @@ export class Pool extends EventEmitter {
       if (!share) shares.set(id, (share = { lane, client, holding: 0, queued: 0 }));
       return share;
     };
-    for (const slot of this.held) shareOf(slot.lane, slot.client).holding++;
+    for (const slot of this.slots.holders()) shareOf(slot.lane, slot.client).holding++;
     for (const waiter of this.queue) shareOf(waiter.request.lane, waiter.client).queued++;
     return [...shares.values()].sort((a, b) => b.holding + b.queued - (a.holding + a.queued)).slice(0, limit);
-  }
-
-  /** Called by Slot.release. */
-  released(slot: Slot): void {
-    slot.upstream.slotFreed();
-    const now = performance.now();
-    this.usage.charge(slot.client, now - slot.takenAt, now);
-    this.held.delete(slot);
-    const held = this.heldBy.get(slot.client);
-    if (held && held.slots > 1) {
-      held.slots--;
-      held.takenAtSum -= slot.takenAt;
-    } else this.heldBy.delete(slot.client);
-    this.dispatch();
   }
 
   setState(upstream: Upstream, state: Upstream['state']): void {
@@ -241,26 +207,8 @@ export class Pool extends EventEmitter {
     if (state === 'ready') this.dispatch();
   }
 
-  private mayHoldAnother(client: string): boolean {
-    return (this.heldBy.get(client)?.slots ?? 0) < this.maxInFlight;
-  }
-
-  /** worker time the client's requests in flight have used so far (charged for good on release) */
-  private heldFor(client: string, now: number): number {
-    const held = this.heldBy.get(client);
-    return held ? held.slots * now - held.takenAtSum : 0;
-  }
-
   private occupy(upstream: Upstream, request: AcquireRequest): Slot {
-    upstream.slotTaken();
-    const slot = new Slot(this, upstream, request.client, request.lane);
-    const held = this.heldBy.get(request.client);
-    if (held) {
-      held.slots++;
-      held.takenAtSum += slot.takenAt;
-    } else this.heldBy.set(request.client, { slots: 1, takenAtSum: slot.takenAt });
-    this.held.add(slot);
-    return slot;
+    return this.slots.take(upstream, request.client, request.lane);
   }
 
   /** A full queue makes room for a newcomer when fairness says so (FairQueue.victimFor): the victim gets 503. */
@@ -269,7 +217,7 @@ export class Pool extends EventEmitter {
     if (!victim) return false;
     this.remove(victim);
     clearTimeout(victim.timer);
-    this.stats.queueFull++;
+    this.counters.queueFull++;
     victim.callback('queue-full', undefined);
     return true;
   }
@@ -278,7 +226,7 @@ export class Pool extends EventEmitter {
     if (waiter.done) return false;
     waiter.done = true;
     this.queue.remove(waiter);
-    this.stats.queued = this.queue.size;
+    this.counters.queued = this.queue.size;
     return true;
   }
 
