@@ -57,6 +57,8 @@ export interface FleetWorkerView {
   served?: number;
   rssBytes?: number;
   restarts: number;
+  /** the reason of a recycle queued for this worker */
+  pendingRecycle?: string;
 }
 
 const pm2Bin = path.join(PROJECT_ROOT, 'node_modules', 'pm2', 'bin', 'pm2');

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { request, sleep } from '../../helpers/http.ts';
-import { startFleetStack, type FleetStack } from '../../helpers/fleet-stack.ts';
+import { startFleetStack, type FleetStack, type FleetWorkerView } from '../../helpers/fleet-stack.ts';
 import { historyDatabaseEnv } from '../../helpers/history-db.ts';
 import { run, tempDir, removeDir } from '../../helpers/worker-harness.ts';
 
@@ -34,6 +34,16 @@ const RSS_MARGIN_MB = 128;
 const PAGE_CONCURRENCY = 2;
 const CLONE_CONCURRENCY = 2;
 const ROLL_EVERY_MS = 12_000;
+/** How long the recycles queued or running when the load stops may take to finish. */
+const SETTLE_MS = 120_000;
+const WORKERS = ['clone-0', 'clone-1', 'web-0', 'web-1', 'web-2'];
+
+interface FleetEvent {
+  kind: string;
+  worker?: string;
+  reason?: string;
+  detail?: { previousPid?: number; pid?: number };
+}
 
 let stack: FleetStack;
 let scratch: string;
@@ -80,6 +90,7 @@ function rssOf(pid: number): number {
 test(`${TARGET} recycles under load lose no request and break no clone`, async () => {
   const started = Date.now();
   const since = new Date(started).toISOString();
+  const firstPids = new Map((await stack.fleet()).map((worker) => [worker.name, worker.pid]));
   let stop = false;
   const failures: string[] = [];
   let pages = 0;
@@ -182,6 +193,44 @@ test(`${TARGET} recycles under load lose no request and break no clone`, async (
     const cap = name.startsWith('web') ? WEB_RSS_CAP_MB : CLONE_RSS_CAP_MB;
     assert.ok(excess < RSS_MARGIN_MB * MB, `${name} grew ${Math.round(excess / MB)} MB past its cap of ${cap} MB (or past its RSS when a sibling came back) while replaceable; margin ${RSS_MARGIN_MB} MB`);
   }
-  const fleet = await stack.fleet();
-  assert.ok(fleet.every((worker) => worker.state === 'ready' || worker.state === 'draining' || worker.state === 'restarting'), JSON.stringify(fleet));
+  // The load is over: the recycles queued or running finish, and then no worker has one due.
+  const settled = (workers: FleetWorkerView[]) => workers.every((worker) => worker.state === 'ready' && worker.pendingRecycle === undefined);
+  let fleet = await stack.fleet();
+  for (const deadline = Date.now() + SETTLE_MS; !settled(fleet) && Date.now() < deadline; fleet = await stack.fleet()) await sleep(250);
+  assert.deepEqual(
+    fleet.map((worker) => [worker.name, worker.state, worker.pendingRecycle ?? null]).sort(),
+    WORKERS.map((name) => [name, 'ready', null]),
+    `every worker back in rotation within ${SETTLE_MS / 1000} s of the load stopping, none with a recycle still queued`,
+  );
+
+  // Each worker went drain -> recycle (same reason), again and again: no error, crash, stop or
+  // down-and-back, and each recycle replaced the very process the one before it had started.
+  const events = await settledEvents(since, fleet, firstPids);
+  assert.deepEqual(events.filter((event) => event.kind === 'error' || event.kind === 'crash'), [], 'no error and no crash during the test');
+  for (const worker of fleet) {
+    const own = events.filter((event) => event.worker === worker.name);
+    const story = own.map((event) => `${event.kind}(${event.reason}) ${event.detail?.previousPid ?? ''}->${event.detail?.pid ?? ''}`).join(', ');
+    let pid = firstPids.get(worker.name);
+    for (let i = 0; i < own.length; i += 2) {
+      const [drain, recycle] = [own[i], own[i + 1]];
+      assert.equal(drain.kind, 'drain', `${worker.name}, event ${i}: ${story}`);
+      assert.equal(recycle?.kind, 'recycle', `${worker.name}, event ${i + 1}: ${story}`);
+      assert.equal(recycle.reason, drain.reason, `${worker.name}, event ${i + 1}: ${story}`);
+      assert.equal(recycle.detail?.previousPid, pid, `${worker.name}, event ${i + 1} replaced another process: ${story}`);
+      assert.ok(recycle.detail?.pid !== undefined && recycle.detail.pid !== pid, `${worker.name}, event ${i + 1} started no new process: ${story}`);
+      pid = recycle.detail.pid;
+    }
+    assert.equal(worker.pid, pid, `${worker.name} runs the process its last recycle started: ${story}`);
+  }
 });
+
+/** The events since `since` once the history holds the last recycle of every worker (it writes them once a second). */
+async function settledEvents(since: string, fleet: FleetWorkerView[], firstPids: Map<string, number | undefined>): Promise<FleetEvent[]> {
+  let events: FleetEvent[] = [];
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(250)) {
+    events = (await stack.api('GET', `/api/events?since=${since}&limit=10000`)).body.events;
+    const lastRecycle = (name: string) => events.filter((event) => event.worker === name && event.kind === 'recycle').at(-1);
+    if (fleet.every((worker) => (lastRecycle(worker.name)?.detail?.pid ?? firstPids.get(worker.name)) === worker.pid)) break;
+  }
+  return events;
+}
