@@ -14,6 +14,12 @@ function workers(count: number, concurrency = 1, pool = 'clone'): Upstream[] {
   return list;
 }
 
+/** As if the pool had given out this many of the worker's slots. */
+function setSlotsTaken(upstream: Upstream, slots: number): void {
+  while (upstream.inflight < slots) upstream.slotTaken();
+  while (upstream.inflight > slots) upstream.slotFreed();
+}
+
 after(() => {
   for (const upstream of created) upstream.close();
 });
@@ -57,16 +63,16 @@ test('round-robin rotates through all free workers in order', () => {
 test('round-robin skips full, draining and down workers; undefined when none is free', () => {
   const upstreams = workers(4, 1, 'web');
   const balancer = createBalancer('round-robin');
-  upstreams[1].inflight = 1; // full
-  upstreams[2].state = 'draining';
-  upstreams[3].state = 'down';
+  setSlotsTaken(upstreams[1], 1); // full
+  upstreams[2].changeState('draining');
+  upstreams[3].changeState('down');
   assert.deepEqual(picks(balancer, upstreams, 4), ['web-0', 'web-0', 'web-0', 'web-0']);
-  upstreams[3].state = 'ready';
+  upstreams[3].changeState('ready');
   const order = picks(balancer, upstreams, 6);
   assert.deepEqual(new Set(order), new Set(['web-0', 'web-3']), `only web-0 and web-3 are free: ${order}`);
   for (let i = 1; i < order.length; i++) assert.notEqual(order[i], order[i - 1], `the two free workers must alternate: ${order}`);
-  upstreams[0].inflight = 1;
-  upstreams[3].inflight = 1;
+  setSlotsTaken(upstreams[0], 1);
+  setSlotsTaken(upstreams[3], 1);
   assert.equal(balancer.pick(upstreams, 'k'), undefined);
   assert.equal(createBalancer('round-robin').pick([], 'k'), undefined);
 });
@@ -74,8 +80,8 @@ test('round-robin skips full, draining and down workers; undefined when none is 
 test('round-robin respects concurrency > 1 (a worker with one of two slots used is still free)', () => {
   const upstreams = workers(2, 2, 'web');
   const balancer = createBalancer('round-robin');
-  upstreams[0].inflight = 1;
-  upstreams[1].inflight = 2;
+  setSlotsTaken(upstreams[0], 1);
+  setSlotsTaken(upstreams[1], 2);
   assert.equal(balancer.pick(upstreams, 'k')?.name, 'web-0');
   assert.equal(balancer.pick(upstreams, 'k')?.name, 'web-0');
 });
@@ -85,24 +91,24 @@ test('round-robin respects concurrency > 1 (a worker with one of two slots used 
 test('least-outstanding picks the least loaded free worker', () => {
   const upstreams = workers(3, 4, 'bot');
   const balancer = createBalancer('least-outstanding');
-  upstreams[0].inflight = 3;
-  upstreams[1].inflight = 1;
-  upstreams[2].inflight = 2;
+  setSlotsTaken(upstreams[0], 3);
+  setSlotsTaken(upstreams[1], 1);
+  setSlotsTaken(upstreams[2], 2);
   for (let i = 0; i < 5; i++) assert.equal(balancer.pick(upstreams, 'k')?.name, 'bot-1');
-  upstreams[1].inflight = 4; // full now
+  setSlotsTaken(upstreams[1], 4); // full now
   assert.equal(balancer.pick(upstreams, 'k')?.name, 'bot-2');
-  upstreams[2].state = 'draining';
+  upstreams[2].changeState('draining');
   assert.equal(balancer.pick(upstreams, 'k')?.name, 'bot-0');
-  upstreams[0].state = 'down';
+  upstreams[0].changeState('down');
   assert.equal(balancer.pick(upstreams, 'k'), undefined);
 });
 
 test('least-outstanding never picks an idle draining or down worker over a busy ready one', () => {
   const upstreams = workers(3, 4, 'bot');
   const balancer = createBalancer('least-outstanding');
-  upstreams[0].state = 'draining';
-  upstreams[1].state = 'down';
-  upstreams[2].inflight = 3;
+  upstreams[0].changeState('draining');
+  upstreams[1].changeState('down');
+  setSlotsTaken(upstreams[2], 3);
   for (let i = 0; i < 4; i++) assert.equal(balancer.pick(upstreams, 'k')?.name, 'bot-2');
 });
 
@@ -113,7 +119,7 @@ test('least-outstanding spreads load evenly when picks take slots, and ties do n
   for (let i = 0; i < 6; i++) {
     const chosen = balancer.pick(upstreams, 'k');
     assert.ok(chosen, `pick ${i} found no worker although slots are free`);
-    chosen.inflight++;
+    chosen.slotTaken();
     taken.push(chosen.name);
   }
   assert.deepEqual(upstreams.map((u) => u.inflight), [2, 2, 2], `load not spread: ${taken}`);
@@ -185,7 +191,7 @@ test('ip-hash: taking one worker of 4 down moves only its own keys', () => {
   const before = new Map(ips.map((ip) => [ip, balancer.pick(upstreams, ip)!.name]));
   const removed = upstreams[2];
   for (const state of ['down', 'draining'] as UpstreamState[]) {
-    removed.state = state;
+    removed.changeState(state);
     let others = 0;
     let kept = 0;
     for (const ip of ips) {
@@ -199,7 +205,7 @@ test('ip-hash: taking one worker of 4 down moves only its own keys', () => {
     }
     assert.ok(others > 1500, 'too few keys outside the removed worker to judge');
     assert.ok(kept / others >= 0.9, `${state}: only ${((kept / others) * 100).toFixed(1)}% of other workers' keys stayed`);
-    removed.state = 'ready';
+    removed.changeState('ready');
     // and back: everybody returns home
     for (const ip of ips) assert.equal(balancer.pick(upstreams, ip)!.name, before.get(ip), `${ip} did not return home after ${state}`);
   }
@@ -212,17 +218,17 @@ test('ip-hash: a full home worker spills to the next worker on the ring, determi
   for (const ip of randomIps(100, 11)) {
     const order = balancer.order(upstreams, ip);
     const [home, second, third] = order;
-    home.inflight = home.concurrency;
+    setSlotsTaken(home, home.concurrency);
     for (let i = 0; i < 3; i++) assert.equal(balancer.pick(upstreams, ip), second, `${ip}: home full, expected ${second.name}`);
     assert.equal(other.pick(upstreams, ip), second, `${ip}: another proxy spills elsewhere`);
-    second.inflight = second.concurrency;
+    setSlotsTaken(second, second.concurrency);
     assert.equal(balancer.pick(upstreams, ip), third, `${ip}: home and second full, expected ${third.name}`);
     // a full worker is not removed from the ring: the preference order stays put
     assert.deepEqual(balancer.order(upstreams, ip), order);
-    for (const upstream of upstreams) upstream.inflight = 0;
+    for (const upstream of upstreams) setSlotsTaken(upstream, 0);
     assert.equal(balancer.pick(upstreams, ip), home, `${ip}: did not return home once it had room`);
   }
-  for (const upstream of upstreams) upstream.inflight = upstream.concurrency;
+  for (const upstream of upstreams) setSlotsTaken(upstream, upstream.concurrency);
   assert.equal(balancer.pick(upstreams, '10.0.0.1'), undefined);
 });
 
@@ -242,12 +248,12 @@ test('ip-hash follows state changes on the same instance (ring rebuilt when a wo
   const balancer = new IpHash();
   const ips = randomIps(300, 13);
   const before = ips.map((ip) => balancer.pick(upstreams, ip)!.name);
-  upstreams[0].state = 'down';
-  upstreams[1].state = 'down';
+  upstreams[0].changeState('down');
+  upstreams[1].changeState('down');
   for (const ip of ips) assert.equal(balancer.pick(upstreams, ip)?.name, 'clone-2');
-  upstreams[2].state = 'draining';
+  upstreams[2].changeState('draining');
   assert.equal(balancer.pick(upstreams, ips[0]), undefined);
   assert.deepEqual(balancer.order(upstreams, ips[0]), []);
-  for (const upstream of upstreams) upstream.state = 'ready';
+  for (const upstream of upstreams) upstream.changeState('ready');
   assert.deepEqual(ips.map((ip) => balancer.pick(upstreams, ip)!.name), before);
 });
