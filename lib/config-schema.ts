@@ -161,7 +161,7 @@ const poolSchema = z.strictObject({
       jitter: z.number().min(0).max(0.9).default(0.1),
     })
     .prefault({}),
-  /** fair share: what one client (fair-share key: address, /24 or /64 for anonymous crawlers, bot token) may take */
+  /** fair share: what one client (fair-share key: bot token; a crawler's /24 or /48; otherwise the address, or its /56 for IPv6) may take */
   perClient: z
     .strictObject({
       /** slots one client holds at once (default: one worker's concurrency; 0 = no limit); its other requests wait */
@@ -334,7 +334,7 @@ export const configSchema = z.strictObject({
         .default(['Jenkins', 'GitLab-Runner', 'buildkite', 'TeamCity', 'Bamboo', '\\bCI\\b']),
       /**
        * crawlers that say who they are: bots too, and since they spread over neighbouring
-       * addresses, one fair-share key per /24 (IPv4) or /64 (IPv6)
+       * addresses, one fair-share key per /24 (IPv4) or /48 (IPv6)
        */
       crawlerUserAgents: z.array(regexSource).default(CRAWLER_USER_AGENTS),
       tokens: z.array(z.string().min(8)).default([]),
