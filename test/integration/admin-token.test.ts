@@ -7,28 +7,14 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ConfigError, PROJECT_ROOT } from '../../lib/config.ts';
-import { adminToken, AdminTokenError } from '../../lib/admin-token.ts';
+import { PROJECT_ROOT } from '../../lib/config.ts';
+import { refusal, tokenDataDir } from '../helpers/admin-token-refusal.ts';
+import { adminToken } from '../../lib/admin-token.ts';
 
 const execFileAsync = promisify(execFile);
 
-function dataDir(): string {
-  return mkdtempSync(path.join(os.tmpdir(), 'switchyard-token-'));
-}
-
-function refusal(run: () => unknown): AdminTokenError {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(error instanceof AdminTokenError, `expected an AdminTokenError, got ${error}`);
-    assert.ok(error instanceof ConfigError, 'start-up turns it into exit 78 like any config error');
-    return error;
-  }
-  assert.fail('the token was accepted');
-}
-
 test('processes starting together all end up with the one token that was created first', async () => {
-  const dir = dataDir();
+  const dir = tokenDataDir();
   const script = `import { adminToken } from ${JSON.stringify(path.join(PROJECT_ROOT, 'lib', 'admin-token.ts'))}; process.stdout.write(adminToken(process.argv[1], {}).token);`;
   const runs = Array.from({ length: 6 }, () =>
     execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dir], { cwd: PROJECT_ROOT, timeout: 30_000 }),

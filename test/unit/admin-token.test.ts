@@ -1,33 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../../lib/config.ts';
-import { adminToken, AdminTokenError, bearerMatches, secretEquals } from '../../lib/admin-token.ts';
+import { refusal, tokenDataDir } from '../helpers/admin-token-refusal.ts';
+import { adminToken, bearerMatches, secretEquals } from '../../lib/admin-token.ts';
 
 const GOOD = 'a-good-admin-token-0123456789';
 
-function dataDir(): string {
-  return mkdtempSync(path.join(os.tmpdir(), 'switchyard-token-'));
-}
-
 function withTokenFile(content: string, mode = 0o600): string {
-  const dir = dataDir();
+  const dir = tokenDataDir();
   writeFileSync(path.join(dir, 'admin-token'), content, { mode });
   chmodSync(path.join(dir, 'admin-token'), mode); // the umask must not decide the test
   return dir;
-}
-
-function refusal(run: () => unknown): AdminTokenError {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(error instanceof AdminTokenError, `expected an AdminTokenError, got ${error}`);
-    assert.ok(error instanceof ConfigError, 'start-up turns it into exit 78 like any config error');
-    return error;
-  }
-  assert.fail('the token was accepted');
 }
 
 test('an empty, blank or short token file is refused, naming the file and what is expected', () => {
@@ -50,7 +34,7 @@ test('SWITCHYARD_ADMIN_TOKEN set but empty, blank or short is refused, not repla
     assert.equal(error.file, 'SWITCHYARD_ADMIN_TOKEN');
     assert.match(error.message, /^SWITCHYARD_ADMIN_TOKEN is set but .*expected one line of at least 20/);
   }
-  assert.deepEqual(adminToken(dataDir(), { SWITCHYARD_ADMIN_TOKEN: ` ${GOOD}\n` }), { token: GOOD });
+  assert.deepEqual(adminToken(tokenDataDir(), { SWITCHYARD_ADMIN_TOKEN: ` ${GOOD}\n` }), { token: GOOD });
 });
 
 test('a token file others may read or write is refused like an ssh key, with the fix', () => {
@@ -66,7 +50,7 @@ test('a token file others may read or write is refused like an ssh key, with the
 });
 
 test('a missing token file is created whole, mode 0600, and read back on the next start', () => {
-  const dir = path.join(dataDir(), 'var');
+  const dir = path.join(tokenDataDir(), 'var');
   const created = adminToken(dir, {});
   assert.match(created.token, /^[\w-]{32}$/);
   assert.equal(created.file, path.join(dir, 'admin-token'));
