@@ -1,0 +1,75 @@
+import { adminToken } from '../lib/admin-token.ts';
+import { ConfigError, loadConfig, type SwitchyardConfig } from '../lib/config.ts';
+
+/** No API call waits longer than this for its answer. */
+const CALL_TIMEOUT_MS = 10_000;
+
+/** A call that could not be made or was refused; `exitCode` is what the command exits with. */
+export class SupervisorCallError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface SupervisorAnswer<T> {
+  status: number;
+  body: T;
+}
+
+/** The running supervisor's API (supervisor.host:port of the config) with the admin token. */
+export class SupervisorClient {
+  readonly baseUrl: string;
+
+  private constructor(
+    readonly config: SwitchyardConfig,
+    private readonly token: string,
+  ) {
+    const { host, port } = config.supervisor;
+    this.baseUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  }
+
+  /** From the config in use ($SWITCHYARD_CONFIG) and the admin token; a problem with either is exit 78. */
+  static fromConfig(): SupervisorClient {
+    try {
+      const config = loadConfig();
+      return new SupervisorClient(config, adminToken(config.data).token);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new SupervisorCallError(error.message, 78);
+      throw error;
+    }
+  }
+
+  /** The parsed JSON answer of a 2xx; anything else is a SupervisorCallError (exit 1) naming it. */
+  async call<T = unknown>(method: 'GET' | 'POST', route: string): Promise<SupervisorAnswer<T>> {
+    const url = `${this.baseUrl}${route}`;
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, { method, headers: { authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+      text = await response.text();
+    } catch (error) {
+      const reason = (error as Error).name === 'TimeoutError' ? `no answer within ${CALL_TIMEOUT_MS} ms` : String((error as Error).cause ?? (error as Error).message);
+      throw new SupervisorCallError(`cannot reach the supervisor at ${url}: ${reason}`, 1);
+    }
+    if (!response.ok) throw new SupervisorCallError(`HTTP ${response.status}: ${text}`, 1);
+    try {
+      return { status: response.status, body: JSON.parse(text) as T };
+    } catch {
+      throw new SupervisorCallError(`the supervisor at ${url} answered something other than JSON: ${text.slice(0, 200)}`, 1);
+    }
+  }
+}
+
+/** Runs `work` with a client; a SupervisorCallError becomes its message on stderr and its exit code. */
+export async function withSupervisor(work: (client: SupervisorClient) => Promise<number>): Promise<number> {
+  try {
+    return await work(SupervisorClient.fromConfig());
+  } catch (error) {
+    if (!(error instanceof SupervisorCallError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return error.exitCode;
+  }
+}
