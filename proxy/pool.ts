@@ -47,6 +47,14 @@ export interface PoolStats {
   clientShareRefused: number;
 }
 
+/** What a retiring proxy process's pool does about slots it lacks or no longer needs (handoff.ts). */
+export interface RetiredSlots {
+  /** a request had to wait: ask the process that took over for one of its slots */
+  borrow(pool: Pool, request: AcquireRequest): void;
+  /** after each release: slots that freed and found no waiter go back to the process that took over */
+  released(pool: Pool): void;
+}
+
 /** One client's part of a pool right now, for the dashboard. */
 export interface ClientShare {
   lane: Lane;
@@ -64,7 +72,9 @@ export interface ClientShare {
  */
 export class Pool extends EventEmitter {
   readonly name: string;
-  readonly upstreams: Upstream[];
+  /** the workers new requests may go to (a reload replaces the list, not the workers it keeps) */
+  private workers: Upstream[];
+  private settings: PoolConfig;
   private readonly queue = new FairQueue<Waiter>();
   private readonly slots: SlotLedger;
   /** WebSocket places per client (entries leave at zero) */
@@ -72,16 +82,38 @@ export class Pool extends EventEmitter {
   /** client connections upgraded (or being upgraded) to this pool's workers */
   private upgradedConnections = 0;
   private readonly counters: PoolStats = { queued: 0, queuePeak: 0, queueFull: 0, queueTimeouts: 0, clientShareRefused: 0 };
+  private retired: RetiredSlots | undefined;
 
   constructor(
     name: string,
-    readonly config: PoolConfig,
+    config: PoolConfig,
     upstreams: Upstream[],
   ) {
     super();
     this.name = name;
-    this.upstreams = upstreams;
-    this.slots = new SlotLedger(config.perClient.maxInFlight ?? config.concurrency, () => this.dispatch());
+    this.workers = upstreams;
+    this.settings = config;
+    this.slots = new SlotLedger(config.perClient.maxInFlight ?? config.concurrency, () => this.afterRelease());
+  }
+
+  get upstreams(): Upstream[] {
+    return this.workers;
+  }
+
+  get config(): PoolConfig {
+    return this.settings;
+  }
+
+  /**
+   * A reload: new settings and worker list (kept workers are the same objects, with their slots
+   * and state). Waiters keep the timeout they were queued with; a smaller queue or share turns
+   * away newcomers until it is met, and a larger one hands out what it frees at once.
+   */
+  reconfigure(config: PoolConfig, upstreams: Upstream[]): void {
+    this.settings = config;
+    this.workers = upstreams;
+    this.slots.setMaxInFlight(config.perClient.maxInFlight ?? config.concurrency);
+    this.dispatch();
   }
 
   /** the pool's counters, as of now (a copy) */
@@ -163,6 +195,7 @@ export class Pool extends EventEmitter {
     this.queue.push(waiter);
     this.counters.queued = this.queue.size;
     this.counters.queuePeak = Math.max(this.counters.queuePeak, this.queue.size);
+    this.retired?.borrow(this, request);
     return () => {
       if (this.remove(waiter)) clearTimeout(waiter.timer);
     };
@@ -184,6 +217,33 @@ export class Pool extends EventEmitter {
       clearTimeout(waiter.timer);
       waiter.callback(undefined, this.occupy(upstream, waiter.request));
     }
+  }
+
+  /**
+   * This process is being replaced (handoff.ts): from now on it fills only the slots it holds, each
+   * once more as it frees, for a request of its own that waits; the others go to its successor.
+   */
+  retire(slots: RetiredSlots): void {
+    this.retired = slots;
+    for (const upstream of this.upstreams) upstream.capSlots(upstream.inflight);
+  }
+
+  /** The successor lent a slot of this worker: a waiter takes it, or it goes back. */
+  lend(upstream: Upstream): void {
+    upstream.capSlots(upstream.slotLimit + 1);
+    this.dispatch();
+    this.giveBackUnused();
+  }
+
+  private afterRelease(): void {
+    this.dispatch();
+    this.giveBackUnused();
+  }
+
+  private giveBackUnused(): void {
+    if (!this.retired) return;
+    for (const upstream of this.upstreams) if (upstream.slotLimit > upstream.inflight) upstream.capSlots(upstream.inflight);
+    this.retired.released(this);
   }
 
   /** Who holds and waits for this pool's workers now, the biggest first (at most `limit`). */

@@ -19,10 +19,11 @@ export class Upstream {
   readonly index: number;
   readonly host: string;
   readonly port: number;
-  readonly concurrency: number;
+  /** slots of the worker (written only by reconfigure) */
+  concurrency: number;
   /** bounded to the worker's concurrency, so the proxy never opens more sockets than it has slots */
   readonly agent: http.Agent;
-  private readonly idleSocketTimeoutMs: number;
+  private idleSocketTimeoutMs: number;
   /**
    * Each pooled socket as the last sweep found it: idle since when, and its byte count then (a
    * Map, not a property: sockets keep one V8 shape). Rebuilt by every sweep from the free lists.
@@ -37,6 +38,10 @@ export class Upstream {
   private servedCount = 0;
   private failureCount = 0;
   private lastFailure: string | undefined;
+  /** slots of this worker that another proxy process holds: the one this process replaces (handoff.ts) */
+  private heldElsewhere = 0;
+  /** a retiring proxy process takes no slot beyond those it holds: their count, shrinking as they free */
+  private retiredCap: number | undefined;
 
   constructor(options: UpstreamOptions) {
     this.pool = options.pool;
@@ -78,6 +83,17 @@ export class Upstream {
     return this.lastFailure;
   }
 
+  /**
+   * A reload changed the pool's settings: slots and socket bounds follow at once; requests in
+   * flight keep the slots they hold (a smaller concurrency just gives out no more until they end).
+   */
+  reconfigure(options: Pick<UpstreamOptions, 'concurrency' | 'idleSocketTimeoutMs'>): void {
+    this.concurrency = options.concurrency;
+    this.agent.maxSockets = options.concurrency;
+    this.agent.maxFreeSockets = options.concurrency;
+    this.idleSocketTimeoutMs = options.idleSocketTimeoutMs;
+  }
+
   /** Pool.setState's part: returns the previous state. */
   changeState(state: UpstreamState): UpstreamState {
     const previous = this.currentState;
@@ -110,7 +126,22 @@ export class Upstream {
   }
 
   get hasFreeSlot(): boolean {
-    return this.state === 'ready' && this.inflight < this.concurrency;
+    return this.state === 'ready' && this.inflight < this.slotLimit;
+  }
+
+  /** the slots this process may fill: fewer than the concurrency while another process holds some */
+  get slotLimit(): number {
+    return this.retiredCap ?? Math.max(0, this.concurrency - this.heldElsewhere);
+  }
+
+  /** How many of the worker's slots the other proxy process holds (handoff.ts). */
+  setHeldElsewhere(slots: number): void {
+    this.heldElsewhere = slots;
+  }
+
+  /** A retiring process's limit: the slots it still holds (handoff.ts), or none any more. */
+  capSlots(limit: number | undefined): void {
+    this.retiredCap = limit;
   }
 
   snapshot() {
@@ -121,6 +152,8 @@ export class Upstream {
       address: this.address,
       state: this.state,
       inflight: this.inflight,
+      /** slots another proxy process holds (during a proxy replacement), when any */
+      heldElsewhere: this.heldElsewhere || undefined,
       served: this.served,
       failures: this.failures,
       lastError: this.lastError,
