@@ -46,17 +46,24 @@ export function buildApi({ supervisor, token, log, dataDir, access: accessOption
 
   app.get('/api/fleet', async () => supervisor.snapshot());
 
-  app.get<{ Querystring: { since?: string; limit?: string } }>('/api/events', async (request, reply) => {
+  app.get<{ Querystring: { since?: string; after?: string; limit?: string } }>('/api/events', async (request, reply) => {
+    const limit = request.query.limit ? Math.min(Math.max(Number(request.query.limit) || 1, 1), 10_000) : undefined;
+    // Beyond DESIGN.md: `after=<id>` follows this process's events (the cursor a fleet action answers with).
+    if (request.query.after !== undefined) {
+      if (request.query.since !== undefined) return reply.code(400).send({ error: 'since and after cannot be combined' });
+      if (!/^\d{1,15}$/.test(request.query.after)) return reply.code(400).send({ error: 'after must be an event id (0 or more)' });
+      return supervisor.events.after(Number(request.query.after), limit);
+    }
     const since = request.query.since ? new Date(request.query.since) : undefined;
     if (since && Number.isNaN(since.getTime())) return reply.code(400).send({ error: 'since must be an ISO date' });
-    const limit = request.query.limit ? Math.min(Math.max(Number(request.query.limit) || 1, 1), 10_000) : undefined;
     return supervisor.events.since(since, limit);
   });
 
   app.post<{ Params: { name: string } }>('/api/workers/:name/drain', async (request, reply) => {
     try {
-      supervisor.coordinator.drain(request.params.name);
-      return reply.code(202).send({ worker: request.params.name, state: supervisor.fleet.get(request.params.name)?.state });
+      const eventCursor = supervisor.events.cursor();
+      const started = supervisor.coordinator.drain(request.params.name);
+      return reply.code(202).send({ worker: request.params.name, state: supervisor.fleet.get(request.params.name)?.state, started, eventCursor });
     } catch (error) {
       return sendError(reply, error);
     }
@@ -74,8 +81,9 @@ export function buildApi({ supervisor, token, log, dataDir, access: accessOption
 
   app.post<{ Params: { name: string } }>('/api/workers/:name/recycle', async (request, reply) => {
     try {
+      const eventCursor = supervisor.events.cursor();
       const queued = supervisor.coordinator.requestRecycle(request.params.name, 'manual');
-      return reply.code(202).send({ worker: request.params.name, queued, alreadyPending: !queued });
+      return reply.code(202).send({ worker: request.params.name, queued, alreadyPending: !queued, eventCursor });
     } catch (error) {
       return sendError(reply, error);
     }
@@ -83,7 +91,10 @@ export function buildApi({ supervisor, token, log, dataDir, access: accessOption
 
   app.post<{ Params: { pool: string } }>('/api/pools/:pool/roll', async (request, reply) => {
     try {
-      return reply.code(202).send({ pool: request.params.pool, queued: supervisor.coordinator.roll(request.params.pool) });
+      const eventCursor = supervisor.events.cursor();
+      const queued = supervisor.coordinator.roll(request.params.pool);
+      const alreadyPending = supervisor.fleet.pools.get(request.params.pool)!.workers.map((worker) => worker.name).filter((name) => !queued.includes(name));
+      return reply.code(202).send({ pool: request.params.pool, queued, alreadyPending, eventCursor });
     } catch (error) {
       return sendError(reply, error);
     }

@@ -41,6 +41,9 @@ export class FleetActionError extends Error {
   }
 }
 
+/** How long a restarted worker may take to answer its health check (DrainTiming.restartTimeoutMs in production). */
+export const RESTART_TIMEOUT_MS = 90_000;
+
 const POLICY_REASONS: ReadonlySet<RecycleReason> = new Set(['requests', 'age', 'rss']);
 /** Consecutive zero in-flight readings before a drain counts as done: covers a request the proxy picked just before it saw the drain. */
 const ZERO_READINGS = 2;
@@ -90,19 +93,24 @@ export class DrainCoordinator {
     return pool.workers.filter((worker) => this.requestRecycle(worker.name, 'roll')).map((worker) => worker.name);
   }
 
-  /** Takes a worker out of rotation and leaves it out (until `undrain` or a recycle). */
-  drain(name: string): void {
+  /**
+   * Takes a worker out of rotation and leaves it out (until `undrain` or a recycle); false when it
+   * was out already. A second `drain` event says whether in-flight work reached 0 within the timeout.
+   */
+  drain(name: string): boolean {
     const worker = this.worker(name);
-    if (worker.state === 'draining' || worker.state === 'restarting') return;
+    if (worker.state === 'draining' || worker.state === 'restarting') return false;
     const pool = this.fleet.pools.get(worker.pool)!;
     if (!canTakeOut(pool.workers, name, pool.config.maxUnavailable)) {
       throw new FleetActionError(409, `${name} is ${worker.state}; draining it would leave pool ${pool.name} without enough ready workers (maxUnavailable ${pool.config.maxUnavailable})`);
     }
     this.fleet.setState(worker, 'draining', 'manual drain');
     this.events.record({ kind: 'drain', pool: worker.pool, worker: name, reason: 'manual' });
+    const started = Date.now();
     void this.waitDrained(worker, pool.config.drainTimeoutSec * 1000).then((drained) => {
-      if (worker.state === 'draining') this.events.record({ kind: 'drain', pool: worker.pool, worker: name, reason: 'manual', detail: { drained } });
+      if (worker.state === 'draining') this.events.record({ kind: 'drain', pool: worker.pool, worker: name, reason: 'manual', detail: { drained, drainMs: Date.now() - started } });
     });
+    return true;
   }
 
   /** Puts a manually drained worker back into rotation. */

@@ -4,7 +4,7 @@ import { parseFatalReport } from '../lib/fatal-report.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProxyWorkerState } from '../lib/fleet-channel.ts';
 import { CrashTracker } from './crash-tracker.ts';
-import { DrainCoordinator } from './drain-coordinator.ts';
+import { DrainCoordinator, RESTART_TIMEOUT_MS } from './drain-coordinator.ts';
 import { EventLog, HISTORY_READ_TIMEOUT_MS } from './event-log.ts';
 import { Fleet, proxyStateOf, type FleetWorker, type WorkerState } from './fleet.ts';
 import { FleetPublisher, type FleetRedisOptions } from './fleet-publisher.ts';
@@ -77,7 +77,7 @@ export class Supervisor {
         recycled: (worker, reason) => this.metrics.recycled(worker.pool, reason),
       },
       this.events,
-      { pollMs: this.timing.drainPollMs, restartTimeoutMs: 90_000 },
+      { pollMs: this.timing.drainPollMs, restartTimeoutMs: RESTART_TIMEOUT_MS },
     );
     this.poller = new HealthPoller(this.fleet, { intervalMs: this.timing.healthIntervalMs, timeoutMs: this.timing.healthTimeoutMs }, (workers) =>
       this.applyPolicy(workers),

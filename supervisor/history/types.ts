@@ -3,6 +3,8 @@ import type { Logger } from '../../lib/log.ts';
 export type FleetEventKind = 'start' | 'ready' | 'drain' | 'recycle' | 'crash' | 'config' | 'error' | 'stop';
 
 export interface FleetEvent {
+  /** set by the supervisor that recorded it: 1, 2, ... within its `EventLog.stream` (not kept in the history store) */
+  id?: number;
   at: Date;
   kind: FleetEventKind;
   pool?: string;

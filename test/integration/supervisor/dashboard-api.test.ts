@@ -197,7 +197,9 @@ describe('dashboard HTTP API: routes and auth', () => {
     const oldPid = h.supervisor.fleet.get('clone-1')!.pid;
     const recycle = await call('POST', '/api/workers/clone-1/recycle');
     assert.equal(recycle.status, 202);
-    assert.deepEqual(await recycle.json(), { worker: 'clone-1', queued: true, alreadyPending: false });
+    const { eventCursor, ...answer } = await recycle.json();
+    assert.deepEqual(answer, { worker: 'clone-1', queued: true, alreadyPending: false });
+    assert.deepEqual(Object.keys(eventCursor), ['stream', 'after']);
     await waitFor(() => h.supervisor.fleet.get('clone-1')!.state === 'ready' && h.supervisor.fleet.get('clone-1')!.pid !== oldPid, 'clone-1 recycled');
     assert.deepEqual(h.restarts, ['clone-1']);
 
@@ -211,6 +213,51 @@ describe('dashboard HTTP API: routes and auth', () => {
     assert.match(metrics, /switchyard_worker_recycles_total\{pool="clone",reason="rss"\} 0/, 'every pool and reason is exported from the start');
     assert.match(metrics, /switchyard_worker_rss_bytes\{worker="web-0"\} \d+/);
     assert.match(metrics, /switchyard_requests_total\{lane="page",code="200"\} 3/, "the proxy's series come first");
+  });
+
+  test('drain, recycle and roll answer with an event cursor; /api/events?after= gives the steps that followed, with ids', async () => {
+    const eventsAfter = async (after: number, query = '') => (await call('GET', `/api/events?after=${after}${query}`)).json();
+    const steps = (events: Array<{ id: number; kind: string; worker?: string; reason?: string; detail?: { drained?: boolean } }>) =>
+      events.map((event) => [event.id, event.kind, event.worker, event.reason, event.detail?.drained]);
+
+    const drain = await (await call('POST', '/api/workers/clone-0/drain')).json();
+    assert.equal(drain.started, true);
+    const { stream, after } = drain.eventCursor;
+    assert.match(stream, /^[0-9a-f-]{36}$/);
+    await waitFor(async () => (await eventsAfter(after)).events.length === 2, 'the drain done', 10_000);
+    const drained = await eventsAfter(after);
+    assert.equal(drained.stream, stream);
+    assert.equal(drained.missed, false);
+    assert.deepEqual(steps(drained.events), [
+      [after + 1, 'drain', 'clone-0', 'manual', undefined],
+      [after + 2, 'drain', 'clone-0', 'manual', true],
+    ]);
+    const again = await (await call('POST', '/api/workers/clone-0/drain')).json();
+    assert.equal(again.started, false, 'a drained worker is not drained twice');
+    assert.deepEqual(again.eventCursor, { stream, after: after + 2 });
+    await call('POST', '/api/workers/clone-0/ready');
+
+    const recycle = await (await call('POST', '/api/workers/clone-0/recycle')).json();
+    assert.deepEqual(recycle.eventCursor, { stream, after: after + 3 }, 'the undrain was event after + 3');
+    await waitFor(async () => (await eventsAfter(after + 3)).events.some((event: { kind: string }) => event.kind === 'recycle'), 'clone-0 recycled', 15_000);
+    assert.deepEqual(steps((await eventsAfter(after + 3)).events), [
+      [after + 4, 'drain', 'clone-0', 'manual', undefined],
+      [after + 5, 'recycle', 'clone-0', 'manual', undefined],
+    ]);
+    const roll = await (await call('POST', '/api/pools/clone/roll')).json();
+    assert.deepEqual([roll.queued.length + roll.alreadyPending.length, roll.eventCursor.after], [2, after + 5]);
+    await waitFor(async () => (await eventsAfter(after + 5)).events.filter((event: { kind: string }) => event.kind === 'recycle').length === 2, 'clone rolled', 20_000);
+
+    assert.deepEqual(steps((await eventsAfter(after, '&limit=1')).events), [[after + 1, 'drain', 'clone-0', 'manual', undefined]]);
+    assert.deepEqual(await eventsAfter(after + 1000), { stream, events: [], missed: false }, 'nothing after the newest');
+    for (const query of ['after=-1', 'after=x', 'after=', `after=1&since=${new Date().toISOString()}`]) {
+      assert.equal((await call('GET', `/api/events?${query}`)).status, 400, query);
+    }
+    const last = (await eventsAfter(after)).events.at(-1).id;
+    for (let i = 0; i < 1001; i++) h.supervisor.events.record({ kind: 'config', reason: `filler ${i}` });
+    const overrun = await eventsAfter(last);
+    assert.equal(overrun.missed, true, 'events pushed out of memory are reported, not silently skipped');
+    assert.equal(overrun.events[0].id, last + 2);
   });
 
   test('login form: wrong, empty or missing token 401, cross-origin 403, right token sets an HttpOnly SameSite=Strict session', async () => {
