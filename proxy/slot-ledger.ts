@@ -34,7 +34,7 @@ export class SlotLedger {
   private readonly heldBy = new Map<string, { slots: number; takenAtSum: number }>();
   private readonly held = new Set<Slot>();
   private readonly usage = new RecentUsage();
-  private readonly maxInFlight: number;
+  private maxInFlight = Infinity;
 
   constructor(
     /** slots one client may hold at once (0: no limit) */
@@ -42,6 +42,11 @@ export class SlotLedger {
     /** called after every release, to hand the slot on */
     private readonly onRelease: () => void,
   ) {
+    this.setMaxInFlight(maxInFlight);
+  }
+
+  /** A reload's new share: clients above it keep their slots and take no more until below. */
+  setMaxInFlight(maxInFlight: number): void {
     this.maxInFlight = maxInFlight === 0 ? Infinity : maxInFlight;
   }
 
