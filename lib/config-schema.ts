@@ -26,6 +26,8 @@ export const CLASSES = ['static', ...LANES] as const;
 export type RequestClass = (typeof CLASSES)[number];
 export const BALANCERS = ['round-robin', 'ip-hash', 'least-outstanding'] as const;
 export type BalancerName = (typeof BALANCERS)[number];
+export const ACCESS_LOG_FORMATS = ['combined', 'json'] as const;
+export type AccessLogFormat = (typeof ACCESS_LOG_FORMATS)[number];
 
 // One condition of a classification rule. All fields given must match (AND).
 const matchSchema = z.strictObject({
@@ -309,6 +311,16 @@ const proxySchema = z.strictObject({
           idleTimeoutMs: ms(1000),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  /** one line per request answered, as nginx's access_log; SIGUSR1 reopens the file (log rotation) */
+  accessLog: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** default <data>/log/access.log; a relative path is taken from the checkout, as every path in this file */
+      path: z.string().min(1).optional(),
+      /** combined: nginx's and Apache's format; json: one object per line, with lane, worker and timings */
+      format: z.enum(ACCESS_LOG_FORMATS).default('combined'),
     })
     .prefault({}),
   shutdown: z

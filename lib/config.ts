@@ -88,10 +88,11 @@ export function validateConfig(
   }
   config.data = path.resolve(PROJECT_ROOT, config.data);
   config.proxy.static.root = path.resolve(PROJECT_ROOT, config.proxy.static.root);
-  const spoolDir = config.proxy.bodies.spoolDir;
-  config.proxy.bodies.spoolDir = spoolDir ? path.resolve(PROJECT_ROOT, spoolDir) : path.join(config.data, 'spool', 'bodies');
-  const responseSpool = config.proxy.streaming.spoolDir;
-  config.proxy.streaming.spoolDir = responseSpool ? path.resolve(PROJECT_ROOT, responseSpool) : path.join(config.data, 'spool', 'responses');
+  // a path given is taken from the checkout; one left out goes under the data directory
+  const dataPath = (given: string | undefined, ...underData: string[]) => (given ? path.resolve(PROJECT_ROOT, given) : path.join(config.data, ...underData));
+  config.proxy.bodies.spoolDir = dataPath(config.proxy.bodies.spoolDir, 'spool', 'bodies');
+  config.proxy.streaming.spoolDir = dataPath(config.proxy.streaming.spoolDir, 'spool', 'responses');
+  config.proxy.accessLog.path = dataPath(config.proxy.accessLog.path, 'log', 'access.log');
   if (config.worker.repos) config.worker.repos = path.resolve(PROJECT_ROOT, config.worker.repos);
   return config;
 }

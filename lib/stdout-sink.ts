@@ -1,7 +1,7 @@
 import sonicBoom, { type SonicBoom as SonicBoomStream, type SonicBoomOpts } from 'sonic-boom';
 
 // CommonJS (module.exports = SonicBoom), while its types describe an ES module with a default export
-const SonicBoom = sonicBoom as unknown as new (options: SonicBoomOpts) => SonicBoomStream;
+export const SonicBoom = sonicBoom as unknown as new (options: SonicBoomOpts) => SonicBoomStream;
 
 export interface StdoutSinkOptions {
   /** default 1 (stdout) */

@@ -36,6 +36,8 @@ export interface Route {
 export interface Exchange extends Route {
   req: http.IncomingMessage;
   res: http.ServerResponse;
+  /** the request's headers as the client sent them (req.headers becomes what the worker gets) */
+  clientHeaders: http.IncomingHttpHeaders;
   clientIp: string;
   /** who the request counts against in its pool's fair share (fair-share-key.ts) */
   client: string;
@@ -54,6 +56,10 @@ export interface Exchange extends Route {
   /** filled in by the forwarder, read when the exchange ends (logs and stats) */
   worker: string | undefined;
   retried: boolean;
+  /** ms spent waiting in the pool's queue for a slot, every attempt together */
+  queueMs: number;
+  /** ms from the latest send to the worker's response headers (undefined: no worker answered) */
+  upstreamMs: number | undefined;
   /** sends so far: a refused connect may be retried on each other worker, a reused-socket reset once */
   sends: number;
   resetRetried: boolean;
@@ -76,6 +82,7 @@ export function createExchange(start: ExchangeStart): Exchange {
   return {
     req: start.req,
     res: start.res,
+    clientHeaders: start.req.headers,
     lane: start.route.lane,
     pool: start.route.pool,
     balancer: start.route.balancer,
@@ -91,6 +98,8 @@ export function createExchange(start: ExchangeStart): Exchange {
     tunnelled: false,
     worker: undefined,
     retried: false,
+    queueMs: 0,
+    upstreamMs: undefined,
     sends: 0,
     resetRetried: false,
     error: undefined,

@@ -27,6 +27,8 @@ class Attempt implements Deadlined {
   producing: ProducingDeadline | undefined = undefined;
   /** the worker connection had carried a response before (Node's reusedSocket misses sockets handed to queued requests) */
   reusedConnection = false;
+  /** performance.now() when the request went to the worker */
+  sentAt = 0;
   responded = false;
   failed = false;
   finished = false;
@@ -153,10 +155,12 @@ export class Forwarder {
   private acquire(exchange: Exchange, retried: boolean): void {
     const { pool, res } = exchange;
     let answered = false;
+    let queuedAt = 0; // stays 0 when a slot was free at once
     const onClientGone = () => cancel();
     const request = { balancer: exchange.balancer, key: exchange.clientIp, client: exchange.client, lane: exchange.lane, priority: exchange.priority };
     const cancel = pool.acquire(request, (failure, slot) => this.contain(exchange, () => {
       answered = true;
+      if (queuedAt > 0) exchange.queueMs += performance.now() - queuedAt;
       res.off('close', onClientGone);
       if (failure || !slot) {
         const retryAfter = { 'retry-after': String(pool.retryAfterSec) };
@@ -167,7 +171,10 @@ export class Forwarder {
       if (res.destroyed) return slot.release();
       this.send(new Attempt(exchange, slot, retried));
     }));
-    if (!answered) res.once('close', onClientGone);
+    if (!answered) {
+      queuedAt = performance.now();
+      res.once('close', onClientGone);
+    }
   }
 
   private send(attempt: Attempt): void {
@@ -178,6 +185,7 @@ export class Forwarder {
     exchange.worker = upstream.name;
     exchange.retried = attempt.retried;
     exchange.sends++;
+    attempt.sentAt = performance.now();
     const now = Date.now();
     this.awaitingHeaders.add(attempt, now + this.config.upstream.responseTimeoutMs);
     const laneTimeout = this.lanes[exchange.lane].responseTimeoutMs;
@@ -278,6 +286,7 @@ export class Forwarder {
     attempt.proxyRes = proxyRes;
     this.awaitingHeaders.remove(attempt);
     const { exchange, slot } = attempt;
+    exchange.upstreamMs = performance.now() - attempt.sentAt;
     if (res.headersSent || res.destroyed) {
       proxyRes.destroy();
       return;
@@ -407,6 +416,7 @@ export class Forwarder {
     const { exchange, slot } = attempt;
     attempt.responded = true;
     this.awaitingHeaders.remove(attempt);
+    exchange.upstreamMs = performance.now() - attempt.sentAt;
     const { socket: client, head } = exchange.upgrade!;
     if (client.destroyed || exchange.res.headersSent) return void workerSocket.destroy();
     const extra = ['X-Switchyard-Lane', exchange.lane];

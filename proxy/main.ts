@@ -35,6 +35,8 @@ async function main(): Promise<void> {
   // With Redis, drains reach every proxy over pub/sub; without it, the supervisor uses the control API.
   const fleet = process.env.REDIS_URL ? new FleetSubscriber(process.env.REDIS_URL, token, (worker, state) => proxy.setWorkerState(worker, state), log) : undefined;
   process.send?.('ready');
+  // log rotation, as nginx: the access log's path is opened afresh (Node's own use of SIGUSR1, starting the inspector, gives way)
+  process.on('SIGUSR1', () => proxy.reopenAccessLog());
 
   handleStopRequests({
     log,

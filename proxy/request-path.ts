@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { CidrSet } from '../lib/cidr.ts';
-import type { Lane, SwitchyardConfig } from '../lib/config.ts';
+import type { Lane, RequestClass, SwitchyardConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Classifier } from './classify.ts';
 import { splitUrl } from './classify.ts';
@@ -73,7 +73,7 @@ export class RequestPath {
     const handle = () => this.start(req, res, undefined, connection);
     if (!connections.inTurn(connection, handle)) {
       sendError(res, 503, 'too many pipelined requests', { connection: 'close', 'retry-after': '1' });
-      recorder.refused(connection?.requestClass ?? 'page', 503);
+      recorder.refused(connection?.requestClass ?? 'page', req, res, 503, identifyClient(req, this.parts.trusted, connection).ip);
     }
   }
 
@@ -96,7 +96,7 @@ export class RequestPath {
     this.inFlight--;
     connections.requestFinished(connections.get(exchange.req.socket));
     connections.upgraded(exchange.req.socket);
-    recorder.ended(exchange.lane, exchange.req, 101, exchange.startedAt, exchange.clientIp, exchange);
+    recorder.ended(exchange.lane, exchange.req, undefined, 101, exchange.startedAt, 0, exchange.clientIp, exchange);
   }
 
   /** Every request, however it is answered, is in flight on its connection until its response closes. */
@@ -113,6 +113,25 @@ export class RequestPath {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse, upgradeOffer: Exchange['upgrade'], connection: TrackedConnection | undefined): void {
     const { config, connections, classifier, forwarder, recorder, trusted } = this.parts;
+    const startedAt = performance.now();
+    const sentBefore = recorder.sentSoFar(req);
+    // set once the request is classified and counted in flight; answers before that get only their access log line
+    let counted: RequestClass | undefined;
+    let clientIp: string | undefined;
+    let exchange: Exchange | undefined;
+    res.on('close', () => {
+      const status = res.writableFinished ? res.statusCode : 499;
+      if (counted === undefined) {
+        return recorder.answeredEarly(req, res, status, startedAt, sentBefore, () => clientIp ?? identifyClient(req, trusted, connection).ip);
+      }
+      if (exchange?.upgrade && exchange.tunnelled) return; // accounted for when the tunnel opened
+      this.inFlight--;
+      if (exchange) {
+        forwarder.clientClosed(exchange);
+        exchange.body?.release();
+      }
+      recorder.ended(counted, req, res, status, startedAt, sentBefore, clientIp!, exchange);
+    });
     const valid = validateRequest(req, config.proxy.limits);
     if (isRefusal(valid)) return refuse(res, valid, true);
     if (serveEndpoint(valid.path, res, config.proxy.internalPaths, this.parts.draining())) return;
@@ -125,23 +144,14 @@ export class RequestPath {
     }
 
     const client = identifyClient(req, trusted, connection);
+    clientIp = client.ip;
     const { path, query } = splitUrl(valid.path);
     const requestClass = classifier.classify({ method: req.method ?? 'GET', path, query, headers: req.headers, clientIp: client.ip });
     if (upgrade && requestClass === 'static') return sendError(res, 404, 'no WebSocket endpoint under the static prefix');
     if (upgrade && this.parts.draining()) return sendError(res, 503, 'shutting down', { 'retry-after': '1' });
     const closeConnection = connections.classified(connection, requestClass) || upgradeOffer !== undefined;
-    const startedAt = performance.now();
-    let exchange: Exchange | undefined;
+    counted = requestClass;
     this.inFlight++;
-    res.on('close', () => {
-      if (exchange?.upgrade && exchange.tunnelled) return; // accounted for when the tunnel opened
-      this.inFlight--;
-      if (exchange) {
-        forwarder.clientClosed(exchange);
-        exchange.body?.release();
-      }
-      recorder.ended(requestClass, req, res.writableFinished ? res.statusCode : 499, startedAt, client.ip, exchange);
-    });
     const tooLarge = this.parts.body.tooLarge(framing);
     if (tooLarge) return refuse(res, tooLarge, true);
 

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 import { CidrSet } from '../lib/cidr.ts';
+import { AccessLog } from './access-log.ts';
 import type { SwitchyardConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import { ThrottledLog } from '../lib/throttled-log.ts';
@@ -23,6 +24,9 @@ import { installConnectionGate } from './stages/admit.ts';
 import { BodyStage } from './stages/body.ts';
 import { RequestRecorder } from './stages/record.ts';
 import { buildRoutes } from './stages/route.ts';
+
+/** how long the access log may take at shutdown to write what it still holds (a stuck disk must not hold the exit) */
+const ACCESS_LOG_FLUSH_MS = 1000;
 
 export interface SwitchyardProxyOptions {
   config: SwitchyardConfig;
@@ -70,6 +74,7 @@ export class SwitchyardProxy {
   private readonly scheduler = new Scheduler();
   private readonly bodies: BodyStore;
   private readonly responseSpool: SpoolStore;
+  private readonly accessLog: AccessLog | undefined;
   private readonly config: SwitchyardConfig;
   private readonly log: Logger;
   private draining = false;
@@ -96,6 +101,7 @@ export class SwitchyardProxy {
       spoolTotalBytes: proxyConfig.streaming.spoolTotalBytes,
       memoryTotalBytes: 0,
     });
+    this.accessLog = proxyConfig.accessLog.enabled ? new AccessLog(proxyConfig.accessLog, log) : undefined;
     this.health = new HealthChecker([...this.pools.values()], proxyConfig.healthCheck, log);
     // what any client can cause over and over is logged once a minute, with a count of the rest
     const faults = { refused: new ThrottledLog(log), malformed: new ThrottledLog(log), bodies: new ThrottledLog(log) };
@@ -110,7 +116,7 @@ export class SwitchyardProxy {
       serveStatic: createStaticHandler(proxyConfig.static),
       body: new BodyStage(this.bodies, config, faults.bodies, (exchange, run) => this.forwarder.contain(exchange, run)),
       forwarder: this.forwarder,
-      recorder: new RequestRecorder(this.stats, log),
+      recorder: new RequestRecorder(this.stats, log, this.accessLog),
       draining: () => this.draining,
     });
 
@@ -145,6 +151,7 @@ export class SwitchyardProxy {
   async listen(port = this.config.proxy.port, host = this.config.proxy.host): Promise<number> {
     this.bodies.prepare();
     this.responseSpool.prepare();
+    this.accessLog?.open();
     this.server.listen(port, host);
     await once(this.server, 'listening');
     this.schedulePeriodicWork();
@@ -186,7 +193,15 @@ export class SwitchyardProxy {
     for (const pool of this.pools.values()) pool.close();
     this.forwarder.close();
     await closed;
+    await this.accessLog?.close(ACCESS_LOG_FLUSH_MS);
     this.log.info('shutdown: done');
+  }
+
+  /** Opens the access log's path afresh, after log rotation moved the file away (SIGUSR1). */
+  reopenAccessLog(): void {
+    if (!this.accessLog) return;
+    this.log.info({ path: this.accessLog.path }, 'access log: reopening');
+    this.accessLog.reopen();
   }
 
   /** Everything an operator or the supervisor needs to see, as plain data. */

@@ -41,6 +41,7 @@ test('listen addresses, spool dirs, the data dir and worker settings are not liv
   const notLive = changes.filter((change) => !change.live).map((change) => change.key);
   assert.deepEqual(notLive.sort(), [
     'data',
+    'proxy.accessLog.path', // follows the data dir
     'proxy.bodies.spoolDir', // follows the data dir
     'proxy.control.port',
     'proxy.host',
