@@ -19,23 +19,33 @@ export interface SupervisorAnswer<T> {
   body: T;
 }
 
-/** The running supervisor's API (supervisor.host:port of the config) with the admin token. */
+/** An address the API listens on, as a client reaches it (a wildcard address means this host). */
+function baseUrlOf({ host, port }: { host: string; port: number }): string {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
+
+/**
+ * The running supervisor's API (supervisor.host:port of the config) with the admin token; or,
+ * with peer 'proxy', the local proxy's control API (proxy.control.host:port).
+ */
 export class SupervisorClient {
   readonly baseUrl: string;
 
   private constructor(
     readonly config: SwitchyardConfig,
     private readonly token: string,
+    /** what the messages call the other end */
+    private readonly peer: 'supervisor' | 'proxy',
   ) {
-    const { host, port } = config.supervisor;
-    this.baseUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    this.baseUrl = baseUrlOf(peer === 'proxy' ? config.proxy.control : config.supervisor);
   }
 
   /** From the config in use ($SWITCHYARD_CONFIG) and the admin token; a problem with either is exit 78. */
-  static fromConfig(): SupervisorClient {
+  static fromConfig(peer: 'supervisor' | 'proxy' = 'supervisor'): SupervisorClient {
     try {
       const config = loadConfig();
-      return new SupervisorClient(config, adminToken(config.data).token);
+      return new SupervisorClient(config, adminToken(config.data).token, peer);
     } catch (error) {
       if (error instanceof ConfigError) throw new SupervisorCallError(error.message, 78);
       throw error;
@@ -43,30 +53,31 @@ export class SupervisorClient {
   }
 
   /** The parsed JSON answer of a 2xx; anything else is a SupervisorCallError (exit 1) naming it. */
-  async call<T = unknown>(method: 'GET' | 'POST', route: string): Promise<SupervisorAnswer<T>> {
+  async call<T = unknown>(method: 'GET' | 'POST', route: string, options: { acceptStatus?: number[]; timeoutMs?: number } = {}): Promise<SupervisorAnswer<T>> {
     const url = `${this.baseUrl}${route}`;
+    const timeoutMs = options.timeoutMs ?? CALL_TIMEOUT_MS;
     let response: Response;
     let text: string;
     try {
-      response = await fetch(url, { method, headers: { authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+      response = await fetch(url, { method, headers: { authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(timeoutMs) });
       text = await response.text();
     } catch (error) {
-      const reason = (error as Error).name === 'TimeoutError' ? `no answer within ${CALL_TIMEOUT_MS} ms` : String((error as Error).cause ?? (error as Error).message);
-      throw new SupervisorCallError(`cannot reach the supervisor at ${url}: ${reason}`, 1);
+      const reason = (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String((error as Error).cause ?? (error as Error).message);
+      throw new SupervisorCallError(`cannot reach the ${this.peer} at ${url}: ${reason}`, 1);
     }
-    if (!response.ok) throw new SupervisorCallError(`HTTP ${response.status}: ${text}`, 1);
+    if (!response.ok && !options.acceptStatus?.includes(response.status)) throw new SupervisorCallError(`HTTP ${response.status}: ${text}`, 1);
     try {
       return { status: response.status, body: JSON.parse(text) as T };
     } catch {
-      throw new SupervisorCallError(`the supervisor at ${url} answered something other than JSON: ${text.slice(0, 200)}`, 1);
+      throw new SupervisorCallError(`the ${this.peer} at ${url} answered something other than JSON: ${text.slice(0, 200)}`, 1);
     }
   }
 }
 
 /** Runs `work` with a client; a SupervisorCallError becomes its message on stderr and its exit code. */
-export async function withSupervisor(work: (client: SupervisorClient) => Promise<number>): Promise<number> {
+export async function withSupervisor(work: (client: SupervisorClient) => Promise<number>, peer: 'supervisor' | 'proxy' = 'supervisor'): Promise<number> {
   try {
-    return await work(SupervisorClient.fromConfig());
+    return await work(SupervisorClient.fromConfig(peer));
   } catch (error) {
     if (!(error instanceof SupervisorCallError)) throw error;
     process.stderr.write(`${error.message}\n`);

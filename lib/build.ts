@@ -2,7 +2,7 @@ import { buildSync } from 'esbuild';
 import path from 'node:path';
 import { PROJECT_ROOT } from './config.ts';
 
-export const RUNTIME_ENTRIES = { proxy: 'proxy/main.ts', worker: 'worker/main.ts', supervisor: 'supervisor/main.ts' } as const;
+export const RUNTIME_ENTRIES = { proxy: 'proxy/main.ts', 'proxy-master': 'proxy/master.ts', worker: 'worker/main.ts', supervisor: 'supervisor/main.ts' } as const;
 export type RuntimeName = keyof typeof RUNTIME_ENTRIES;
 export type RuntimeScripts = Record<RuntimeName, string>;
 
@@ -12,7 +12,7 @@ export function runtimeScripts(): RuntimeScripts {
 }
 
 /**
- * Compiles the three long-running processes to plain JavaScript (esbuild, about a second).
+ * Compiles the long-running processes to plain JavaScript (esbuild, about a second).
  * Production runs these, not tsx: no transpiler in the request path and faster worker boots,
  * which is what a rolling recycle waits for. Packages stay external (node_modules as installed).
  */

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { PROJECT_ROOT, type SwitchyardConfig } from './config.ts';
 import { runtimeScripts, type RuntimeScripts } from './build.ts';
 import { exitDeadlineMs, PM2_KILL_AFTER_MS } from './stop-deadlines.ts';
+import { PROXY_SCRIPT_ENV } from './proxy-script-env.ts';
 
 /** A PM2 app description (the subset we use). */
 export interface Pm2App {
@@ -64,7 +65,11 @@ const nodeApp = (name: string, script: string, env: Record<string, string>, node
 export function pm2Apps(config: SwitchyardConfig, configFile: string, scripts: RuntimeScripts = runtimeScripts()): Pm2App[] {
   const shared = { SWITCHYARD_CONFIG: configFile, SWITCHYARD_DATA: config.data };
   const apps: Pm2App[] = [
-    { ...nodeApp('proxy', scripts.proxy, shared, PROXY_NODE_ARGS), kill_timeout: exitDeadlineMs('proxy', config) + PM2_KILL_AFTER_MS },
+    // the master holds the listeners and runs scripts.proxy, twice while one replaces the other (restart-proxy)
+    {
+      ...nodeApp('proxy', scripts['proxy-master'], { ...shared, [PROXY_SCRIPT_ENV]: scripts.proxy }, PROXY_NODE_ARGS),
+      kill_timeout: exitDeadlineMs('proxy-master', config) + PM2_KILL_AFTER_MS,
+    },
     { ...nodeApp('supervisor', scripts.supervisor, shared), kill_timeout: exitDeadlineMs('supervisor', config) + PM2_KILL_AFTER_MS },
   ];
   for (const [pool, poolConfig] of Object.entries(config.pools)) {

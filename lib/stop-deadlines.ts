@@ -9,12 +9,15 @@ import type { SwitchyardConfig } from './config.ts';
 export const EXIT_MARGIN_MS = 3000;
 export const PM2_KILL_AFTER_MS = 2000;
 
-export type StackProcess = 'proxy' | 'supervisor' | 'worker';
+export type StackProcess = 'proxy' | 'proxy-master' | 'supervisor' | 'worker';
 
 export function exitDeadlineMs(process: StackProcess, config: SwitchyardConfig): number {
   switch (process) {
     case 'proxy':
       return config.proxy.shutdown.healthFailLeadMs + config.proxy.shutdown.graceMs + EXIT_MARGIN_MS;
+    case 'proxy-master':
+      // it waits for its proxy processes, each bounded as above
+      return exitDeadlineMs('proxy', config) + EXIT_MARGIN_MS;
     case 'worker':
       // the worker aborts what is still in flight at shutdownTimeoutMs, then reaps git/hg (2 s at most)
       return config.worker.shutdownTimeoutMs + EXIT_MARGIN_MS;

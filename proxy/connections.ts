@@ -53,6 +53,8 @@ export class ConnectionTracker {
   /** connections with nothing in flight, longest idle first (a Set keeps insertion order) */
   private readonly idleOrder = new Set<TrackedConnection>();
   private shuttingDown = false;
+  /** the process is being replaced: every connection closes after its next response */
+  private retiring = false;
 
   constructor(
     private readonly config: ClientsConfig,
@@ -123,7 +125,7 @@ export class ConnectionTracker {
     if (!connection) return true;
     connection.requestClass = requestClass;
     const max = this.config[requestClass].maxRequestsPerSocket;
-    return this.shuttingDown || (max > 0 && connection.requests >= max);
+    return this.shuttingDown || this.retiring || (max > 0 && connection.requests >= max);
   }
 
   /**
@@ -148,6 +150,8 @@ export class ConnectionTracker {
     if (connection.active > 0) return;
     const next = connection.waiting.shift();
     if (next) return next();
+    // (retiring: a response that began before said keep-alive, so its client may already be sending
+    // the next request: the connection stays and that request is answered with Connection: close)
     if (this.shuttingDown || connection.closeWhenAnswered) return this.close(connection);
     connection.idleSince = Date.now();
     connection.bytesReadWhenIdle = connection.socket.bytesRead;
@@ -194,6 +198,15 @@ export class ConnectionTracker {
     for (const connection of [...this.connections.values()]) {
       if (this.isIdle(connection, now)) this.close(connection);
     }
+  }
+
+  /** A successor took over: each connection closes after its next response; idle ones at their idle timeout, never early. */
+  retire(): void {
+    this.retiring = true;
+  }
+
+  get isRetiring(): boolean {
+    return this.retiring;
   }
 
   destroyAll(): void {

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { bearerMatches, requireAdminToken } from '../lib/admin-token.ts';
 import type { Logger } from '../lib/log.ts';
+import type { ProcessInfo } from './replacement.ts';
 import type { ProxyStats } from './stats.ts';
 import type { UpstreamState } from './upstream.ts';
 
@@ -12,6 +13,12 @@ export interface ControlledProxy {
   readonly stats: Pick<ProxyStats, 'registry' | 'finishedMinutes'>;
   /** the worker's snapshot after the change, or undefined when there is no such worker */
   setWorkerState(name: string, state: UpstreamState): { name: string; state: UpstreamState } | undefined;
+}
+
+/** The proxy process's own lifecycle: which one it is, and its replacement (proxy/replacement.ts). */
+export interface ControlledProcess {
+  info(): ProcessInfo;
+  requestReplacement(): Promise<{ ok: true; successor: { pid: number; generation: number } } | { ok: false; error: string }>;
 }
 
 const SETTABLE_STATES: ReadonlySet<string> = new Set<UpstreamState>(['ready', 'draining', 'down']);
@@ -48,6 +55,8 @@ function readJson(req: http.IncomingMessage): Promise<unknown> {
  *   GET /stats/minutes?since=<iso>  finished per-minute lane stats
  *   GET /metrics                    Prometheus text of this proxy
  *   PUT /workers/<name>/state       {"state":"draining"|"ready"|"down"}
+ *   POST /restart                   replace this proxy process by a fresh one (proxy/master.ts);
+ *                                   answers once the successor listens: 202 {from, to}, or 409
  */
 export class ControlServer {
   readonly server: http.Server;
@@ -56,6 +65,7 @@ export class ControlServer {
     private readonly proxy: ControlledProxy,
     private readonly token: string,
     private readonly log: Logger,
+    private readonly lifecycle?: ControlledProcess,
   ) {
     requireAdminToken(token, 'proxy control API');
     this.server = http.createServer((req, res) => {
@@ -77,7 +87,18 @@ export class ControlServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (!bearerMatches(req.headers.authorization, this.token)) return send(res, 401, { error: 'admin token required' });
     const url = new URL(req.url ?? '/', 'http://control');
-    if (req.method === 'GET' && url.pathname === '/state') return send(res, 200, this.proxy.state());
+    if (req.method === 'GET' && url.pathname === '/state') {
+      const state = this.proxy.state() as Record<string, unknown>;
+      return send(res, 200, this.lifecycle ? { ...state, process: this.lifecycle.info() } : state);
+    }
+    if (req.method === 'POST' && url.pathname === '/restart') {
+      if (!this.lifecycle) return send(res, 409, { error: 'this proxy cannot be replaced in place' });
+      const from = this.lifecycle.info();
+      const answer = await this.lifecycle.requestReplacement();
+      if (!answer.ok) return send(res, 409, { error: answer.error });
+      this.log.info({ from: from.pid, to: answer.successor.pid }, 'proxy replacement asked over the control API');
+      return send(res, 202, { from: { pid: from.pid, generation: from.generation }, to: answer.successor });
+    }
     if (req.method === 'GET' && url.pathname === '/metrics') {
       return send(res, 200, await this.proxy.stats.registry.metrics(), this.proxy.stats.registry.contentType);
     }

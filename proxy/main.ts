@@ -6,6 +6,7 @@ import { handleStopRequests } from '../lib/process-stop.ts';
 import { exitDeadlineMs } from '../lib/stop-deadlines.ts';
 import { FleetSubscriber } from './fleet-subscriber.ts';
 import { ControlServer } from './control.ts';
+import { ReplaceableProcess } from './replacement.ts';
 import { SwitchyardProxy } from './server.ts';
 
 const log = createLogger('proxy');
@@ -23,8 +24,20 @@ async function main(): Promise<void> {
     throw error;
   }
   const proxy = new SwitchyardProxy({ config, log });
+  let fleet: FleetSubscriber | undefined;
   // The control API sees the proxy through a narrow interface (ControlledProxy): built here, not by the proxy.
-  const control = new ControlServer(proxy, token, log);
+  // Under proxy/master.ts, this process can be replaced by a fresh one with no request lost.
+  const lifecycle = new ReplaceableProcess(
+    proxy.pools,
+    async (slots) => {
+      control.server.close(); // the successor answers the control API from now on
+      void fleet?.close();
+      await proxy.retire(slots);
+      await control.close();
+    },
+    log,
+  );
+  const control = new ControlServer(proxy, token, log, lifecycle);
   const [port, controlPort] = await Promise.all([proxy.listen(), control.listen(config.proxy.control.port, config.proxy.control.host)]).catch(
     (error: NodeJS.ErrnoException & { address?: string; port?: number }) => {
       if (!isAddressInUse(error)) throw error;
@@ -33,7 +46,7 @@ async function main(): Promise<void> {
   );
   log.info({ host: config.proxy.host, port, controlPort, pools: [...proxy.pools.keys()] }, 'proxy listening');
   // With Redis, drains reach every proxy over pub/sub; without it, the supervisor uses the control API.
-  const fleet = process.env.REDIS_URL ? new FleetSubscriber(process.env.REDIS_URL, token, (worker, state) => proxy.setWorkerState(worker, state), log) : undefined;
+  fleet = process.env.REDIS_URL ? new FleetSubscriber(process.env.REDIS_URL, token, (worker, state) => proxy.setWorkerState(worker, state), log) : undefined;
   process.send?.('ready');
   // log rotation, as nginx: the access log's path is opened afresh (Node's own use of SIGUSR1, starting the inspector, gives way)
   process.on('SIGUSR1', () => proxy.reopenAccessLog());

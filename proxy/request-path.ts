@@ -106,6 +106,8 @@ export class RequestPath {
     if (req.socket.destroyed || !res.socket) return;
     const { connections, log } = this.parts;
     connections.requestStarted(connection);
+    // replaced by a successor: every answer, the proxy's own included, says Connection: close
+    if (connections.isRetiring) res.shouldKeepAlive = false;
     containRequest(log, req, res, () => this.handle(req, res, upgradeOffer, connection));
     // after handle's own close listener: finishing may start the connection's next pipelined request
     res.once('close', () => connections.requestFinished(connection));

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { CidrSet } from '../lib/cidr.ts';
 import { AccessLog } from './access-log.ts';
@@ -10,6 +10,7 @@ import { Classifier } from './classify.ts';
 import { ConnectionTracker } from './connections.ts';
 import { containSocket } from './containment.ts';
 import { Forwarder } from './forwarder.ts';
+import type { RetiringSlots } from './handoff.ts';
 import { HealthChecker } from './health-check.ts';
 import { Pool } from './pool.ts';
 import { RequestPath } from './request-path.ts';
@@ -78,6 +79,7 @@ export class SwitchyardProxy {
   private readonly config: SwitchyardConfig;
   private readonly log: Logger;
   private draining = false;
+  private retiring = false;
   private closing = false;
 
   constructor(options: SwitchyardProxyOptions) {
@@ -177,24 +179,48 @@ export class SwitchyardProxy {
    * listener closes, idle connections close, in-flight requests finish (up to graceMs).
    */
   async shutdown(): Promise<void> {
-    if (this.draining) return;
+    if (this.draining || this.retiring) return;
     this.draining = true;
     const { healthFailLeadMs, graceMs } = this.config.proxy.shutdown;
     this.log.info({ healthFailLeadMs, graceMs, inflight: this.path.inflight }, 'shutdown: draining');
     if (healthFailLeadMs > 0) await new Promise((resolve) => setTimeout(resolve, healthFailLeadMs));
+    await this.windDown(() => this.connections.beginShutdown(), () => this.path.inflight === 0);
+    this.log.info('shutdown: done');
+  }
+
+  /**
+   * This process is being replaced by a successor that already listens (proxy/master.ts). Unlike a
+   * shutdown, /healthz stays green (a load balancer's keep-alive probe may still land here) and no
+   * idle connection is closed early, which would race a request on its way (nginx reload's
+   * reset): each connection gets `Connection: close` on its next response, and an idle one closes
+   * at its idle timeout as on any day. Worker slots go to the successor as they free
+   * (handoff.ts). Resolves when no request and no connection is left, or graceMs after.
+   */
+  async retire(handoff: RetiringSlots): Promise<void> {
+    if (this.draining || this.retiring) return;
+    this.retiring = true;
+    this.log.info({ graceMs: this.config.proxy.shutdown.graceMs, inflight: this.path.inflight, connections: this.connections.size }, 'retiring: a successor took over the listener');
+    handoff.begin();
+    await this.windDown(() => this.connections.retire(), () => this.path.inflight === 0 && this.connections.size === 0, { keepIdle: true });
+    this.log.info('retiring: done');
+  }
+
+  /** Stops accepting, lets what is in flight finish within proxy.shutdown.graceMs, then cuts the rest and stops. */
+  private async windDown(begin: () => void, finished: () => boolean, options: { keepIdle?: boolean } = {}): Promise<void> {
     this.closing = true;
-    const closed = new Promise((resolve) => this.server.close(resolve));
-    this.connections.beginShutdown();
-    const deadline = Date.now() + graceMs;
-    while (this.path.inflight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    if (this.path.inflight > 0) this.log.warn({ inflight: this.path.inflight }, 'shutdown: grace period over, cutting connections');
+    // http.Server#close also closes every idle keep-alive connection at once (Node 19+): the reset
+    // a request already on its way would get. A retiring process only stops listening.
+    const closed = new Promise((resolve) => (options.keepIdle ? net.Server.prototype.close.call(this.server, resolve) : this.server.close(resolve)));
+    begin();
+    const deadline = Date.now() + this.config.proxy.shutdown.graceMs;
+    while (!finished() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (!finished()) this.log.warn({ inflight: this.path.inflight, connections: this.connections.size }, 'grace period over, cutting connections');
     this.connections.destroyAll();
     this.scheduler.stop();
     for (const pool of this.pools.values()) pool.close();
     this.forwarder.close();
     await closed;
     await this.accessLog?.close(ACCESS_LOG_FLUSH_MS);
-    this.log.info('shutdown: done');
   }
 
   /** Opens the access log's path afresh, after log rotation moved the file away (SIGUSR1). */

@@ -22,7 +22,7 @@ process.on('exit', () => {
  * Spawns a TypeScript entry point with tsx, kills it when the test process exits, and resolves
  * with the first match of `ready` in its stdout (rejects if it exits first).
  */
-async function spawnUntil(script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+export async function spawnUntil(script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
@@ -63,11 +63,18 @@ export interface ProxyProcess {
   rssBytes(): number;
   /** GET /state of its control API */
   state(): Promise<any>;
+  /** the config file it was started with */
+  configFile: string;
+  /** any call to its control API, with the admin token */
+  control(method: string, route: string): Promise<{ status: number; body: any }>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs proxy/main.ts as its own process with a generated config file; resolves once it listens. */
-export async function startProxyProcess(config: Record<string, unknown>, env: Record<string, string> = {}): Promise<ProxyProcess> {
+/**
+ * Runs proxy/main.ts (or, with `master`, proxy/master.ts, which runs main.ts in a process of its
+ * own) with a generated config file; resolves once it listens.
+ */
+export async function startProxyProcess(config: Record<string, unknown>, env: Record<string, string> = {}, options: { master?: boolean } = {}): Promise<ProxyProcess> {
   const { mkdtempSync, writeFileSync, readFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { stringify } = await import('yaml');
@@ -76,24 +83,28 @@ export async function startProxyProcess(config: Record<string, unknown>, env: Re
   const withControl = { ...config, proxy: { control: { port: 0 }, ...(config.proxy as object) } };
   writeFileSync(file, stringify(withControl));
   const { child, match } = await spawnUntil(
-    path.join(here, '..', '..', 'proxy', 'main.ts'),
+    path.join(here, '..', '..', 'proxy', options.master ? 'master.ts' : 'main.ts'),
     { LOG_LEVEL: 'info', ...env, SWITCHYARD_CONFIG: file, SWITCHYARD_DATA: dir },
     /"port":(\d+),"controlPort":(\d+)[^\n]*"msg":"proxy listening"/,
   );
   const port = Number(match[1]);
   const controlPort = Number(match[2]);
-  return {
+  const started: ProxyProcess = {
     child,
     port,
     url: `http://127.0.0.1:${port}`,
+    configFile: file,
     rssBytes() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
     },
     async state() {
+      return (await started.control('GET', '/state')).body;
+    },
+    async control(method: string, route: string) {
       const token = env.SWITCHYARD_ADMIN_TOKEN ?? readFileSync(path.join(dir, 'admin-token'), 'utf8').trim();
-      const response = await request(`http://127.0.0.1:${controlPort}/state`, { headers: { authorization: `Bearer ${token}` } });
-      return JSON.parse(response.body);
+      const response = await request(`http://127.0.0.1:${controlPort}${route}`, { method, headers: { authorization: `Bearer ${token}` } });
+      return { status: response.status, body: JSON.parse(response.body) };
     },
     async stop(signal: NodeJS.Signals = 'SIGKILL') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
@@ -102,4 +113,5 @@ export async function startProxyProcess(config: Record<string, unknown>, env: Re
       return code as number | null;
     },
   };
+  return started;
 }

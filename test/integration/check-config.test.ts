@@ -2,13 +2,12 @@
 // value and what was expected) and its exit code.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULT_CONFIG_FILE, PROJECT_ROOT } from '../../lib/config.ts';
+import { DEFAULT_CONFIG_FILE } from '../../lib/config.ts';
+import { runCli, type CliRun } from '../helpers/run-cli.ts';
 
-const CLI = path.join(PROJECT_ROOT, 'bin', 'switchyard.js');
 const SPELLING = 'check the spelling (conf/switchyard.yaml lists every key)';
 
 let tmp: string;
@@ -25,31 +24,9 @@ function writeConfig(name: string, lines: string[]): string {
   return file;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs bin/switchyard.js from the project root with only PATH, HOME and `env` set. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: PROJECT_ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmp, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
-    child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, env, { home: tmp });
 }
 
 const GOOD = [
@@ -160,5 +137,5 @@ test('an unknown command: exit 2 and the usage on stderr', async () => {
   const run = await cli(['check-konfig']);
   assert.equal(run.code, 2);
   assert.equal(run.stdout, '');
-  assert.match(run.stderr, /^usage: switchyard <command>\n\ncommands:\n {2}check-config \[file\] {3}validate a config file/);
+  assert.match(run.stderr, /^usage: switchyard <command>\n\ncommands:\n {2}check-config \[file\] +validate a config file/);
 });
