@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ConfigError, configFileFromEnv, loadConfig } from '../lib/config.ts';
 import { USAGE_EXIT, type Command } from './command.ts';
+import { reload } from './reload.ts';
 import { restartProxy } from './restart-proxy.ts';
 import { withSupervisor } from './supervisor-client.ts';
 
@@ -46,6 +47,7 @@ const COMMANDS: Record<string, Command> = {
   recycle: fleetAction('<worker>', 'drain and restart one worker, e.g. web-0', (worker) => `/api/workers/${encodeURIComponent(worker)}/recycle`),
   drain: fleetAction('<worker>', 'take one worker out of rotation and leave it out', (worker) => `/api/workers/${encodeURIComponent(worker)}/drain`),
   undrain: fleetAction('<worker>', 'put a drained worker back into rotation', (worker) => `/api/workers/${encodeURIComponent(worker)}/ready`),
+  reload: { summary: 'check the config file, then apply it to the running supervisor and proxies (also: SIGHUP)', run: () => reload() },
   'restart-proxy': {
     args: '[--no-wait]',
     summary: 'replace the local proxy process by a fresh one (a new build), losing no request',

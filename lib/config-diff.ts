@@ -76,6 +76,24 @@ export function diffConfig(before: SwitchyardConfig, after: SwitchyardConfig): C
   return changes;
 }
 
+/**
+ * A copy of `config` with each of `changes` undone (its `from` value back, or the key unset): what
+ * a reload runs with, so that a change that cannot be made live is not half-applied.
+ */
+export function undoChanges(config: SwitchyardConfig, changes: readonly ConfigChange[]): SwitchyardConfig {
+  const undone = structuredClone(config);
+  for (const { key, from } of changes) {
+    // keys are config keys and pool or lane names: none has a dot
+    const path = key.split('.');
+    let node = undone as unknown as Record<string, unknown>;
+    for (const segment of path.slice(0, -1)) node = node[segment] as Record<string, unknown>;
+    const last = path[path.length - 1];
+    if (from === undefined) delete node[last];
+    else node[last] = structuredClone(from);
+  }
+  return undone;
+}
+
 const MAX_LISTED = 5;
 const MAX_VALUE_CHARS = 60;
 

@@ -72,21 +72,27 @@ export function pm2Apps(config: SwitchyardConfig, configFile: string, scripts: R
     },
     { ...nodeApp('supervisor', scripts.supervisor, shared), kill_timeout: exitDeadlineMs('supervisor', config) + PM2_KILL_AFTER_MS },
   ];
-  for (const [pool, poolConfig] of Object.entries(config.pools)) {
-    if (poolConfig.targets) continue; // static targets run outside PM2
-    apps.push({
-      ...nodeApp(`worker-${pool}`, scripts.worker, {
-        ...shared,
-        SWITCHYARD_POOL: pool,
-        PORT: String(poolConfig.portBase),
-        SWITCHYARD_WORKER_CONCURRENCY: String(poolConfig.concurrency),
-      }),
-      instances: poolConfig.instances,
-      increment_var: 'PORT',
-      instance_var: 'SWITCHYARD_WORKER_INDEX',
-      // PM2 must wait longer than a drain, or it would kill a worker that is finishing a clone.
-      kill_timeout: Math.max((poolConfig.drainTimeoutSec + 10) * 1000, exitDeadlineMs('worker', config) + PM2_KILL_AFTER_MS),
-    });
+  for (const pool of Object.keys(config.pools)) {
+    if (!config.pools[pool].targets) apps.push(workerApp(config, pool, configFile, scripts)); // static targets run outside PM2
   }
   return apps;
+}
+
+/** The PM2 app of one supervised pool (also what the supervisor starts when a reload adds a pool). */
+export function workerApp(config: SwitchyardConfig, pool: string, configFile: string, scripts: RuntimeScripts = runtimeScripts()): Pm2App {
+  const poolConfig = config.pools[pool];
+  return {
+    ...nodeApp(`worker-${pool}`, scripts.worker, {
+      SWITCHYARD_CONFIG: configFile,
+      SWITCHYARD_DATA: config.data,
+      SWITCHYARD_POOL: pool,
+      PORT: String(poolConfig.portBase),
+      SWITCHYARD_WORKER_CONCURRENCY: String(poolConfig.concurrency),
+    }),
+    instances: poolConfig.instances,
+    increment_var: 'PORT',
+    instance_var: 'SWITCHYARD_WORKER_INDEX',
+    // PM2 must wait longer than a drain, or it would kill a worker that is finishing a clone.
+    kill_timeout: Math.max((poolConfig.drainTimeoutSec + 10) * 1000, exitDeadlineMs('worker', config) + PM2_KILL_AFTER_MS),
+  };
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../lib/log.ts';
 import { Access, type AccessOptions } from './dashboard/access.ts';
 import { authGate, securityHeaders } from './dashboard/gate.ts';
 import { DASHBOARD_PUBLIC_ROUTES, registerDashboard, type DashboardOptions } from './dashboard/routes.ts';
+import { ReloadRefused } from './config-reload.ts';
 import { FleetActionError } from './drain-coordinator.ts';
 import type { Supervisor } from './supervisor.ts';
 
@@ -23,6 +24,7 @@ const PUBLIC_ROUTES = new Set(['/healthz', ...DASHBOARD_PUBLIC_ROUTES]);
 
 function sendError(reply: FastifyReply, error: unknown): FastifyReply {
   if (error instanceof FleetActionError) return reply.code(error.status).send({ error: error.message });
+  if (error instanceof ReloadRefused) return reply.code(error.status).send(error.body);
   throw error;
 }
 
@@ -95,6 +97,15 @@ export function buildApi({ supervisor, token, log, dataDir, access: accessOption
       const queued = supervisor.coordinator.roll(request.params.pool);
       const alreadyPending = supervisor.fleet.pools.get(request.params.pool)!.workers.map((worker) => worker.name).filter((name) => !queued.includes(name));
       return reply.code(202).send({ pool: request.params.pool, queued, alreadyPending, eventCursor });
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  });
+
+  // Beyond DESIGN.md's routes (issue 20): re-reads the config file, applies it here and to every known proxy.
+  app.post('/api/reload', async (_request, reply) => {
+    try {
+      return await supervisor.reload('api');
     } catch (error) {
       return sendError(reply, error);
     }

@@ -1,6 +1,11 @@
 import type { EventLog } from './event-log.ts';
-import type { Fleet, FleetWorker, WorkerState } from './fleet.ts';
+import type { Fleet, FleetPool, FleetWorker, WorkerState } from './fleet.ts';
 import type { RecycleReason } from './recycle-policy.ts';
+
+/** The workers of a pool that are staying: a worker a reload retires counts neither as in nor as out. */
+function staying(pool: FleetPool): FleetWorker[] {
+  return pool.workers.filter((worker) => !worker.retiring);
+}
 
 /**
  * May this ready worker leave rotation now? Only while fewer than `maxUnavailable` workers of its
@@ -90,7 +95,7 @@ export class DrainCoordinator {
   roll(poolName: string): string[] {
     const pool = this.fleet.pools.get(poolName);
     if (!pool) throw new FleetActionError(404, `no supervised pool ${poolName}`);
-    return pool.workers.filter((worker) => this.requestRecycle(worker.name, 'roll')).map((worker) => worker.name);
+    return staying(pool).filter((worker) => this.requestRecycle(worker.name, 'roll')).map((worker) => worker.name);
   }
 
   /**
@@ -101,7 +106,7 @@ export class DrainCoordinator {
     const worker = this.worker(name);
     if (worker.state === 'draining' || worker.state === 'restarting') return false;
     const pool = this.fleet.pools.get(worker.pool)!;
-    if (!canTakeOut(pool.workers, name, pool.config.maxUnavailable)) {
+    if (!canTakeOut(staying(pool), name, pool.config.maxUnavailable)) {
       throw new FleetActionError(409, `${name} is ${worker.state}; draining it would leave pool ${pool.name} without enough ready workers (maxUnavailable ${pool.config.maxUnavailable})`);
     }
     this.fleet.setState(worker, 'draining', 'manual drain');
@@ -144,7 +149,7 @@ export class DrainCoordinator {
       }
       const pool = this.fleet.pools.get(worker.pool)!;
       const alreadyOut = worker.state === 'draining'; // manually drained: nothing more to take out
-      if (!alreadyOut && !canTakeOut(pool.workers, worker.name, pool.config.maxUnavailable)) continue;
+      if (!alreadyOut && !canTakeOut(staying(pool), worker.name, pool.config.maxUnavailable)) continue;
       this.remove(entry);
       this.active.add(worker.name);
       void this.recycle(worker, entry.reason).finally(() => {
@@ -152,6 +157,25 @@ export class DrainCoordinator {
         this.tick();
       });
     }
+  }
+
+  /**
+   * Takes a worker out for good (a reload removed it): no recycle of it starts any more, one
+   * running finishes first; then it is marked draining, at once when nothing runs (the proxies
+   * stop sending before the caller goes on), and resolves once nothing is in flight on it or its
+   * pool's drainTimeoutSec passed. It is never put back; stopping its process is the caller's.
+   */
+  async retire(name: string): Promise<{ drained: boolean; drainMs: number }> {
+    const worker = this.worker(name);
+    worker.retiring = true;
+    const queued = this.queue.findIndex((entry) => entry.worker === worker);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    while (this.active.has(name)) await sleep(this.timing.pollMs); // a recycle is bounded by its own timeouts
+    const started = Date.now();
+    this.fleet.setState(worker, 'draining', 'removed by a config reload');
+    this.events.record({ kind: 'drain', pool: worker.pool, worker: name, reason: 'reload' });
+    const drained = await this.waitDrained(worker, this.fleet.pools.get(worker.pool)!.config.drainTimeoutSec * 1000);
+    return { drained, drainMs: Date.now() - started };
   }
 
   /** Stops starting recycles; the running ones finish. */
@@ -218,6 +242,7 @@ export class DrainCoordinator {
   private worker(name: string): FleetWorker {
     const worker = this.fleet.get(name);
     if (!worker) throw new FleetActionError(404, `no supervised worker ${name}`);
+    if (worker.retiring) throw new FleetActionError(409, `${name} is being removed (the config no longer has it)`);
     return worker;
   }
 }

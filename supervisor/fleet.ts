@@ -34,23 +34,35 @@ export class FleetWorker {
   healthFailures = 0;
   limits: RecycleThresholds;
   stateSince = Date.now();
+  /** removed by a config reload: drained, then stopped, never put back into rotation */
+  retiring = false;
+  /** this process's place in the pool's jitter (thresholdsFor) */
+  private draw: number;
 
   constructor(
     readonly pool: string,
     readonly index: number,
     readonly host: string,
     readonly port: number,
-    private readonly recycle: PoolConfig['recycle'],
+    private recycle: PoolConfig['recycle'],
     private readonly random: () => number,
   ) {
     this.name = `${pool}-${index}`;
-    this.limits = thresholdsFor(recycle, random());
+    this.draw = random();
+    this.limits = thresholdsFor(recycle, this.draw);
   }
 
   /** A new process gets its own jittered limits. */
   newProcess(pid: number): void {
     this.pid = pid;
-    this.limits = thresholdsFor(this.recycle, this.random());
+    this.draw = this.random();
+    this.limits = thresholdsFor(this.recycle, this.draw);
+  }
+
+  /** A reloaded recycle policy holds for the running process at once, at the same place in the jitter. */
+  setRecycle(recycle: PoolConfig['recycle']): void {
+    this.recycle = recycle;
+    this.limits = thresholdsFor(recycle, this.draw);
   }
 
   snapshot() {
@@ -70,6 +82,7 @@ export class FleetWorker {
       heapUsedBytes: this.health?.heapUsedBytes,
       uptimeSec: this.health?.uptimeSec,
       limits: this.limits,
+      retiring: this.retiring || undefined,
     };
   }
 }
@@ -82,23 +95,61 @@ export interface FleetPool {
 
 /**
  * The supervisor's view of every supervised worker (`<pool>-<index>`, PM2 app `worker-<pool>`).
- * Emits 'state' (worker, previous, reason) on every change; that is what gets published.
+ * Emits 'state' (worker, previous, reason) on every change; that is what gets published; and
+ * 'membership' when a config reload adds or removes pools or workers.
  */
 export class Fleet extends EventEmitter {
   readonly pools = new Map<string, FleetPool>();
   private readonly workers = new Map<string, FleetWorker>();
 
-  constructor(config: SwitchyardConfig, random: () => number = Math.random) {
+  constructor(
+    config: SwitchyardConfig,
+    private readonly random: () => number = Math.random,
+  ) {
     super();
     for (const [name, poolConfig] of Object.entries(config.pools)) {
-      if (poolConfig.targets) continue; // static targets are not ours to restart
-      const workers = Array.from(
-        { length: poolConfig.instances },
-        (_, index) => new FleetWorker(name, index, poolConfig.host, poolConfig.portBase + index, poolConfig.recycle, random),
-      );
-      this.pools.set(name, { name, config: poolConfig, workers });
-      for (const worker of workers) this.workers.set(worker.name, worker);
+      if (!poolConfig.targets) this.addPool(name, poolConfig); // static targets are not ours to restart
     }
+  }
+
+  /** A supervised pool with `config.instances` workers, down until their health checks pass. */
+  addPool(name: string, config: PoolConfig): FleetPool {
+    const pool: FleetPool = { name, config, workers: [] };
+    this.pools.set(name, pool);
+    this.addWorkers(pool, config.instances);
+    return pool;
+  }
+
+  /** `count` more workers on the pool's next indices and ports, down until their health checks pass. */
+  addWorkers(pool: FleetPool, count: number): FleetWorker[] {
+    const added: FleetWorker[] = [];
+    for (let i = 0; i < count; i++) {
+      const index = pool.workers.length === 0 ? 0 : Math.max(...pool.workers.map((worker) => worker.index)) + 1;
+      const worker = new FleetWorker(pool.name, index, pool.config.host, pool.config.portBase + index, pool.config.recycle, this.random);
+      pool.workers.push(worker);
+      this.workers.set(worker.name, worker);
+      added.push(worker);
+    }
+    this.emit('membership');
+    return added;
+  }
+
+  /** A reloaded pool config: drain settings from now on, recycle limits of the running processes too. */
+  setPoolConfig(pool: FleetPool, config: PoolConfig): void {
+    pool.config = config;
+    for (const worker of pool.workers) worker.setRecycle(config.recycle);
+  }
+
+  /** Forgets a worker that was retired (drained, its process being stopped); an empty pool goes with it. */
+  removeWorker(worker: FleetWorker): void {
+    if (this.workers.get(worker.name) !== worker) return;
+    this.workers.delete(worker.name);
+    const pool = this.pools.get(worker.pool);
+    if (pool) {
+      pool.workers.splice(pool.workers.indexOf(worker), 1);
+      if (pool.workers.length === 0) this.pools.delete(pool.name);
+    }
+    this.emit('membership');
   }
 
   get(name: string): FleetWorker | undefined {

@@ -1,6 +1,6 @@
 // The supervisor entry point: `tsx supervisor/main.ts` (the PM2 app "supervisor").
 import { adminToken } from '../lib/admin-token.ts';
-import { ConfigError, loadConfig, type SwitchyardConfig } from '../lib/config.ts';
+import { ConfigError, configFileFromEnv, loadConfig, type SwitchyardConfig } from '../lib/config.ts';
 import { exitPortInUse, isAddressInUse } from '../lib/bind-failure.ts';
 import { createLogger } from '../lib/log.ts';
 import { handleStopRequests } from '../lib/process-stop.ts';
@@ -8,6 +8,7 @@ import { exitDeadlineMs } from '../lib/stop-deadlines.ts';
 import { buildApi } from './api.ts';
 import { openHistory } from './history/store.ts';
 import type { HistoryStore } from './history/types.ts';
+import { ReloadRefused } from './config-reload.ts';
 import { Pm2Client } from './pm2-client.ts';
 import { ProxyControlClient } from './proxy-control.ts';
 import { Supervisor } from './supervisor.ts';
@@ -32,9 +33,27 @@ function controlUrl(config: SwitchyardConfig): string {
   return `http://${reachable}:${port}`;
 }
 
+/** SIGHUP: the same reload as POST /api/reload; its outcome goes to the log, and a bad file never stops the process. */
+function reloadOnHangup(supervisor: () => Supervisor | undefined): void {
+  process.on('SIGHUP', () => {
+    const running = supervisor();
+    if (!running) return log.warn('SIGHUP before start-up finished: ignored');
+    running.reload('SIGHUP').then(
+      (result) => log.info({ ...result }, 'config reloaded (SIGHUP)'),
+      (error: Error) => {
+        if (error instanceof ReloadRefused) log.error({ status: error.status, problems: error.body.problems }, `config not reloaded (SIGHUP): ${error.message}`);
+        else log.error({ err: error }, 'config reload failed (SIGHUP)');
+      },
+    );
+  });
+}
+
 async function main(): Promise<void> {
-  const config = loadOrExit(() => loadConfig());
+  const configFile = configFileFromEnv();
+  const config = loadOrExit(() => loadConfig(configFile));
   handleStopRequests({ log, deadlineMs: exitDeadlineMs('supervisor', config), stop });
+  let started: Supervisor | undefined;
+  reloadOnHangup(() => started);
   const { token, file } = loadOrExit(() => adminToken(config.data));
   log.info({ tokenFile: file ?? '(from SWITCHYARD_ADMIN_TOKEN)' }, 'admin token for the API and dashboard');
 
@@ -44,8 +63,10 @@ async function main(): Promise<void> {
     pm2: new Pm2Client(),
     proxies: [new ProxyControlClient(controlUrl(config), token)],
     redis: process.env.REDIS_URL ? { url: process.env.REDIS_URL, adminToken: token } : undefined,
+    configFile,
   });
   await supervisor.start();
+  started = supervisor;
 
   // History may take a while to open (embedded Postgres) or be down: the fleet does not wait for it.
   let history: HistoryStore | undefined;

@@ -14,8 +14,12 @@ export class SupervisorMetrics {
       labelNames: ['pool', 'reason'],
       registers: [this.registry],
     });
-    // Every series exists from the start, so rate() and alerts see 0 rather than nothing.
-    for (const pool of fleet.pools.keys()) for (const reason of RECYCLE_REASONS) this.recycles.inc({ pool, reason }, 0);
+    // Every series exists from the start (or from a reload that adds its pool), so rate() and alerts see 0 rather than nothing.
+    const zeroes = () => {
+      for (const pool of fleet.pools.keys()) for (const reason of RECYCLE_REASONS) this.recycles.inc({ pool, reason }, 0);
+    };
+    zeroes();
+    fleet.on('membership', zeroes);
     new Gauge({
       name: 'switchyard_worker_rss_bytes',
       help: 'Resident memory of each worker, from its last health poll',

@@ -39,6 +39,7 @@ interface Pm2Api {
   start(options: object, callback: Callback<unknown>): void;
   stop(process: number | string, callback: Callback<unknown>): void;
   delete(process: number | string, callback: Callback<unknown>): void;
+  scale(app: string, count: string, callback: Callback<unknown>): void;
   launchBus(callback: Callback<Bus>): void;
   killDaemon(callback: Callback<unknown>): void;
 }
@@ -125,6 +126,14 @@ export class Pm2Client {
 
   async delete(nameOrId: string | number): Promise<void> {
     await this.call((callback) => this.api.delete(nameOrId, callback));
+  }
+
+  /**
+   * Starts `count` more processes of a running app as copies of its first one (PM2's `scale +n`):
+   * each gets the lowest free instance index and, with `increment_var`, the highest port plus one.
+   */
+  async addInstances(app: string, count: number): Promise<void> {
+    await this.call((callback) => this.api.scale(app, `+${count}`, callback));
   }
 
   /** PM2's event bus, subscribed once however many handlers listen. */

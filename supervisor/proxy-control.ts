@@ -52,6 +52,15 @@ export interface ProxyStateView {
   responseSpool?: SpoolUsageView;
 }
 
+/** A proxy's answer to a reload: what it applied, and what needs its restart. */
+export interface ProxyReloadAnswer {
+  changes: string[];
+  notApplied: string[];
+}
+
+/** A reload rebuilds the proxy's pools and rules: more than a state read, still well under a second. */
+const RELOAD_TIMEOUT_MS = 10_000;
+
 /** A client of one proxy's loopback control API (Bearer admin token). */
 export class ProxyControlClient {
   constructor(
@@ -60,23 +69,54 @@ export class ProxyControlClient {
     private readonly timeoutMs = 2000,
   ) {}
 
-  private async call(method: string, path: string, body?: unknown): Promise<Response> {
-    const response = await fetch(`${this.baseUrl}${path}`, {
+  private send(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<Response> {
+    return fetch(`${this.baseUrl}${path}`, {
       method,
       headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
+      signal: AbortSignal.timeout(timeoutMs),
     });
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<Response> {
+    const response = await this.send(method, path, body);
     if (!response.ok) throw new Error(`${method} ${this.baseUrl}${path}: HTTP ${response.status}`);
     return response;
+  }
+
+  /**
+   * Has the proxy re-read its config file (POST /reload). Rejects with the proxy's own words when
+   * it refuses (422: every problem of its file) or cannot be reached.
+   */
+  async reload(): Promise<ProxyReloadAnswer> {
+    const response = await this.send('POST', '/reload', undefined, RELOAD_TIMEOUT_MS);
+    const text = await response.text();
+    let body: Partial<ProxyReloadAnswer> & { error?: string; problems?: string[] } = {};
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: the status says enough
+    }
+    if (response.ok) return { changes: body.changes ?? [], notApplied: body.notApplied ?? [] };
+    const problems = (body.problems ?? []).filter((problem) => !body.error?.includes(problem));
+    throw new Error([`POST ${this.baseUrl}/reload: HTTP ${response.status}${body.error ? `: ${body.error}` : ''}`, ...problems].join('\n  '));
   }
 
   async state(): Promise<ProxyStateView> {
     return (await this.call('GET', '/state')).json() as Promise<ProxyStateView>;
   }
 
-  async setWorkerState(worker: string, state: ProxyWorkerState): Promise<void> {
-    await (await this.call('PUT', `/workers/${encodeURIComponent(worker)}/state`, { state })).arrayBuffer();
+  /**
+   * False when the proxy has no such worker: its config does not name it (yet: a reload adds a
+   * pool's workers to the proxies once they are up; or any more).
+   */
+  async setWorkerState(worker: string, state: ProxyWorkerState): Promise<boolean> {
+    const path = `/workers/${encodeURIComponent(worker)}/state`;
+    const response = await this.send('PUT', path, { state });
+    await response.arrayBuffer();
+    if (response.status === 404) return false;
+    if (!response.ok) throw new Error(`PUT ${this.baseUrl}${path}: HTTP ${response.status}`);
+    return true;
   }
 
   async finishedMinutes(since: Date | undefined): Promise<LaneMinute[]> {

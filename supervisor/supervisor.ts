@@ -14,6 +14,8 @@ import { SupervisorMetrics } from './metrics.ts';
 import type { Pm2Client, Pm2ProcessEvent, Pm2ProcessMessage } from './pm2-client.ts';
 import type { ProxyControlClient } from './proxy-control.ts';
 import { recycleReason } from './recycle-policy.ts';
+import { ConfigReloader, type ReloadResult } from './config-reload.ts';
+import { PoolResizer } from './pool-resizer.ts';
 
 export interface SupervisorTiming {
   healthIntervalMs: number;
@@ -24,6 +26,9 @@ export interface SupervisorTiming {
   laneMinutesMs: number;
   drainPollMs: number;
 }
+
+/** How long a reload waits for the workers it adds to pass their health checks before the proxies hear of them. */
+const RELOAD_READY_TIMEOUT_MS = 60_000;
 
 export const DEFAULT_TIMING: SupervisorTiming = {
   healthIntervalMs: 1000,
@@ -41,6 +46,8 @@ export interface SupervisorOptions {
   proxies: ProxyControlClient[];
   /** Redis for fleet messages to proxies on other hosts (signed with a key from the admin token) */
   redis?: FleetRedisOptions;
+  /** the config file, read again by `reload()` (without one, reload is refused) */
+  configFile?: string;
   timing?: Partial<SupervisorTiming>;
 }
 
@@ -60,9 +67,12 @@ export class Supervisor {
   private readonly crashes = new CrashTracker();
   private readonly timers: NodeJS.Timeout[] = [];
   private laneMinutesSince: Date | undefined;
+  private currentConfig: SwitchyardConfig;
+  private readonly reloader: ConfigReloader | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     const { config, log } = options;
+    this.currentConfig = config;
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.fleet = new Fleet(config);
     this.events = new EventLog(log);
@@ -83,6 +93,29 @@ export class Supervisor {
       this.applyPolicy(workers),
     );
     this.fleet.on('state', (worker: FleetWorker, previous: WorkerState, reason?: string) => this.onStateChange(worker, previous, reason));
+    if (options.configFile) {
+      const resizer = new PoolResizer({
+        fleet: this.fleet,
+        coordinator: this.coordinator,
+        events: this.events,
+        pm2: options.pm2,
+        refreshPm2: () => this.refreshPm2(),
+        configFile: options.configFile,
+        readyTimeoutMs: RELOAD_READY_TIMEOUT_MS,
+        pollMs: this.timing.drainPollMs,
+      });
+      this.reloader = new ConfigReloader({
+        configFile: options.configFile,
+        log,
+        fleet: this.fleet,
+        events: this.events,
+        publisher: this.publisher,
+        resizer,
+        config: () => this.currentConfig,
+        setConfig: (next) => (this.currentConfig = next),
+        history: () => this.history,
+      });
+    }
   }
 
   async start(): Promise<void> {
@@ -99,6 +132,7 @@ export class Supervisor {
   /** Hands events and lane minutes to the history store from now on (it may open after start). */
   attachHistory(history: HistoryStore): void {
     this.history = history;
+    history.setRetentionDays(this.currentConfig.supervisor.historyDays); // a reload may have come first
     this.events.attach(history);
   }
 
@@ -106,8 +140,15 @@ export class Supervisor {
     return this.history?.status();
   }
 
+  /** The config in force: the one started with, or the last reloaded (less what cannot change live). */
   get config(): SwitchyardConfig {
-    return this.options.config;
+    return this.currentConfig;
+  }
+
+  /** Reads the config file again and applies it here and to the proxies (supervisor/config-reload.ts). */
+  reload(source: string): Promise<ReloadResult> {
+    if (!this.reloader) return Promise.reject(new Error('this supervisor was started without a config file to reload'));
+    return this.reloader.reload(source);
   }
 
   /** Per-minute lane stats from the history store; rejects while it is not open or unreachable. */
@@ -168,7 +209,7 @@ export class Supervisor {
 
   private applyPolicy(workers: FleetWorker[]): void {
     for (const worker of workers) {
-      if (worker.state !== 'ready' || !worker.health) continue;
+      if (worker.state !== 'ready' || !worker.health || worker.retiring) continue;
       const reason = recycleReason(worker.limits, worker.health);
       if (reason) this.coordinator.requestRecycle(worker.name, reason);
     }

@@ -45,7 +45,9 @@ export interface Cursor {
  */
 export class LiveState {
   readonly options: LiveStateOptions;
-  readonly keys: SeriesKeys;
+  keys: SeriesKeys;
+  /** the last sample taken with the previous keys: a client at or before it needs a new snapshot */
+  private keysChangedAt = 0;
   private readonly samples: Ring<Sample>;
   private events: Ring<EventView>;
   private live: LiveView;
@@ -63,12 +65,7 @@ export class LiveState {
     options: Partial<LiveStateOptions> = {},
   ) {
     this.options = { ...DEFAULT_LIVE_OPTIONS, ...options };
-    const { config } = supervisor;
-    this.keys = {
-      lanes: ['static', ...Object.keys(config.lanes)],
-      pools: Object.keys(config.pools),
-      workers: supervisor.fleet.all().map((worker) => worker.name),
-    };
+    this.keys = this.currentKeys();
     this.samples = new Ring(Math.ceil(this.options.windowMs / this.options.sampleMs));
     this.events = new Ring(this.options.recentEvents);
     this.live = liveView(supervisor.snapshot(), [], undefined, Date.now());
@@ -106,8 +103,9 @@ export class LiveState {
     };
   }
 
-  /** What a client at `cursor` has not seen, or undefined when it fell too far behind for a delta. */
+  /** What a client at `cursor` has not seen, or undefined when it fell too far behind for a delta (or its series changed). */
   updateSince(cursor: Cursor): UpdateMessage | undefined {
+    if (cursor.sample <= this.keysChangedAt) return undefined;
     const samples = this.samples.after(cursor.sample);
     const events = this.events.after(cursor.event);
     if (!samples || !events) return undefined;
@@ -128,10 +126,38 @@ export class LiveState {
       this.lanes = laneViews(proxy, this.previousProxy?.state, seconds, this.routing());
       this.previousProxy = proxy ? { state: proxy, at: now } : undefined;
       this.refreshLive(now);
+      this.refreshKeys();
       this.samples.push(sampleOf(this.live, this.keys, proxy, now));
     } finally {
       this.sampling = false;
     }
+  }
+
+  private currentKeys(): SeriesKeys {
+    const { config, fleet } = this.supervisor;
+    return {
+      lanes: ['static', ...Object.keys(config.lanes)],
+      pools: Object.keys(config.pools),
+      workers: fleet.all().map((worker) => worker.name),
+    };
+  }
+
+  /** A reload that adds or removes pools or workers: the charts' series follow, and the points so far keep theirs. */
+  private refreshKeys(): void {
+    const next = this.currentKeys();
+    if (JSON.stringify(next) === JSON.stringify(this.keys)) return;
+    const previous = this.keys;
+    const pick = <T>(names: string[], before: string[], values: T[], missing: T) =>
+      names.map((name) => (before.includes(name) ? values[before.indexOf(name)] : missing));
+    this.samples.update((sample) => ({
+      ...sample,
+      rps: pick(next.lanes, previous.lanes, sample.rps, 0),
+      p99: pick(next.lanes, previous.lanes, sample.p99, 0),
+      queue: pick(next.pools, previous.pools, sample.queue, 0),
+      rss: pick<number | null>(next.workers, previous.workers, sample.rss, null),
+    }));
+    this.keys = next;
+    this.keysChangedAt = this.samples.latestSeq;
   }
 
   private async proxyState(): Promise<ProxyLiveState | undefined> {

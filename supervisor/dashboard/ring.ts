@@ -19,6 +19,11 @@ export class Ring<T> {
     return [...this.items];
   }
 
+  /** Rewrites every item in place; their numbers stay. */
+  update(rewrite: (item: T) => T): void {
+    for (let i = 0; i < this.items.length; i++) this.items[i] = rewrite(this.items[i]);
+  }
+
   /** Items after `seq`, or undefined when some of them were already overwritten. */
   after(seq: number): T[] | undefined {
     const missing = this.lastSeq - seq;

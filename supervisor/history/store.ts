@@ -39,6 +39,7 @@ class SqlHistoryStore implements HistoryStore {
   private flushTimer?: NodeJS.Timeout;
   private readonly pruneTimer: NodeJS.Timeout;
   private closed = false;
+  private retentionDays: number;
 
   constructor(
     private readonly db: Db,
@@ -49,6 +50,7 @@ class SqlHistoryStore implements HistoryStore {
     this.flushIntervalMs = opts.flushIntervalMs ?? 1_000;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     this.batchSize = opts.batchSize ?? 500;
+    this.retentionDays = opts.retentionDays;
     this.pruneTimer = setInterval(() => void this.prune().catch(() => {}), opts.pruneIntervalMs ?? 3_600_000);
     this.pruneTimer.unref();
   }
@@ -73,9 +75,13 @@ class SqlHistoryStore implements HistoryStore {
 
   async prune(now = new Date()): Promise<number> {
     await this.ensureMigrated();
-    const deleted = await deleteOlderThan(this.db, new Date(now.getTime() - this.opts.retentionDays * DAY_MS));
-    if (deleted > 0) this.log.info({ deleted, retentionDays: this.opts.retentionDays }, 'history: pruned');
+    const deleted = await deleteOlderThan(this.db, new Date(now.getTime() - this.retentionDays * DAY_MS));
+    if (deleted > 0) this.log.info({ deleted, retentionDays: this.retentionDays }, 'history: pruned');
     return deleted;
+  }
+
+  setRetentionDays(days: number): void {
+    this.retentionDays = days;
   }
 
   flush(): Promise<boolean> {

@@ -1,6 +1,6 @@
 import type { Logger } from '../../lib/log.ts';
 
-export type FleetEventKind = 'start' | 'ready' | 'drain' | 'recycle' | 'crash' | 'config' | 'error' | 'stop';
+export type FleetEventKind = 'start' | 'ready' | 'drain' | 'recycle' | 'crash' | 'config' | 'reload' | 'error' | 'stop';
 
 export interface FleetEvent {
   /** set by the supervisor that recorded it: 1, 2, ... within its `EventLog.stream` (not kept in the history store) */
@@ -44,6 +44,8 @@ export interface HistoryStore {
   laneStats(opts: { since: Date; lane?: string }): Promise<LaneMinute[]>;
   /** Deletes rows older than the retention; resolves to the number deleted. */
   prune(now?: Date): Promise<number>;
+  /** A new retention (a config reload), from the next prune on. */
+  setRetentionDays(days: number): void;
   /** Writes the buffer now; resolves false (never rejects) when the database is unreachable. */
   flush(): Promise<boolean>;
   status(): HistoryStatus;

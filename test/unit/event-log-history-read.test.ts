@@ -15,6 +15,7 @@ function historyThatNeverAnswers(): HistoryStore {
     events: () => never,
     laneStats: () => never,
     prune: () => never,
+    setRetentionDays() {},
     flush: async () => false,
     status: () => ({ backend: 'embedded', healthy: false, pending: 0, dropped: 0 }),
     close: async () => {},

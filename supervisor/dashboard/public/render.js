@@ -169,6 +169,24 @@ export class LanesTable {
 
 const EVENT_LIMIT = 200;
 
+const isLines = (value) => Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+/** An event's detail: its values on one line, and lists of lines (a reload's changes) one line each under their key. */
+function eventDetail(detail = {}) {
+  const entries = Object.entries(detail);
+  const values = entries
+    .filter(([, value]) => !isLines(value))
+    .map(([key, value]) => `${key}: ${typeof value === 'object' ? JSON.stringify(value) : value}`)
+    .join(' · ');
+  const node = el('div', { class: 'muted small detail' });
+  if (values) node.append(el('div', {}, values));
+  for (const [key, lines] of entries.filter(([, value]) => isLines(value) && value.length > 0)) {
+    const heading = key.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase(); // notApplied: "not applied"
+    node.append(el('div', { class: 'detail-key' }, heading), ...lines.map((line) => el('div', { class: 'detail-line' }, line)));
+  }
+  return node;
+}
+
 export class EventLog {
   constructor(list) {
     this.list = list;
@@ -182,7 +200,6 @@ export class EventLog {
   add(events, fresh = true) {
     for (const event of events) {
       const who = [event.pool, event.worker].filter(Boolean);
-      const detail = event.detail ? Object.entries(event.detail).map(([key, value]) => `${key}: ${typeof value === 'object' ? JSON.stringify(value) : value}`).join(' · ') : '';
       const item = el(
         'li',
         { class: fresh ? 'fresh' : '', data: { kind: event.kind, worker: event.worker ?? '' } },
@@ -190,7 +207,7 @@ export class EventLog {
         el('span', { class: `badge kind-${event.kind}` }, event.kind),
         el('span', { class: 'who' }, event.worker ?? event.pool ?? 'fleet'),
         el('span', { class: 'reason' }, event.reason ?? ''),
-        el('span', { class: 'muted small detail' }, detail),
+        eventDetail(event.detail),
       );
       if (who.length === 0) item.querySelector('.who').classList.add('muted');
       this.list.prepend(item);

@@ -174,6 +174,7 @@ describe('dashboard HTTP API: routes and auth', () => {
         return [minute];
       },
       status: () => ({ backend: 'embedded', healthy: true, pending: 0, dropped: 0 }),
+      setRetentionDays() {},
     } as unknown as HistoryStore;
     h.supervisor.attachHistory(history);
     const body = await (await call('GET', '/api/lanes/history?since=2026-01-01T09:00:00Z&lane=page')).json();
