@@ -19,7 +19,8 @@ const RESTART_SUPERVISOR = 'the supervisor binds it at start: restart the superv
 
 /**
  * What a running stack cannot change, each with what applies it instead: the one table of it. A
- * pattern covers the key and everything under it; `*` stands for one key segment. Everything not
+ * pattern covers the key and everything under it; `*` stands for one key segment. With the
+ * settings a supervised pool's workers were started with (STARTED_WITH below), everything not
  * listed here changes live (the proxy's reload in proxy/reload.ts, the supervisor's in its own).
  */
 export const NOT_LIVE: ReadonlyArray<readonly [pattern: string, reason: string]> = [
@@ -37,6 +38,23 @@ export const NOT_LIVE: ReadonlyArray<readonly [pattern: string, reason: string]>
   ['supervisor.port', RESTART_SUPERVISOR],
   ['worker', 'a worker reads it when it starts: roll the pools (npx switchyard roll <pool>)'],
 ];
+
+const RESTART_POOL = "PM2 started the pool's workers with it: restart the stack (a pool under another name is live)";
+
+/**
+ * Settings of a supervised pool that its running workers were started with (their address, and
+ * their concurrency in PM2's env): not live while the pool stays supervised, for the proxy must not
+ * send a worker more than it was started to take, nor look for it elsewhere. Live for a pool that
+ * becomes supervised or static targets in the same reload.
+ */
+const STARTED_WITH: ReadonlySet<string> = new Set(['portBase', 'host', 'concurrency']);
+
+function startedWithReason(key: string, before: SwitchyardConfig, after: SwitchyardConfig): string | undefined {
+  const [top, pool, setting, ...below] = key.split('.');
+  if (top !== 'pools' || below.length > 0 || !STARTED_WITH.has(setting)) return undefined;
+  const supervised = (config: SwitchyardConfig) => config.pools[pool] !== undefined && config.pools[pool].targets === undefined;
+  return supervised(before) && supervised(after) ? RESTART_POOL : undefined;
+}
 
 /** Settings never printed: a summary says only that they changed. */
 export const SECRET_KEYS: readonly string[] = ['bots.tokens'];
@@ -69,7 +87,7 @@ export function diffConfig(before: SwitchyardConfig, after: SwitchyardConfig): C
     }
     if (isDeepStrictEqual(from, to)) return;
     const key = path.join('.');
-    const reason = notLiveReason(key);
+    const reason = notLiveReason(key) ?? startedWithReason(key, before, after);
     changes.push(reason === undefined ? { key, from, to, live: true } : { key, from, to, live: false, reason });
   };
   walk(before, after, []);

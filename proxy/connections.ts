@@ -57,9 +57,24 @@ export class ConnectionTracker {
   private retiring = false;
 
   constructor(
-    private readonly config: ClientsConfig,
-    private readonly limits: TrackerLimits,
+    private config: ClientsConfig,
+    private limits: TrackerLimits,
   ) {}
+
+  /**
+   * A reload's client policy: caps apply to the next connection admitted, and each open
+   * connection takes the new idle timeout and request limit from its next request or idle
+   * period on (nothing open is closed for it).
+   */
+  reconfigure(config: ClientsConfig, limits: TrackerLimits): void {
+    this.config = config;
+    this.limits = limits;
+  }
+
+  /** A reload changed proxy.trustedProxies: open connections' X-Forwarded-* are believed, or not, from their next request. */
+  retrust(trusted: (ip: string) => boolean): void {
+    for (const connection of this.connections.values()) connection.trustedPeer = trusted(connection.ip);
+  }
 
   get size(): number {
     return this.connections.size;

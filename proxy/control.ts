@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { bearerMatches, requireAdminToken } from '../lib/admin-token.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProcessInfo } from './replacement.ts';
+import type { ReloadOutcome } from './reload.ts';
 import type { ProxyStats } from './stats.ts';
 import type { UpstreamState } from './upstream.ts';
 
@@ -13,6 +14,8 @@ export interface ControlledProxy {
   readonly stats: Pick<ProxyStats, 'registry' | 'finishedMinutes'>;
   /** the worker's snapshot after the change, or undefined when there is no such worker */
   setWorkerState(name: string, state: UpstreamState): { name: string; state: UpstreamState } | undefined;
+  /** re-reads the config file the proxy started with and applies what can change live */
+  reloadConfig(): ReloadOutcome;
 }
 
 /** The proxy process's own lifecycle: which one it is, and its replacement (proxy/replacement.ts). */
@@ -55,6 +58,8 @@ function readJson(req: http.IncomingMessage): Promise<unknown> {
  *   GET /stats/minutes?since=<iso>  finished per-minute lane stats
  *   GET /metrics                    Prometheus text of this proxy
  *   PUT /workers/<name>/state       {"state":"draining"|"ready"|"down"}
+ *   POST /reload                    re-read the config file and apply it: 200 {changes, notApplied}
+ *                                   (summary lines), or 422 {error, problems} and nothing changes
  *   POST /restart                   replace this proxy process by a fresh one (proxy/master.ts);
  *                                   answers once the successor listens: 202 {from, to}, or 409
  */
@@ -98,6 +103,11 @@ export class ControlServer {
       if (!answer.ok) return send(res, 409, { error: answer.error });
       this.log.info({ from: from.pid, to: answer.successor.pid }, 'proxy replacement asked over the control API');
       return send(res, 202, { from: { pid: from.pid, generation: from.generation }, to: answer.successor });
+    }
+    if (req.method === 'POST' && url.pathname === '/reload') {
+      const outcome = this.proxy.reloadConfig();
+      if (!outcome.ok) return send(res, 422, { error: outcome.error, problems: outcome.problems });
+      return send(res, 200, { changes: outcome.changes, notApplied: outcome.notApplied });
     }
     if (req.method === 'GET' && url.pathname === '/metrics') {
       return send(res, 200, await this.proxy.stats.registry.metrics(), this.proxy.stats.registry.contentType);

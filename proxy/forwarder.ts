@@ -56,6 +56,11 @@ const ATTEMPT = Symbol('switchyard.attempt');
 type WithAttempt = http.IncomingMessage & { [ATTEMPT]?: Attempt };
 
 
+function sweepInterval(config: ProxyConfig, lanes: Record<Lane, LaneConfig>): number {
+  const timeouts = [config.upstream.responseTimeoutMs, ...Object.values(lanes).map((lane) => lane.responseTimeoutMs)].filter((ms) => ms > 0);
+  return Math.min(1000, Math.max(20, Math.floor(Math.min(...timeouts, 4000) / 4)));
+}
+
 /**
  * A body the client sent chunked goes to the worker chunked: http-proxy-3 gives a DELETE or
  * OPTIONS without Content-Length a `Content-Length: 0` and drops Transfer-Encoding (its
@@ -85,21 +90,36 @@ export class Forwarder {
   /** attempts still waiting for response headers, checked against their deadline by one sweep */
   private readonly awaitingHeaders = new DeadlineList<Attempt>();
   /** how often the proxy's scheduler should run expireDeadlines: a quarter of the shortest timeout, within [20 ms, 1 s] */
-  readonly sweepIntervalMs: number;
+  sweepIntervalMs: number;
 
   /** per lane, attempts whose worker is still producing, against the lane's responseTimeoutMs */
   private readonly producing = new Map<Lane, DeadlineList<ProducingDeadline>>();
 
   constructor(
-    private readonly config: ProxyConfig,
-    private readonly lanes: Record<Lane, LaneConfig>,
+    private config: ProxyConfig,
+    private lanes: Record<Lane, LaneConfig>,
     private readonly responseSpool: SpoolStore,
     private readonly log: Logger,
     private readonly hooks: ForwarderHooks,
   ) {
-    const timeouts = [config.upstream.responseTimeoutMs, ...Object.values(lanes).map((lane) => lane.responseTimeoutMs)].filter((ms) => ms > 0);
     for (const lane of Object.keys(lanes) as Lane[]) this.producing.set(lane, new DeadlineList());
-    this.sweepIntervalMs = Math.min(1000, Math.max(20, Math.floor(Math.min(...timeouts, 4000) / 4)));
+    this.sweepIntervalMs = sweepInterval(config, lanes);
+  }
+
+  /**
+   * A reload's timeouts, streaming limits and headers. A request already sent keeps the deadlines
+   * it was given; what is read later (a response's relay limits, a retry's deadlines) is the new.
+   */
+  reconfigure(config: ProxyConfig, lanes: Record<Lane, LaneConfig>): void {
+    this.config = config;
+    this.lanes = lanes;
+    this.sweepIntervalMs = sweepInterval(config, lanes);
+  }
+
+  /** A worker a reload removed has been closed: its http-proxy-3 server goes too. */
+  forget(upstream: Upstream): void {
+    this.proxies.get(upstream)?.close();
+    this.proxies.delete(upstream);
   }
 
   /**

@@ -55,16 +55,25 @@ export async function probe(
 export class HealthChecker {
   private running = false;
 
+  /** `pools`: an array, or the proxy's live map of pools (a reload adds and removes pools in it) */
   constructor(
-    private readonly pools: Pool[],
-    private readonly options: HealthCheckOptions,
+    private readonly pools: { values(): Iterable<Pool> },
+    private options: HealthCheckOptions,
     private readonly log: Logger,
     private readonly expectedStack: string | undefined = OWN_STACK_ID,
   ) {
-    for (const pool of pools) {
-      if (this.stackOf(pool) === undefined) continue;
-      for (const upstream of pool.upstreams) pool.setState(upstream, 'down');
-    }
+    for (const pool of pools.values()) this.adopt(pool, pool.upstreams);
+  }
+
+  /** Workers new to the proxy start as the first ones did: a supervised one out of rotation until it proves its stack. */
+  adopt(pool: Pool, upstreams: readonly Upstream[]): void {
+    if (this.stackOf(pool) === undefined) return;
+    for (const upstream of upstreams) pool.setState(upstream, 'down');
+  }
+
+  /** A reload's new path, interval and timeout (the next round uses them; the scheduler takes the interval). */
+  setOptions(options: HealthCheckOptions): void {
+    this.options = options;
   }
 
   /** how often the proxy's scheduler runs checkAll */
@@ -76,7 +85,7 @@ export class HealthChecker {
     if (this.running) return;
     this.running = true;
     try {
-      await Promise.all(this.pools.flatMap((pool) => pool.upstreams.map((upstream) => this.check(pool, upstream))));
+      await Promise.all([...this.pools.values()].flatMap((pool) => pool.upstreams.map((upstream) => this.check(pool, upstream))));
     } finally {
       this.running = false;
     }

@@ -1,5 +1,5 @@
 import { adminToken } from '../lib/admin-token.ts';
-import { ConfigError, loadConfig } from '../lib/config.ts';
+import { ConfigError, configFileFromEnv, loadConfig } from '../lib/config.ts';
 import { exitPortInUse, isAddressInUse } from '../lib/bind-failure.ts';
 import { createLogger } from '../lib/log.ts';
 import { handleStopRequests } from '../lib/process-stop.ts';
@@ -13,8 +13,9 @@ const log = createLogger('proxy');
 
 async function main(): Promise<void> {
   let config, token;
+  const configFile = configFileFromEnv();
   try {
-    config = loadConfig();
+    config = loadConfig(configFile);
     token = adminToken(config.data).token;
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -23,7 +24,15 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const proxy = new SwitchyardProxy({ config, log });
+  const proxy = new SwitchyardProxy({ config, log, source: () => loadConfig(configFile) });
+  // a config reload (as `POST /reload` does); the proxy logs what changed, or why the file was refused
+  process.on('SIGHUP', () => {
+    try {
+      proxy.reloadConfig();
+    } catch (error) {
+      log.error({ err: error }, 'config reload failed');
+    }
+  });
   let fleet: FleetSubscriber | undefined;
   // The control API sees the proxy through a narrow interface (ControlledProxy): built here, not by the proxy.
   // Under proxy/master.ts, this process can be replaced by a fresh one with no request lost.

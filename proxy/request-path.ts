@@ -33,6 +33,8 @@ export interface RequestPathParts {
   recorder: RequestRecorder;
   /** the proxy is shutting down: /healthz fails, upgrades are refused, connections close */
   draining: () => boolean;
+  /** Upgrade protocols passed to workers (proxy.upgrades.protocols) */
+  upgradeProtocols: ReadonlySet<string>;
 }
 
 /**
@@ -55,10 +57,20 @@ export interface RequestPathParts {
  */
 export class RequestPath {
   private inFlight = 0;
-  private readonly upgradeProtocols: ReadonlySet<string>;
 
-  constructor(private readonly parts: RequestPathParts) {
-    this.upgradeProtocols = new Set(parts.config.proxy.upgrades.protocols);
+  constructor(private parts: RequestPathParts) {}
+
+  /** the parts requests are handled with now */
+  get current(): RequestPathParts {
+    return this.parts;
+  }
+
+  /**
+   * A reload: requests from now on are handled with these parts, all of them at once. A request
+   * already on its way keeps the parts it started with (handle reads them once).
+   */
+  replaceParts(parts: RequestPathParts): void {
+    this.parts = parts;
   }
 
   /** requests being answered now (tunnels not included) */
@@ -114,7 +126,8 @@ export class RequestPath {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse, upgradeOffer: Exchange['upgrade'], connection: TrackedConnection | undefined): void {
-    const { config, connections, classifier, forwarder, recorder, trusted } = this.parts;
+    const parts = this.parts;
+    const { config, connections, classifier, forwarder, recorder, trusted } = parts;
     const startedAt = performance.now();
     const sentBefore = recorder.sentSoFar(req);
     // set once the request is classified and counted in flight; answers before that get only their access log line
@@ -136,11 +149,11 @@ export class RequestPath {
     });
     const valid = validateRequest(req, config.proxy.limits);
     if (isRefusal(valid)) return refuse(res, valid, true);
-    if (serveEndpoint(valid.path, res, config.proxy.internalPaths, this.parts.draining())) return;
+    if (serveEndpoint(valid.path, res, config.proxy.internalPaths, parts.draining())) return;
     const framing = clientFraming(req.headers);
     let upgrade: Exchange['upgrade'];
     if (upgradeOffer) {
-      const accepted = acceptedUpgrade(req, this.upgradeProtocols, framing.hasBody);
+      const accepted = acceptedUpgrade(req, parts.upgradeProtocols, framing.hasBody);
       if (typeof accepted !== 'boolean') return refuse(res, accepted, true);
       if (accepted) upgrade = upgradeOffer;
     }
@@ -150,19 +163,19 @@ export class RequestPath {
     const { path, query } = splitUrl(valid.path);
     const requestClass = classifier.classify({ method: req.method ?? 'GET', path, query, headers: req.headers, clientIp: client.ip });
     if (upgrade && requestClass === 'static') return sendError(res, 404, 'no WebSocket endpoint under the static prefix');
-    if (upgrade && this.parts.draining()) return sendError(res, 503, 'shutting down', { 'retry-after': '1' });
+    if (upgrade && parts.draining()) return sendError(res, 503, 'shutting down', { 'retry-after': '1' });
     const closeConnection = connections.classified(connection, requestClass) || upgradeOffer !== undefined;
     counted = requestClass;
     this.inFlight++;
-    const tooLarge = this.parts.body.tooLarge(framing);
+    const tooLarge = parts.body.tooLarge(framing);
     if (tooLarge) return refuse(res, tooLarge, true);
 
     if (requestClass === 'static') {
       if (closeConnection) res.setHeader('connection', 'close');
       res.setHeader('x-switchyard-lane', 'static');
-      return this.parts.serveStatic(req, res);
+      return parts.serveStatic(req, res);
     }
-    const route = this.parts.routes[requestClass];
+    const route = parts.routes[requestClass];
     const fairShare = fairShareOf(req, client, requestClass, classifier, trusted);
     if (upgrade) {
       const full = reserveUpgradePlace(route, fairShare, upgrade.socket);
@@ -174,7 +187,7 @@ export class RequestPath {
       req.headers = upstreamHeaders(clientHeaders, client, { upgrade: upgrade !== undefined });
       return forwarder.forward(ready);
     }
-    this.parts.body.read(ready, requestClass, valid.expectsContinue, (bufferedBodyBytes) => {
+    parts.body.read(ready, requestClass, valid.expectsContinue, (bufferedBodyBytes) => {
       req.headers = upstreamHeaders(clientHeaders, client, { bufferedBodyBytes });
       forwarder.forward(ready);
     });

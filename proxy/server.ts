@@ -2,8 +2,9 @@ import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { CidrSet } from '../lib/cidr.ts';
+import { summarizeChanges } from '../lib/config-diff.ts';
 import { AccessLog } from './access-log.ts';
-import type { SwitchyardConfig } from '../lib/config.ts';
+import type { Lane, ProxyConfig, SwitchyardConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import { ThrottledLog } from '../lib/throttled-log.ts';
 import { Classifier } from './classify.ts';
@@ -12,15 +13,18 @@ import { containSocket } from './containment.ts';
 import { Forwarder } from './forwarder.ts';
 import type { RetiringSlots } from './handoff.ts';
 import { HealthChecker } from './health-check.ts';
-import { Pool } from './pool.ts';
-import { RequestPath } from './request-path.ts';
+import type { Route } from './exchange.ts';
+import type { Pool } from './pool.ts';
+import { buildPools, reconcilePools, RetiredWorkers } from './pool-set.ts';
+import { planReload, reloadFrom, type ReloadOutcome, type ReloadResult } from './reload.ts';
+import { RequestPath, type RequestPathParts } from './request-path.ts';
 import { rejectSocket } from './responses.ts';
 import { Scheduler } from './scheduler.ts';
 import type { BodyStore } from './request-body.ts';
 import { SpoolStore } from './spool-store.ts';
 import { createStaticHandler } from './static.ts';
 import { ProxyStats } from './stats.ts';
-import { Upstream, type UpstreamState } from './upstream.ts';
+import type { Upstream, UpstreamState } from './upstream.ts';
 import { installConnectionGate } from './stages/admit.ts';
 import { BodyStage } from './stages/body.ts';
 import { RequestRecorder } from './stages/record.ts';
@@ -32,32 +36,23 @@ const ACCESS_LOG_FLUSH_MS = 1000;
 export interface SwitchyardProxyOptions {
   config: SwitchyardConfig;
   log: Logger;
+  /** reads the config file the proxy was started with, afresh (reloadConfig); throws ConfigError */
+  source?: () => SwitchyardConfig;
 }
 
-/** Builds the upstream list of each pool: static targets, or supervised instances on portBase+i. */
-export function buildPools(config: SwitchyardConfig): Map<string, Pool> {
-  const pools = new Map<string, Pool>();
-  for (const [name, poolConfig] of Object.entries(config.pools)) {
-    const addresses = poolConfig.targets
-      ? poolConfig.targets.map((target) => {
-          const split = target.lastIndexOf(':');
-          return { host: target.slice(0, split).replace(/^\[|\]$/g, ''), port: Number(target.slice(split + 1)) };
-        })
-      : Array.from({ length: poolConfig.instances }, (_, index) => ({ host: poolConfig.host, port: poolConfig.portBase + index }));
-    const upstreams = addresses.map(
-      (address, index) =>
-        new Upstream({
-          pool: name,
-          index,
-          ...address,
-          concurrency: poolConfig.concurrency,
-          idleSocketTimeoutMs: config.proxy.upstream.idleSocketTimeoutMs,
-        }),
-    );
-    pools.set(name, new Pool(name, poolConfig, upstreams));
-  }
-  return pools;
-}
+export { buildPools } from './pool-set.ts';
+
+/** Node's parser cap sits above both of ours, so we can answer 414 and 431 precisely. */
+const parserHeaderCap = (config: ProxyConfig) => config.limits.maxHeaderBytes + config.limits.maxUrlBytes;
+
+const responseSpoolBudget = (config: ProxyConfig) => ({
+  spoolDir: config.streaming.spoolDir,
+  perClientBytes: config.streaming.spoolPerClientBytes,
+  spoolTotalBytes: config.streaming.spoolTotalBytes,
+  memoryTotalBytes: 0,
+});
+
+const poolsOfLanes = (routes: Record<Lane, Route>) => Object.fromEntries(Object.values(routes).map((route) => [route.lane, route.pool]));
 
 /**
  * The front proxy process's parts, wired: the listener, the request path (request-path.ts, where
@@ -76,7 +71,14 @@ export class SwitchyardProxy {
   private readonly bodies: BodyStore;
   private readonly responseSpool: SpoolStore;
   private readonly accessLog: AccessLog | undefined;
-  private readonly config: SwitchyardConfig;
+  private readonly recorder: RequestRecorder;
+  /** what any client can cause over and over is logged once a minute, with a count of the rest */
+  private readonly faults: { refused: ThrottledLog; malformed: ThrottledLog; bodies: ThrottledLog };
+  /** workers a reload took out, closed once they have finished */
+  private readonly retired = new RetiredWorkers();
+  private readonly source: (() => SwitchyardConfig) | undefined;
+  /** the config in force: the one started with, then each reload's (less what cannot change live) */
+  private config: SwitchyardConfig;
   private readonly log: Logger;
   private draining = false;
   private retiring = false;
@@ -86,45 +88,24 @@ export class SwitchyardProxy {
     const { config, log } = options;
     this.config = config;
     this.log = log;
+    this.source = options.source;
     const proxyConfig = config.proxy;
     const trusted = new CidrSet(proxyConfig.trustedProxies);
     this.pools = buildPools(config);
     const routes = buildRoutes(config, this.pools);
     this.connections = new ConnectionTracker(proxyConfig.clients, { headersTimeoutMs: proxyConfig.limits.headersTimeoutMs });
-    this.stats = new ProxyStats(
-      [...this.pools.values()],
-      this.connections,
-      Object.fromEntries(Object.values(routes).map((route) => [route.lane, route.pool])),
-    );
+    this.stats = new ProxyStats([...this.pools.values()], this.connections, poolsOfLanes(routes));
     this.bodies = new SpoolStore(proxyConfig.bodies);
-    this.responseSpool = new SpoolStore({
-      spoolDir: proxyConfig.streaming.spoolDir,
-      perClientBytes: proxyConfig.streaming.spoolPerClientBytes,
-      spoolTotalBytes: proxyConfig.streaming.spoolTotalBytes,
-      memoryTotalBytes: 0,
-    });
+    this.responseSpool = new SpoolStore(responseSpoolBudget(proxyConfig));
     this.accessLog = proxyConfig.accessLog.enabled ? new AccessLog(proxyConfig.accessLog, log) : undefined;
-    this.health = new HealthChecker([...this.pools.values()], proxyConfig.healthCheck, log);
-    // what any client can cause over and over is logged once a minute, with a count of the rest
-    const faults = { refused: new ThrottledLog(log), malformed: new ThrottledLog(log), bodies: new ThrottledLog(log) };
+    this.health = new HealthChecker(this.pools, proxyConfig.healthCheck, log);
+    const faults = (this.faults = { refused: new ThrottledLog(log), malformed: new ThrottledLog(log), bodies: new ThrottledLog(log) });
     this.forwarder = new Forwarder(proxyConfig, config.lanes, this.responseSpool, log, { tunnelOpened: (exchange) => this.path.tunnelOpened(exchange) });
-    this.path = new RequestPath({
-      config,
-      log,
-      trusted,
-      connections: this.connections,
-      classifier: new Classifier(config),
-      routes,
-      serveStatic: createStaticHandler(proxyConfig.static),
-      body: new BodyStage(this.bodies, config, faults.bodies, (exchange, run) => this.forwarder.contain(exchange, run)),
-      forwarder: this.forwarder,
-      recorder: new RequestRecorder(this.stats, log, this.accessLog),
-      draining: () => this.draining,
-    });
+    this.recorder = new RequestRecorder(this.stats, log, this.accessLog);
+    this.path = new RequestPath(this.buildParts(config, trusted, routes));
 
     this.server = http.createServer({
-      // The parser's own cap sits above both of ours, so we can answer 414 and 431 precisely.
-      maxHeaderSize: proxyConfig.limits.maxHeaderBytes + proxyConfig.limits.maxUrlBytes,
+      maxHeaderSize: parserHeaderCap(proxyConfig),
       requestTimeout: 0,
       headersTimeout: proxyConfig.limits.headersTimeoutMs,
       keepAliveTimeout: 0, // idle timeouts are per class, in ConnectionTracker
@@ -134,7 +115,13 @@ export class SwitchyardProxy {
       connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(proxyConfig.limits.headersTimeoutMs / 4))),
     });
     this.server.maxRequestsPerSocket = 0;
-    installConnectionGate(this.server, { config: proxyConfig, connections: this.connections, trusted, log, refusedLog: faults.refused, closing: () => this.closing });
+    installConnectionGate(this.server, {
+      settings: () => ({ config: this.config.proxy, trusted: this.path.current.trusted }),
+      connections: this.connections,
+      log,
+      refusedLog: faults.refused,
+      closing: () => this.closing,
+    });
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => this.path.onRequest(req, res);
     this.server.on('request', onRequest);
     this.server.on('checkContinue', onRequest);
@@ -143,10 +130,85 @@ export class SwitchyardProxy {
     this.server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) =>
       containSocket(log, socket, () => this.onClientError(error, socket, faults.malformed)),
     );
-    for (const pool of this.pools.values()) {
-      pool.on('state', (upstream: Upstream, previous: string) =>
-        log.info({ worker: upstream.name, from: previous, to: upstream.state }, 'worker state changed'),
-      );
+    for (const pool of this.pools.values()) this.watch(pool);
+  }
+
+  private watch(pool: Pool): void {
+    pool.on('state', (upstream: Upstream, previous: string) =>
+      this.log.info({ worker: upstream.name, from: previous, to: upstream.state }, 'worker state changed'),
+    );
+  }
+
+  /** What a request is handled with under `config` (request-path.ts): built at start and by each reload. */
+  private buildParts(config: SwitchyardConfig, trusted: CidrSet, routes: Record<Lane, Route>): RequestPathParts {
+    return {
+      config,
+      log: this.log,
+      trusted,
+      connections: this.connections,
+      classifier: new Classifier(config),
+      routes,
+      serveStatic: createStaticHandler(config.proxy.static),
+      body: new BodyStage(this.bodies, config, this.faults.bodies, (exchange, run) => this.forwarder.contain(exchange, run)),
+      forwarder: this.forwarder,
+      recorder: this.recorder,
+      draining: () => this.draining,
+      upgradeProtocols: new Set(config.proxy.upgrades.protocols),
+    };
+  }
+
+  /**
+   * Applies a changed config without dropping a connection (docs/proxy.md, "Reloading the
+   * config"). What a running proxy cannot change (NOT_LIVE in lib/config-diff.ts) is reported
+   * in notApplied and left as it was, never half-applied.
+   */
+  reload(next: SwitchyardConfig): ReloadResult {
+    const { config, applied, notApplied } = planReload(this.config, next);
+    if (applied.length > 0) this.apply(config);
+    this.log.info({ changes: summarizeChanges(applied), notApplied: summarizeChanges(notApplied) }, 'config reloaded');
+    return { applied, notApplied };
+  }
+
+  /** Reads the config file the proxy started with and applies it (control API, SIGHUP); an invalid one changes nothing. */
+  reloadConfig(): ReloadOutcome {
+    if (!this.source) return { ok: false, error: 'this proxy was started without a config file', problems: [] };
+    const outcome = reloadFrom(this.source, (next) => this.reload(next));
+    if (!outcome.ok) this.log.warn({ problems: outcome.problems }, `config reload refused: ${outcome.error}`);
+    return outcome;
+  }
+
+  /**
+   * The pools and the long-lived parts (connections, spools, forwarder, health checks, stats,
+   * the listener's limits) take the new settings in place; the parts a request is handled with
+   * are rebuilt and swapped in at once. A request on its way keeps the route and parts it began
+   * with; kept workers keep their slots, state and sockets (pool-set.ts).
+   */
+  private apply(config: SwitchyardConfig): void {
+    const proxyConfig = config.proxy;
+    const trusted = new CidrSet(proxyConfig.trustedProxies);
+    const change = reconcilePools(this.pools, config, this.retired);
+    for (const pool of change.newPools) this.watch(pool);
+    for (const { pool, upstreams } of change.added) this.health.adopt(pool, upstreams);
+    const routes = buildRoutes(config, this.pools);
+    this.connections.reconfigure(proxyConfig.clients, { headersTimeoutMs: proxyConfig.limits.headersTimeoutMs });
+    this.connections.retrust((ip) => trusted.has(ip));
+    this.bodies.resize(proxyConfig.bodies);
+    this.responseSpool.resize(responseSpoolBudget(proxyConfig));
+    this.forwarder.reconfigure(proxyConfig, config.lanes);
+    this.health.setOptions(proxyConfig.healthCheck);
+    this.stats.setPools([...this.pools.values()], poolsOfLanes(routes));
+    // read by Node for each new connection; open ones keep the parser they have
+    this.server.headersTimeout = proxyConfig.limits.headersTimeoutMs;
+    (this.server as http.Server & { maxHeaderSize: number }).maxHeaderSize = parserHeaderCap(proxyConfig);
+    this.config = config;
+    this.path.replaceParts(this.buildParts(config, trusted, routes));
+    if (this.server.listening && !this.closing) {
+      this.scheduler.stop();
+      this.schedulePeriodicWork();
+    }
+    const names = (upstreams: Upstream[]) => upstreams.map((upstream) => upstream.name);
+    if (change.added.length > 0 || change.retired.length > 0) {
+      this.log.info({ added: change.added.flatMap(({ upstreams }) => names(upstreams)), retired: names(change.retired) }, 'workers added and retired');
     }
   }
 
@@ -218,6 +280,7 @@ export class SwitchyardProxy {
     this.connections.destroyAll();
     this.scheduler.stop();
     for (const pool of this.pools.values()) pool.close();
+    this.retired.closeAll();
     this.forwarder.close();
     await closed;
     await this.accessLog?.close(ACCESS_LOG_FLUSH_MS);
@@ -240,6 +303,8 @@ export class SwitchyardProxy {
       bodies: this.bodies.usage,
       /** responses waiting in temp files for clients slower than their workers */
       responseSpool: this.responseSpool.usage,
+      /** workers a config reload took out that are still finishing what they had */
+      retiredWorkers: this.retired.names(),
       pools: [...this.pools.values()].map((pool) => ({
         name: pool.name,
         queueDepth: pool.queueDepth,
@@ -271,6 +336,7 @@ export class SwitchyardProxy {
   private closeIdleUpstreamSockets(): void {
     const now = Date.now();
     for (const pool of this.pools.values()) for (const upstream of pool.upstreams) upstream.closeIdleSockets(now);
+    for (const upstream of this.retired.closeFinished()) this.forwarder.forget(upstream);
   }
 
   private onClientError(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket, malformedLog: ThrottledLog): void {

@@ -24,7 +24,16 @@ export class SpoolStore<C extends SpoolBudget = SpoolBudget> {
   private readonly byClient = new Map<string, number>();
   private fileCounter = 0;
 
-  constructor(readonly config: C) {}
+  constructor(private budget: C) {}
+
+  get config(): C {
+    return this.budget;
+  }
+
+  /** A reload's budgets (the directory stays): what is held stays held, and new reservations meet the new limits. */
+  resize(budget: C): void {
+    this.budget = { ...budget, spoolDir: this.budget.spoolDir };
+  }
 
   /** Creates the spool directory and removes whatever an earlier process left in it. */
   prepare(): void {

@@ -55,9 +55,9 @@ export class ProxyStats {
   private pendingCount = 0;
 
   constructor(
-    private readonly pools: Pool[],
+    private pools: Pool[],
     private readonly connections: ConnectionTracker,
-    private readonly laneToPool: Partial<Record<StatLane, Pool>>,
+    private laneToPool: Partial<Record<StatLane, Pool>>,
   ) {
     const requestCounts = this.requestCounts;
     const flush = () => this.flush();
@@ -79,14 +79,16 @@ export class ProxyStats {
       [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     );
     this.duration.registerIn(this.registry);
-    const poolList = this.pools;
+    // read at each scrape: a reload changes the pool set (setPools), and a removed pool's or worker's series go
+    const poolList = () => this.pools;
     new Gauge({
       name: 'switchyard_queue_depth',
       help: 'Requests waiting for a worker slot, by pool',
       labelNames: ['pool'],
       registers: [this.registry],
       collect() {
-        for (const pool of poolList) this.set({ pool: pool.name }, pool.queueDepth);
+        this.reset();
+        for (const pool of poolList()) this.set({ pool: pool.name }, pool.queueDepth);
       },
     });
     new Counter({
@@ -96,7 +98,7 @@ export class ProxyStats {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const pool of poolList) {
+        for (const pool of poolList()) {
           this.inc({ pool: pool.name, reason: 'full' }, pool.stats.queueFull);
           this.inc({ pool: pool.name, reason: 'timeout' }, pool.stats.queueTimeouts);
           this.inc({ pool: pool.name, reason: 'client-share' }, pool.stats.clientShareRefused);
@@ -109,7 +111,8 @@ export class ProxyStats {
       labelNames: ['worker'],
       registers: [this.registry],
       collect() {
-        for (const pool of poolList) for (const upstream of pool.upstreams) this.set({ worker: upstream.name }, upstream.inflight);
+        this.reset();
+        for (const pool of poolList()) for (const upstream of pool.upstreams) this.set({ worker: upstream.name }, upstream.inflight);
       },
     });
     const connectionsRef = this.connections;
@@ -125,6 +128,12 @@ export class ProxyStats {
         }
       },
     });
+  }
+
+  /** A reload changed the pools, or which lane goes to which. */
+  setPools(pools: Pool[], laneToPool: Partial<Record<StatLane, Pool>>): void {
+    this.pools = pools;
+    this.laneToPool = laneToPool;
   }
 
   /**

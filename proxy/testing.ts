@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { adminToken } from '../lib/admin-token.ts';
-import { LANE_DEFAULTS, LANES, validateConfig, type SwitchyardConfig } from '../lib/config.ts';
+import { LANE_DEFAULTS, LANES, loadConfig, validateConfig, type SwitchyardConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
 import { ControlServer } from './control.ts';
 import { SwitchyardProxy } from './server.ts';
@@ -25,6 +25,10 @@ export function deepMerge(base: Tree, override: Tree): Tree {
 export interface StartedProxy {
   proxy: SwitchyardProxy;
   config: SwitchyardConfig;
+  /** the config as written to configFile, before validation (write a changed copy there, then reload) */
+  configTree: Tree;
+  /** the file the proxy reloads from (JSON, which is YAML) */
+  configFile: string;
   port: number;
   /** the proxy's control API (admin token: SWITCHYARD_ADMIN_TOKEN, or one made in its data directory) */
   controlPort: number;
@@ -48,9 +52,11 @@ export async function startProxy(options: { pools: Record<string, string[]>; con
     { data, proxy: { host: '127.0.0.1', port: 0, control: { port: 0 }, debugHeaders: true, healthCheck: { intervalMs: 200 } }, pools, lanes },
     options.config ?? {},
   );
-  const config = validateConfig(raw, '(test config)');
+  const configFile = path.join(data, 'switchyard.json');
+  writeFileSync(configFile, JSON.stringify(raw));
+  const config = validateConfig(structuredClone(raw), '(test config)');
   const log = options.log ?? pino({ level: process.env.LOG_LEVEL ?? 'silent' });
-  const proxy = new SwitchyardProxy({ config, log });
+  const proxy = new SwitchyardProxy({ config, log, source: () => loadConfig(configFile, {}) });
   const port = await proxy.listen(0, '127.0.0.1');
   const control = new ControlServer(proxy, adminToken(config.data).token, log);
   const controlPort = await control.listen(0, '127.0.0.1');
@@ -59,5 +65,5 @@ export async function startProxy(options: { pools: Record<string, string[]>; con
     await control.close();
     rmSync(data, { recursive: true, force: true });
   };
-  return { proxy, config, port, controlPort, url: `http://127.0.0.1:${port}`, close };
+  return { proxy, config, configTree: raw, configFile, port, controlPort, url: `http://127.0.0.1:${port}`, close };
 }

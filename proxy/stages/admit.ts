@@ -11,9 +11,9 @@ import { acceptProxyProtocol } from '../proxy-protocol.ts';
 import { rejectSocket } from '../responses.ts';
 
 export interface ConnectionGateOptions {
-  config: ProxyConfig;
+  /** read as each connection arrives: a reload may change them */
+  settings: () => { config: ProxyConfig; trusted: CidrSet };
   connections: ConnectionTracker;
-  trusted: CidrSet;
   log: Logger;
   /** refusals any client can cause over and over: logged once a minute with a count */
   refusedLog: ThrottledLog;
@@ -28,16 +28,17 @@ export interface ConnectionGateOptions {
 export function installConnectionGate(server: http.Server, options: ConnectionGateOptions): void {
   const [parseHttp] = server.listeners('connection') as Array<(socket: Socket) => void>;
   server.removeAllListeners('connection');
-  const { config, connections, trusted, log } = options;
+  const { connections, log } = options;
   server.on('connection', (socket: Socket) => {
     socket.on('error', () => {}); // resets from clients are normal; the parser reports the rest
     containSocket(log, socket, () => onConnection(socket));
   });
 
   function onConnection(socket: Socket): void {
+    const { config, trusted } = options.settings();
     const peer = normalizeAddress(socket.remoteAddress ?? '');
     const trustedPeer = trusted.has(peer);
-    if (!trustedPeer || !config.proxyProtocol) return admit(socket, peer, trustedPeer);
+    if (!trustedPeer || !config.proxyProtocol) return admit(socket, trusted, peer, trustedPeer);
     acceptProxyProtocol(socket, { timeoutMs: config.limits.headersTimeoutMs }, (result) =>
       containSocket(log, socket, () => {
         if (!result.ok) {
@@ -47,15 +48,15 @@ export function installConnectionGate(server: http.Server, options: ConnectionGa
         }
         if (result.remoteAddress) {
           setConnectionClientAddress(socket, normalizeAddress(result.remoteAddress));
-          admit(socket, normalizeAddress(result.remoteAddress), false);
+          admit(socket, trusted, normalizeAddress(result.remoteAddress), false);
         } else {
-          admit(socket, peer, true);
+          admit(socket, trusted, peer, true);
         }
       }),
     );
   }
 
-  function admit(socket: Socket, clientAddress: string, exempt: boolean): void {
+  function admit(socket: Socket, trusted: CidrSet, clientAddress: string, exempt: boolean): void {
     if (options.closing()) return void socket.destroy();
     if (!connections.admit(socket, clientAddress, exempt, trusted.has(clientAddress))) {
       options.refusedLog.write({ client: clientAddress, connections: connections.size }, 'connection refused: too many from its address, or in all');

@@ -100,3 +100,20 @@ test('long values are shortened', () => {
   const [line] = summarizeChanges(diffConfig(config({ proxy: { static: { root: '/srv' } } }), config({ proxy: { static: { root: `/${long}` } } })));
   assert.equal(line, `proxy.static.root "/srv" -> "/${'x'.repeat(55)}...`);
 });
+
+test('what a supervised pool was started with is not live while it stays supervised; for static targets it is', () => {
+  const before = config({ pools: { ...POOLS, api: { targets: ['10.0.0.1:80'] } } });
+  const after = config({
+    pools: { ...POOLS, web: { portBase: 9500, concurrency: 2, host: '127.0.0.2', instances: 3 }, api: { targets: ['10.0.0.1:80'], concurrency: 4 } },
+  });
+  const byKey = Object.fromEntries(diffConfig(before, after).map((change) => [change.key, change.live]));
+  assert.deepEqual(byKey, {
+    'pools.web.instances': true,
+    'pools.web.portBase': false,
+    'pools.web.host': false,
+    'pools.web.concurrency': false,
+    'pools.api.concurrency': true,
+  });
+  const turned = diffConfig(before, config({ pools: { ...POOLS, api: { portBase: 7000 } } }));
+  assert.ok(turned.every((change) => change.live), 'a pool that becomes supervised starts its workers afresh');
+});
