@@ -101,14 +101,16 @@ export class SuccessorSlots {
   /** borrows queued in this process's pools, oldest first, with their cancel functions */
   private readonly pendingBorrows = new Map<string, Array<() => void>>();
   private gone = false;
-  private readonly byName: Map<string, { pool: Pool; upstream: Upstream }>;
   private readonly balancers = new Map<string, ReturnType<typeof createBalancer>>();
 
   constructor(
     private readonly pools: Map<string, Pool>,
     private readonly send: Send,
-  ) {
-    this.byName = upstreamsByName(pools.values());
+  ) {}
+
+  /** read afresh each time: a config reload may have added or removed workers since this process started */
+  private get byName(): Map<string, { pool: Pool; upstream: Upstream }> {
+    return upstreamsByName(this.pools.values());
   }
 
   /** Until the retiring process reports, every slot counts as its own. */
@@ -127,8 +129,9 @@ export class SuccessorSlots {
       this.reported = message.slots;
       this.unseenLoans = this.unseenLoans.filter((loan) => loan.number > message.loansSeen);
       if (first && message.states) {
+        const byName = this.byName;
         for (const [name, state] of Object.entries(message.states)) {
-          const found = this.byName.get(name);
+          const found = byName.get(name);
           if (found) found.pool.setState(found.upstream, state);
         }
       }
