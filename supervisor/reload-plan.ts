@@ -20,30 +20,11 @@ export interface SupervisorReloadPlan {
   resizes: PoolResize[];
 }
 
-const RESTART_POOL = 'PM2 started the pool\'s workers with it: restart the stack (a pool under another name is live)';
-
-/**
- * Settings of a supervised pool that its running workers were started with (their address, and
- * SWITCHYARD_WORKER_CONCURRENCY in PM2's env, which PM2 keeps through restarts). Live for a pool
- * that becomes supervised in the same reload: nothing of it runs yet.
- */
-const STARTED_WITH: ReadonlySet<string> = new Set(['portBase', 'host', 'concurrency']);
-
 /** The settings the supervisor acts on, below `pools.<name>`; the rest of a pool is the proxy's. */
 const SUPERVISOR_POOL_KEYS: ReadonlySet<string> = new Set(['instances', 'targets', 'recycle', 'drainTimeoutSec', 'maxUnavailable']);
 
 const supervised = (pool: PoolConfig | undefined): boolean => Boolean(pool && !pool.targets);
 const workersOf = (pool: PoolConfig | undefined): number => (pool && !pool.targets ? pool.instances : 0);
-
-/** Why a change cannot be applied by this supervisor, or undefined when it can (or it is not the supervisor's). */
-function notLiveHere(change: ConfigChange, before: SwitchyardConfig, after: SwitchyardConfig): string | undefined {
-  if (!change.live) return change.reason ?? 'needs a restart';
-  const [top, pool, setting] = change.key.split('.');
-  if (top === 'pools' && setting !== undefined && STARTED_WITH.has(setting) && supervised(before.pools[pool]) && supervised(after.pools[pool])) {
-    return RESTART_POOL;
-  }
-  return undefined;
-}
 
 /** Does the supervisor act on this (live) change? */
 function concernsSupervisor(change: ConfigChange, before: SwitchyardConfig, after: SwitchyardConfig): boolean {
@@ -65,8 +46,7 @@ export function planSupervisorReload(before: SwitchyardConfig, after: Switchyard
   const applied: ConfigChange[] = [];
   const kept: ConfigChange[] = [];
   for (const change of diffConfig(before, after)) {
-    const reason = notLiveHere(change, before, after);
-    if (reason !== undefined) kept.push({ ...change, live: false, reason });
+    if (!change.live) kept.push(change);
     else if (concernsSupervisor(change, before, after)) applied.push(change);
   }
   const config = undoChanges(after, kept);

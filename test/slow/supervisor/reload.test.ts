@@ -119,7 +119,7 @@ describe('config reload on a running stack', () => {
     assert.deepEqual(body.supervisor, { changes: ['pools.web.instances 3 -> 2'], notApplied: [] });
     await waitFor(async () => (await pm2Apps('worker-web')).length === 2, 'web-2 stopped through PM2', 40_000);
     const outcomes = await load.stop();
-    console.log(`reload test: removing web-2 under load: ${summarizeOutcomes(outcomes)}`);
+    console.log(`reload test: removing web-2 under load: ${summarizeOutcomes(outcomes)}, slowest ${Math.max(...outcomes.map((outcome) => outcome.ms))} ms`);
     assert.deepEqual(outcomes.filter((outcome) => outcome.status !== 200), [], summarizeOutcomes(outcomes));
     assert.deepEqual((await workers()).map((worker) => [worker.name, worker.state]), [['web-0', 'ready'], ['web-1', 'ready']]);
     assert.deepEqual((await pm2Apps('worker-web')).map((process) => process.instance).sort(), [0, 1]);
