@@ -13,9 +13,14 @@ import { readFileSync } from 'node:fs';
  */
 export function stackIdOf(env: Record<string, string | undefined>, parentPid: number, readStat = readProcStat): string | undefined {
   if (env.pm_id === undefined) return undefined; // PM2 sets pm_id in the env of every app it starts
+  // a proxy process's parent is the proxy master, which PM2 started: the master hands its id down
+  if (env[INHERITED_STACK_ID_ENV]) return env[INHERITED_STACK_ID_ENV];
   const startTime = readStat(parentPid);
   return startTime === undefined ? `pm2:${parentPid}` : `pm2:${parentPid}@${startTime}`;
 }
+
+/** Set by proxy/master.ts for the proxy processes it starts (their parent is not the PM2 daemon). */
+export const INHERITED_STACK_ID_ENV = 'SWITCHYARD_STACK_ID';
 
 /** Field 22 of /proc/<pid>/stat: when the process started (clock ticks since boot); pids are reused, this pair is not. */
 function readProcStat(pid: number): string | undefined {

@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/log.ts';
 import { handleStopRequests } from '../lib/process-stop.ts';
 import { PROXY_SCRIPT_ENV } from '../lib/proxy-script-env.ts';
+import { INHERITED_STACK_ID_ENV, OWN_STACK_ID } from '../lib/stack-id.ts';
 import { exitDeadlineMs } from '../lib/stop-deadlines.ts';
 import { isHandoffMessage } from './handoff.ts';
 import { GENERATION_ENV, SUCCESSOR_ENV, SUCCESSOR_START_TIMEOUT_MS, type MasterMessage, type ProcessMessage } from './replacement.ts';
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
   const { graceMs } = config.proxy.shutdown;
   // Each process accepts on the shared sockets itself (no round-robin hand-off through this one).
   cluster.schedulingPolicy = cluster.SCHED_NONE;
+  if (OWN_STACK_ID) process.env[INHERITED_STACK_ID_ENV] = OWN_STACK_ID; // the proxy processes check workers against it
   cluster.setupPrimary({ exec: process.env[PROXY_SCRIPT_ENV] ?? defaultScript(), execArgv: process.execArgv });
 
   let generations = 0;

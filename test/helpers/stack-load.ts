@@ -127,10 +127,20 @@ export async function pm2Snapshot(stack: FleetStack): Promise<Record<string, { p
   return Object.fromEntries(entries);
 }
 
+export interface ProxyStateView {
+  process?: { pid: number; generation: number };
+  pools: Array<{ workers: Array<{ name: string; state: string; lastError?: string }> }>;
+}
+
+/** The proxy's GET /state (its control API). */
+export async function proxyState(stack: FleetStack): Promise<ProxyStateView> {
+  const response = await request(`${stack.controlUrl}/state`, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_TOKEN}` }, timeoutMs: 5000 });
+  return JSON.parse(response.body) as ProxyStateView;
+}
+
 /** A worker's state in the proxy (its control API), e.g. 'ready' or 'draining'. */
 export async function proxyWorkerState(stack: FleetStack, worker: string): Promise<string | undefined> {
-  const response = await request(`${stack.controlUrl}/state`, { headers: { authorization: `Bearer ${process.env.SWITCHYARD_ADMIN_TOKEN}` }, timeoutMs: 5000 });
-  const state = JSON.parse(response.body) as { pools: Array<{ workers: Array<{ name: string; state: string }> }> };
+  const state = await proxyState(stack);
   return state.pools.flatMap((pool) => pool.workers).find((entry) => entry.name === worker)?.state;
 }
 

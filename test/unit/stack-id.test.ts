@@ -8,6 +8,11 @@ test('a process started by PM2 belongs to the launch of its parent daemon: pid a
   assert.equal(stackIdOf({}, 4242, () => '987654'), undefined, 'outside PM2 there is nothing to compare');
 });
 
+test("a proxy process takes its master's stack id: its parent is the master, not the PM2 daemon", () => {
+  assert.equal(stackIdOf({ pm_id: '0', SWITCHYARD_STACK_ID: 'pm2:100@5' }, 4242, () => '987654'), 'pm2:100@5');
+  assert.equal(stackIdOf({ SWITCHYARD_STACK_ID: 'pm2:100@5' }, 4242, () => '987654'), undefined, 'outside PM2 still nothing');
+});
+
 test('the stack id of this process comes from /proc', () => {
   const id = stackIdOf({ pm_id: '0' }, process.ppid);
   assert.match(id!, new RegExp(`^pm2:${process.ppid}@\\d+$`));
