@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   let starting = false;
   let stopping = false;
 
-  const send = (generation: Generation | undefined, message: MasterMessage | ProcessMessage) => {
+  const send = (generation: Generation | undefined, message: MasterMessage | ProcessMessage | 'shutdown') => {
     if (generation?.worker.isConnected()) generation.worker.send(message);
   };
 
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
               generation.worker.once('exit', () => resolve());
               // a message, not a signal: PM2 may have signalled the whole tree already, and a
               // second signal would cut the process's graceful stop short (lib/process-stop.ts)
-              generation.worker.send('shutdown');
+              send(generation, 'shutdown');
             }),
         ),
       );

@@ -81,7 +81,7 @@ export class SwitchyardProxy {
   private config: SwitchyardConfig;
   private readonly log: Logger;
   private draining = false;
-  private retiring = false;
+  private retirement: Promise<void> | undefined;
   private closing = false;
 
   constructor(options: SwitchyardProxyOptions) {
@@ -241,7 +241,9 @@ export class SwitchyardProxy {
    * listener closes, idle connections close, in-flight requests finish (up to graceMs).
    */
   async shutdown(): Promise<void> {
-    if (this.draining || this.retiring) return;
+    // a stop while retiring lets the retirement finish (it is bounded by the same grace period)
+    if (this.retirement) return this.retirement;
+    if (this.draining) return;
     this.draining = true;
     const { healthFailLeadMs, graceMs } = this.config.proxy.shutdown;
     this.log.info({ healthFailLeadMs, graceMs, inflight: this.path.inflight }, 'shutdown: draining');
@@ -258,9 +260,13 @@ export class SwitchyardProxy {
    * at its idle timeout as on any day. Worker slots go to the successor as they free
    * (handoff.ts). Resolves when no request and no connection is left, or graceMs after.
    */
-  async retire(handoff: RetiringSlots): Promise<void> {
-    if (this.draining || this.retiring) return;
-    this.retiring = true;
+  retire(handoff: RetiringSlots): Promise<void> {
+    if (this.draining || this.retirement) return this.retirement ?? Promise.resolve();
+    this.retirement = this.retireNow(handoff);
+    return this.retirement;
+  }
+
+  private async retireNow(handoff: RetiringSlots): Promise<void> {
     this.log.info({ graceMs: this.config.proxy.shutdown.graceMs, inflight: this.path.inflight, connections: this.connections.size }, 'retiring: a successor took over the listener');
     handoff.begin();
     await this.windDown(() => this.connections.retire(), () => this.path.inflight === 0 && this.connections.size === 0, { keepIdle: true });

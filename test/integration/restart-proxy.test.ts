@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startApp, startProxyProcess, type AppProcess, type ProxyProcess } from '../helpers/processes.ts';
 import { request } from '../helpers/http.ts';
@@ -180,7 +180,9 @@ describe('restart-proxy: replacing the proxy process', () => {
     assert.equal((await proxy.state()).process.generation, before.generation + 1);
   });
 
+  let goodConfig = '';
   test('a successor that cannot start leaves the running process serving', async () => {
+    goodConfig = readFileSync(proxy.configFile, 'utf8');
     const before = (await proxy.state()).process;
     writeFileSync(proxy.configFile, 'proxy: [this is not a mapping\n');
     const answer = await proxy.control('POST', '/restart');
@@ -191,6 +193,17 @@ describe('restart-proxy: replacing the proxy process', () => {
     assert.equal((await request(`${proxy.url}/slow?ms=1`)).status, 200);
     const now = (await proxy.state()).process;
     assert.deepEqual([now.pid, now.generation, now.retiring], [before.pid, before.generation, false]);
+  });
+
+  test('a stop during a replacement lets the old process finish its requests', async () => {
+    writeFileSync(proxy.configFile, goodConfig);
+    const slow = request(`${proxy.url}/slow?ms=2000`, { timeoutMs: 30_000 });
+    await sleep(200);
+    const answer = await proxy.control('POST', '/restart');
+    assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    const code = await proxy.stop('SIGTERM');
+    assert.equal((await slow).status, 200, 'the request in the retiring process finished before the stop');
+    assert.equal(code, 0);
   });
 });
 
