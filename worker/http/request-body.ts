@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { finished, Transform, type Readable, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
+import { singleContentCoding } from '../../lib/content-coding.ts';
 
 // The body of a git or hg protocol request as the CGI program is to read it: decompressed here
 // when it came with a Content-Encoding, and never longer than the worker's limit.
@@ -42,16 +43,6 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
-/** The one coding to undo ('' for none), or undefined when it is not one the worker decodes. */
-function codingOf(header: string | undefined): string | undefined {
-  const codings = (header ?? '')
-    .split(',')
-    .map((coding) => coding.trim().toLowerCase())
-    .filter((coding) => coding !== '' && coding !== 'identity');
-  if (codings.length === 0) return '';
-  return codings.length === 1 && Object.hasOwn(DECODERS, codings[0]) ? codings[0] : undefined;
-}
-
 function tooLarge(maxBytes: number, decoded: boolean): BodyRefused {
   const what = decoded ? 'once decompressed' : '';
   return new BodyRefused(413, `The request body is larger than this server accepts (${maxBytes} bytes${what ? ` ${what}` : ''}).`);
@@ -83,7 +74,7 @@ class ByteLimit extends Transform {
  */
 export function openRequestBody(req: IncomingMessage, maxBytes: number, options: { decode: boolean }): RequestBody {
   if (!hasBody(req)) return { ok: true, body: undefined, decoded: false };
-  const coding = options.decode ? codingOf(req.headers['content-encoding']) : '';
+  const coding = options.decode ? singleContentCoding(req.headers['content-encoding'], DECODERS) : '';
   if (coding === undefined) {
     return { ok: false, refused: new BodyRefused(415, 'This Content-Encoding is not supported: send the request body plain, gzip or deflate.') };
   }
