@@ -14,7 +14,8 @@ import { writeBarChart } from './lib/chart.ts';
 import { installCleanup, stopAll } from './lib/processes.ts';
 import { Progress } from './lib/progress.ts';
 import { BOT_CIDR } from './stampede/bots.ts';
-import { runPhase, type PhaseResult, type StampedeSettings } from './stampede/phase.ts';
+import { runPhase, stampedeLoad, type PhaseResult, type StampedeSettings } from './stampede/phase.ts';
+import { STAMPEDE_SWITCHYARD } from './stampede/switchyard.ts';
 import { errorNotes, resultsTable, verdict } from './stampede/report.ts';
 
 const HEADING = '## Midnight stampede (bench/midnight-stampede)';
@@ -39,31 +40,11 @@ function parse(argv: string[]) {
     },
   });
   const n = positiveFlags(values, ['users', 'bots', 'slow', 'slow-kbps', 'repo-mb', 'hg-every', 'browse-seconds', 'clone-deadline', 'think-ms', 'page-timeout-ms'] as const, ['stampede-at'] as const);
-  const settings: StampedeSettings = {
-    users: n.users,
-    bots: n.bots,
-    slow: Math.min(n.slow, n.bots),
-    slowBytesPerSec: n['slow-kbps'] * 1024,
-    hgEvery: Math.max(1, n['hg-every']),
-    thinkMs: n['think-ms'],
-    browseSec: n['browse-seconds'],
-    stampedeAtSec: n['stampede-at'],
-    cloneDeadlineSec: n['clone-deadline'],
-    pageTimeoutMs: n['page-timeout-ms'],
-    layout: { web: 2, clone: 3 },
-  };
+  const settings: StampedeSettings = { ...stampedeLoad(n), browseSec: n['browse-seconds'], stampedeAtSec: n['stampede-at'] };
   return { settings, repoMb: n['repo-mb'], only: values.targets?.split(','), writeDoc: !values['no-doc'], argv };
 }
 
-/** Switchyard as its operator configures it for this fleet: the bots' CIDR, clones and bots on the clone pool. */
-const switchyard = switchyardTarget('Switchyard', {
-  pools: { web: ['web'], clone: ['clone'] },
-  config: {
-    bots: { cidrs: [BOT_CIDR] },
-    lanes: { clone: { pool: 'clone', balance: 'least-outstanding', priority: 0 }, bot: { pool: 'clone', balance: 'least-outstanding', priority: 1 } },
-    pools: { clone: { queue: { max: 500, timeoutMs: 600_000 } } },
-  },
-});
+const switchyard = switchyardTarget('Switchyard', STAMPEDE_SWITCHYARD);
 
 export async function main(argv: string[]): Promise<void> {
   const { settings, repoMb, only, writeDoc } = parse(argv);

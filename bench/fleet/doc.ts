@@ -18,7 +18,7 @@ export function writeDocSection(heading: string, body: string): void {
 /** Load average now, as "1.23 1.10 0.98". */
 export const loadAverage = () => os.loadavg().map((load) => load.toFixed(2)).join(' ');
 
-export function machineLine(machine: MachineInfo, specs: FleetTargetSpec[], loadAtEnd: string): string {
+export function machineLine(machine: MachineInfo, specs: Pick<FleetTargetSpec, 'label' | 'version'>[], loadAtEnd: string): string {
   const versions = specs.filter((spec) => spec.version).map((spec) => `${spec.label.split(' ')[0]} ${spec.version}`);
   const unique = [...new Set(versions)].join(', ');
   return (

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { PROJECT_ROOT } from '../../lib/config.ts';
 import { runCommand } from './processes.ts';
 
 export interface MachineInfo {
@@ -25,4 +26,10 @@ export function machineInfo(): MachineInfo {
 export async function commandVersion(command: string, args: string[], pattern: RegExp): Promise<string | undefined> {
   const { output } = await runCommand(command, args);
   return pattern.exec(output)?.[1];
+}
+
+/** The checkout measured, as `git describe --always --dirty` says it (e.g. "d066672-dirty"). */
+export async function sourceRevision(): Promise<string> {
+  const { code, output } = await runCommand('git', ['-C', PROJECT_ROOT, 'describe', '--always', '--dirty']);
+  return code === 0 ? output.trim() : 'unknown';
 }

@@ -21,14 +21,18 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** Waits until 127.0.0.1:port accepts connections; fails early if the child that should listen exits. */
-export async function waitForPort(port: number, child: Child, timeoutMs = 15_000): Promise<void> {
+/**
+ * Waits until 127.0.0.1:port accepts connections; fails early if the child that should listen
+ * exits (without a child, e.g. a daemon that forked away, only the timeout bounds it).
+ */
+export async function waitForPort(port: number, child: Child | undefined, timeoutMs = 15_000): Promise<void> {
   let exited = false;
-  void child.exited.then(() => (exited = true));
+  void child?.exited.then(() => (exited = true));
   const deadline = Date.now() + timeoutMs;
+  const name = child?.name ?? `the server on ${port}`;
   while (!(await canConnect(port))) {
-    if (exited) throw new Error(`${child.name} exited before listening on ${port}:\n${child.output()}`);
-    if (Date.now() > deadline) throw new Error(`${child.name} did not listen on ${port} within ${timeoutMs} ms:\n${child.output()}`);
+    if (exited) throw new Error(`${name} exited before listening on ${port}:\n${child?.output()}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not listen on ${port} within ${timeoutMs} ms${child ? `:\n${child.output()}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

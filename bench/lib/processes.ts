@@ -84,6 +84,23 @@ export function spawnNodeScript(
   return spawnChild(name, command[0], command.slice(1), env);
 }
 
+/** The next line of child's output matching pattern, or undefined after timeoutMs. */
+export async function nextLine(child: Child, pattern: RegExp, timeoutMs: number): Promise<string | undefined> {
+  let unsubscribe = () => {};
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<string | undefined>((resolve) => {
+      unsubscribe = child.onLine((line) => {
+        if (pattern.test(line)) resolve(line);
+      });
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+    });
+  } finally {
+    clearTimeout(timer);
+    unsubscribe();
+  }
+}
+
 /** Waits for the `LISTENING <port>` line that bench/lib/announce.ts prints. */
 export async function announcedPort(child: Child, timeoutMs = 15_000): Promise<number> {
   let unsubscribe = () => {};

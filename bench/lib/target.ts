@@ -25,14 +25,15 @@ export async function startNodeTarget(...launch: Parameters<typeof spawnNodeScri
 
 /**
  * Starts an external server (nginx, HAProxy) whose config is written by `configure` into a fresh
- * temp dir for a free port; the dir is removed when the target stops.
+ * temp dir for a free port; the dir is removed when the target stops. `child` is the process
+ * started (its output, e.g. HAProxy's master log).
  */
 export async function startExternalTarget(
   name: string,
   binary: string,
   configure: (dir: string, port: number) => string[],
   prefix: string[] = [],
-): Promise<Target> {
+): Promise<Target & { child: Child }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `switchyard-bench-${name}-`));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   process.once('exit', removeDir); // also after Ctrl-C, which exits without unwinding
@@ -45,6 +46,7 @@ export async function startExternalTarget(
   const target = targetOf(child, port);
   return {
     ...target,
+    child,
     async stop() {
       await target.stop();
       removeDir();

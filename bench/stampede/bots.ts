@@ -45,14 +45,20 @@ export async function startBotRelays(plan: BotPlan, target: string): Promise<{ p
   return { ports, stop: () => child.stop() };
 }
 
+const scratch = path.join(os.tmpdir(), `switchyard-bench-stampede-${process.pid}`);
+
+/** One clone of bot `bot` through its relay on `port`, bounded by deadlineMs. */
+export async function botClone(plan: BotPlan, bot: number, port: number, deadlineMs: number): Promise<BotResult> {
+  const kind = botKind(plan, bot);
+  const repo = kind === 'git' ? 'big-git' : 'big-hg';
+  return { ...(await runClone(kind, `http://127.0.0.1:${port}/${repo}`, path.join(scratch, `bot-${bot}`), deadlineMs)), slow: bot < plan.slow };
+}
+
 /** All bots clone at once; resolves when every clone has finished or hit the deadline. */
 export async function stampede(plan: BotPlan, ports: number[], deadlineMs: number, onDone: (result: BotResult) => void): Promise<BotResult[]> {
-  const scratch = path.join(os.tmpdir(), `switchyard-bench-stampede-${process.pid}`);
   return Promise.all(
     ports.map(async (port, bot) => {
-      const kind = botKind(plan, bot);
-      const repo = kind === 'git' ? 'big-git' : 'big-hg';
-      const result = { ...(await runClone(kind, `http://127.0.0.1:${port}/${repo}`, path.join(scratch, `bot-${bot}`), deadlineMs)), slow: bot < plan.slow };
+      const result = await botClone(plan, bot, port, deadlineMs);
       onDone(result);
       return result;
     }),

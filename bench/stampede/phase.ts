@@ -1,8 +1,8 @@
 import { BROWSE_PAGES } from '../fleet/repos.ts';
 import type { FleetTargetSpec } from '../fleet/targets.ts';
-import { startFleet } from '../fleet/workers.ts';
+import { startFleet, type Fleet } from '../fleet/workers.ts';
 import { SimulatedBrowser } from '../lib/browser.ts';
-import { browseUntil, summarizeLoads, type LoadSummary } from '../lib/browsing.ts';
+import { browseUntil, summarizeLoads, type BrowsingOptions, type LoadSummary } from '../lib/browsing.ts';
 import { PeakSampler } from '../lib/proc-stats.ts';
 import type { Progress } from '../lib/progress.ts';
 import { startBotRelays, stampede, type BotPlan, type BotResult } from './bots.ts';
@@ -10,15 +10,34 @@ import { startBotRelays, stampede, type BotPlan, type BotResult } from './bots.t
 // One target, one go: fresh workers, the target in front of them, warm-up, then the users browse
 // for browseSec while (with a stampede) every bot starts its clone at the same moment.
 
-export interface StampedeSettings extends BotPlan {
+/** The stampede's load: browsing users, CI bots and their links, timeouts, the fleet (also the reload bench's). */
+export interface StampedeLoad extends BotPlan {
   users: number;
   thinkMs: number;
-  browseSec: number;
-  /** the stampede starts this long after the users */
-  stampedeAtSec: number;
   cloneDeadlineSec: number;
   pageTimeoutMs: number;
   layout: Record<string, number>;
+}
+
+export interface StampedeSettings extends StampedeLoad {
+  browseSec: number;
+  /** the stampede starts this long after the users */
+  stampedeAtSec: number;
+}
+
+/** The load from its command-line flags (bench/fleet/doc.ts positiveFlags). */
+export function stampedeLoad(n: Record<'users' | 'bots' | 'slow' | 'slow-kbps' | 'hg-every' | 'think-ms' | 'clone-deadline' | 'page-timeout-ms', number>): StampedeLoad {
+  return {
+    users: n.users,
+    bots: n.bots,
+    slow: Math.min(n.slow, n.bots),
+    slowBytesPerSec: n['slow-kbps'] * 1024,
+    hgEvery: Math.max(1, n['hg-every']),
+    thinkMs: n['think-ms'],
+    cloneDeadlineSec: n['clone-deadline'],
+    pageTimeoutMs: n['page-timeout-ms'],
+    layout: { web: 2, clone: 3 },
+  };
 }
 
 export interface PhaseResult {
@@ -49,18 +68,44 @@ export async function warmUp(origin: string, users: number): Promise<void> {
   );
 }
 
-export async function runPhase(spec: FleetTargetSpec, repos: string, settings: StampedeSettings, withStampede: boolean, progress: Progress): Promise<PhaseResult> {
-  const label = `${spec.label}${withStampede ? '' : ', no stampede'}`;
-  progress.start(label);
-  const fleet = await startFleet(settings.layout, repos);
-  const target = await spec.start(fleet).catch(async (error: unknown) => {
+/** The load's users browsing the repo pages at origin, each from its own address. */
+export const browseRepoPages = (origin: string, load: StampedeLoad, options: Pick<BrowsingOptions, 'until' | 'shouldStop' | 'onLoad'>) =>
+  browseUntil({ origin, users: load.users, addressOf: userAddress, pages: BROWSE_PAGES, thinkMs: load.thinkMs, timeoutMs: load.pageTimeoutMs, ...options });
+
+type BotRelays = Awaited<ReturnType<typeof startBotRelays>>;
+
+/**
+ * Fresh workers, the target `start` puts in front of them, warmed up, and with `bots` the bots'
+ * relays to it; runs `measure` on them, then stops them all.
+ */
+export async function onWarmTarget<T extends { url: string; stop(): Promise<void> }, R>(
+  load: StampedeLoad,
+  repos: string,
+  start: (fleet: Fleet) => Promise<T>,
+  bots: boolean,
+  measure: (target: T, fleet: Fleet, relays: BotRelays | undefined) => Promise<R>,
+): Promise<R> {
+  const fleet = await startFleet(load.layout, repos);
+  const target = await start(fleet).catch(async (error: unknown) => {
     await fleet.stop();
     throw error;
   });
-  let relays: Awaited<ReturnType<typeof startBotRelays>> | undefined;
+  let relays: BotRelays | undefined;
   try {
-    await warmUp(target.url, settings.users);
-    if (withStampede) relays = await startBotRelays(settings, new URL(target.url).host);
+    await warmUp(target.url, load.users);
+    if (bots) relays = await startBotRelays(load, new URL(target.url).host);
+    return await measure(target, fleet, relays);
+  } finally {
+    await relays?.stop();
+    await target.stop();
+    await fleet.stop();
+  }
+}
+
+export async function runPhase(spec: FleetTargetSpec, repos: string, settings: StampedeSettings, withStampede: boolean, progress: Progress): Promise<PhaseResult> {
+  const label = `${spec.label}${withStampede ? '' : ', no stampede'}`;
+  progress.start(label);
+  return onWarmTarget(settings, repos, (fleet) => spec.start(fleet), withStampede, async (target, fleet, relays) => {
     const sampler = new PeakSampler({ proxy: target.pid === undefined ? [] : [target.pid], workers: fleet.pids() }).start();
     let pages = 0;
     let errors = 0;
@@ -70,14 +115,8 @@ export async function runPhase(spec: FleetTargetSpec, repos: string, settings: S
       progress.update(`pages ${pages}, errors ${errors}${cloneInfo}`);
     }, 500);
     const startedAt = Date.now();
-    const browsing = browseUntil({
-      origin: target.url,
-      users: settings.users,
-      addressOf: userAddress,
-      pages: BROWSE_PAGES,
-      thinkMs: settings.thinkMs,
+    const browsing = browseRepoPages(target.url, settings, {
       until: startedAt + settings.browseSec * 1000,
-      timeoutMs: settings.pageTimeoutMs,
       onLoad: (load) => {
         pages++;
         if (!load.ok) errors++;
@@ -110,9 +149,5 @@ export async function runPhase(spec: FleetTargetSpec, repos: string, settings: S
         (withStampede ? `, clones ${clones.length - failed}/${settings.bots} in ${clonesWallSec.toFixed(1)} s` : ''),
     );
     return result;
-  } finally {
-    await relays?.stop();
-    await target.stop();
-    await fleet.stop();
-  }
+  });
 }
