@@ -126,23 +126,25 @@ browsers do; a page load fails only past that.
 
 **Events.** ${s.reloads} reloads and ${s.replacements} replacements, evenly spaced through the load (replacements as events ${replaceAt} of
 ${s.reloads + s.replacements}). Each reload alternates a real change of the config file and back; a replacement starts a fresh serving process
-and retires the old one, which finishes what it has (clones included). A page load counts as **during** an event when it overlaps the
-event (from its start until it took effect: the reloaded config applied, or the new process serving) or the ${s.windowSec} s after it;
-the others are **outside**. An event counts as done only once it took effect (below, per target). **Proxy restarts** counts the target's processes that ended unplanned (a crash that a master or PM2
-would restart); the old processes that a replacement retires are not counted.
+and retires the old one, which finishes what it has (clones included). An event counts as done only once it took effect (below, per
+target). A page load counts as **during** an event when it overlaps the event (from its start until it took effect: the reloaded config
+applied, or the new process serving) or the ${s.windowSec} s after it; the others are **outside**. **Proxy restarts** counts the target's
+processes that ended unplanned (a crash that a master or PM2 would restart); the old processes that a replacement retires are not counted.
 - **Switchyard** under its proxy master (\`proxy/master.ts\` running the compiled \`proxy/main.ts\`, as the \`proxy\` PM2 app runs),
   configured as in the midnight stampede, \`proxy.shutdown.graceMs\` ${graceMs / 1000} s. Reload: the config file is rewritten (one more
   classification rule and the clone queue's timeout, then back) and the master gets SIGHUP, as \`pm2 sendSignal SIGHUP proxy\` would
-  send it; done when the serving process logs \`config reloaded\` with those changes applied and none left out. Replacement: the control API's \`POST /restart\`, which answers once the successor listens; one at a time, so a replacement
-  waits for the previous old process to have finished its clones.
+  send it; done when the serving process logs \`config reloaded\` with those changes applied and none left out. Replacement: the
+  control API's \`POST /restart\`, which answers once the successor listens; one at a time, so a replacement waits for the previous
+  old process to have finished its clones.
 - **nginx** round-robin over all 5 workers, as in the midnight stampede, but as a daemon (pid file): nginx ignores the
   binary-upgrade signal in a master whose parent is still the process that started it (\`daemon off\` under a supervisor).
-  Reload: \`nginx -s reload\` with the same \`-p\`/\`-c\`/\`-g\` after changing \`proxy_read_timeout\` (60 s, 61 s); done when a new worker process runs. Replacement: the binary
-  upgrade (SIGUSR2 to the master; once the new master's worker runs, SIGWINCH and SIGQUIT to the old master), waiting for the
-  previous old master to exit first (the new one ignores SIGUSR2 until then).
+  Reload: \`nginx -s reload\` with the same \`-p\`/\`-c\`/\`-g\` after changing \`proxy_read_timeout\` (60 s, 61 s); done when a new
+  worker process runs. Replacement: the binary upgrade (SIGUSR2 to the master; once the new master's worker runs, SIGWINCH and
+  SIGQUIT to the old master), waiting for the previous old master to exit first (the new one ignores SIGUSR2 until then).
 - **HAProxy** roundrobin over all 5 workers, as in the midnight stampede, in master-worker mode (\`-W -db\`). Reload: SIGUSR2 to the
-  master after changing \`timeout server\` (60 s, 61 s); replacement: the same reload with the config unchanged; each done when a new worker process runs. HAProxy 2.6's master
-  passes the listeners to the new worker itself (\`-x sockpair@...\`), the seamless reload; the old worker finishes its connections.
+  master after changing \`timeout server\` (60 s, 61 s); replacement: the same reload with the config unchanged; each done when a
+  new worker process runs. HAProxy 2.6's master passes the listeners to the new worker itself (\`-x sockpair@...\`), the seamless
+  reload; the old worker finishes its connections.
 
 ${table}
 
