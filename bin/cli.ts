@@ -3,7 +3,7 @@ import { ConfigError, configFileFromEnv, loadConfig } from '../lib/config.ts';
 import { USAGE_EXIT, type Command } from './command.ts';
 import { reload } from './reload.ts';
 import { restartProxy } from './restart-proxy.ts';
-import { withSupervisor } from './supervisor-client.ts';
+import { FLEET_COMMANDS } from './fleet-commands.ts';
 
 function checkConfig(file: string | undefined): number {
   const target = file ? path.resolve(file) : configFileFromEnv();
@@ -23,30 +23,13 @@ function checkConfig(file: string | undefined): number {
   }
 }
 
-/** Calls the running supervisor's API and prints its JSON answer; exit 1 on a refusal. */
-function printAnswer(method: 'GET' | 'POST', route: string): Promise<number> {
-  return withSupervisor(async (client) => {
-    process.stdout.write(`${JSON.stringify((await client.call(method, route)).body)}\n`);
-    return 0;
-  });
-}
-
-/** A command that needs one argument and calls `route(argument)`. */
-function fleetAction(args: string, summary: string, route: (target: string) => string): Command {
-  return { args, summary, run: ([target]) => (target ? printAnswer('POST', route(target)) : usage(USAGE_EXIT)) };
-}
-
 const COMMANDS: Record<string, Command> = {
   'check-config': {
     args: '[file]',
     summary: 'validate a config file (default: $SWITCHYARD_CONFIG or conf/switchyard.yaml)',
     run: ([file]) => checkConfig(file),
   },
-  fleet: { summary: "show every worker's state (asks the running supervisor)", run: () => printAnswer('GET', '/api/fleet') },
-  roll: fleetAction('<pool>', 'recycle every worker of a pool, maxUnavailable at a time', (pool) => `/api/pools/${encodeURIComponent(pool)}/roll`),
-  recycle: fleetAction('<worker>', 'drain and restart one worker, e.g. web-0', (worker) => `/api/workers/${encodeURIComponent(worker)}/recycle`),
-  drain: fleetAction('<worker>', 'take one worker out of rotation and leave it out', (worker) => `/api/workers/${encodeURIComponent(worker)}/drain`),
-  undrain: fleetAction('<worker>', 'put a drained worker back into rotation', (worker) => `/api/workers/${encodeURIComponent(worker)}/ready`),
+  ...FLEET_COMMANDS,
   reload: { summary: 'check the config file, then apply it to the running supervisor and proxies (also: SIGHUP)', run: () => reload() },
   'restart-proxy': {
     args: '[--no-wait]',

@@ -65,13 +65,24 @@ export class SupervisorClient {
       const reason = (error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String((error as Error).cause ?? (error as Error).message);
       throw new SupervisorCallError(`cannot reach the ${this.peer} at ${url}: ${reason}`, 1);
     }
-    if (!response.ok && !options.acceptStatus?.includes(response.status)) throw new SupervisorCallError(`HTTP ${response.status}: ${text}`, 1);
+    if (!response.ok && !options.acceptStatus?.includes(response.status)) throw new SupervisorCallError(`${refusalReason(text)} (HTTP ${response.status})`, 1);
     try {
       return { status: response.status, body: JSON.parse(text) as T };
     } catch {
       throw new SupervisorCallError(`the ${this.peer} at ${url} answered something other than JSON: ${text.slice(0, 200)}`, 1);
     }
   }
+}
+
+/** What a refusal says: the API's `{"error": ...}` text, else the body as it is (shortened). */
+function refusalReason(text: string): string {
+  try {
+    const { error } = JSON.parse(text) as { error?: unknown };
+    if (typeof error === 'string' && error) return error;
+  } catch {
+    // not JSON: the text itself says it
+  }
+  return text.slice(0, 500) || 'no reason given';
 }
 
 /** Runs `work` with a client; a SupervisorCallError becomes its message on stderr and its exit code. */

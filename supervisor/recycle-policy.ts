@@ -41,3 +41,31 @@ export function recycleReason(limits: RecycleThresholds, usage: WorkerUsage): Re
   if (limits.maxAgeSec > 0 && usage.uptimeSec >= limits.maxAgeSec) return 'age';
   return undefined;
 }
+
+/** The limit a worker is nearest to, and how much of it is left (requests, seconds or bytes). */
+export interface NextRecycle {
+  reason: 'requests' | 'age' | 'rss';
+  left: number;
+  /** the share of that limit used, 0 to 1 (1: it is due) */
+  used: number;
+}
+
+/**
+ * Which limit this worker will reach first, judged by the share of each already used (requests
+ * and RSS grow at rates we do not know, so a share is the one measure they have in common); on a
+ * tie the order of recycleReason. Undefined when the pool sets no limit.
+ */
+export function nextRecycle(limits: RecycleThresholds, usage: WorkerUsage): NextRecycle | undefined {
+  const candidates: Array<[NextRecycle['reason'], number, number]> = [
+    ['rss', limits.maxRssBytes, usage.rssBytes],
+    ['requests', limits.maxRequests, usage.served],
+    ['age', limits.maxAgeSec, usage.uptimeSec],
+  ];
+  let nearest: NextRecycle | undefined;
+  for (const [reason, limit, value] of candidates) {
+    if (limit <= 0) continue;
+    const used = Math.min(Math.max(value / limit, 0), 1);
+    if (!nearest || used > nearest.used) nearest = { reason, left: Math.max(limit - value, 0), used };
+  }
+  return nearest;
+}
