@@ -1,7 +1,6 @@
 import type http from 'node:http';
-import type { Socket } from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
-import { RateGuard } from './rate-guard.ts';
+import { ClientPace } from './client-pace.ts';
 import type { SpoolStore } from './spool-store.ts';
 
 export interface RelayOptions {
@@ -28,18 +27,6 @@ export interface RelayHooks {
 const READ_BYTES = 64 * 1024;
 /** chunks waiting for the temp file: past this the worker is paused until they are written */
 const PENDING_WRITE_BYTES = 256 * 1024;
-
-/**
- * Bytes the kernel has taken from a socket: handed to libuv, less what libuv still queues. Node's
- * own counts move only once a whole write is done (a worker's 64 KiB chunk to a slow reader can
- * take seconds), libuv's queue shrinks with every part the kernel accepts. (Node internals, read
- * only; with neither there, progress is seen per whole write.)
- */
-export function bytesTaken(socket: Socket | null): number {
-  if (!socket) return 0;
-  const internals = socket as Socket & { _bytesDispatched?: number; _handle?: { writeQueueSize?: number } };
-  return (internals._bytesDispatched ?? socket.bytesWritten) - (internals._handle?.writeQueueSize ?? 0);
-}
 
 /**
  * Copies a worker's response to its client so that a slow client never holds the worker:
@@ -73,18 +60,17 @@ export class ResponseRelay {
   private heldForClient = false;
   private workerEnded = false;
   private done = false;
-  private watch: NodeJS.Timeout | undefined;
-  private lastTaken = 0;
-  private lastProgressAt = 0;
-  /** made when the worker first waits on the client (most responses never do) */
-  private rate: RateGuard | undefined;
+  /** the client's progress while the relay waits on it; its rate is measured while the worker is held */
+  private readonly pace: ClientPace;
 
   constructor(
     private readonly proxyRes: http.IncomingMessage,
     private readonly res: http.ServerResponse,
     private readonly options: RelayOptions,
     private readonly hooks: RelayHooks,
-  ) {}
+  ) {
+    this.pace = new ClientPace(res, options, { stillWaiting: () => this.spooling, tooSlow: (reason) => this.cut(reason) });
+  }
 
   start(): void {
     const { proxyRes, res } = this;
@@ -112,7 +98,7 @@ export class ResponseRelay {
     if (this.done) return;
     this.workerEnded = true;
     this.hooks.produced();
-    if (this.heldForClient) this.rate!.stopWaiting(Date.now());
+    this.pace.stopMeasuring();
     this.heldForClient = false;
     this.finishIfDrained();
   }
@@ -248,19 +234,14 @@ export class ResponseRelay {
 
   private holdWorkerForClient(): void {
     if (this.workerEnded) return;
-    if (!this.heldForClient) {
-      this.rate ??= new RateGuard(this.options.minBytesPerSec, this.options.rateWindowMs);
-      this.rate.startWaiting(Date.now());
-    }
+    this.pace.startMeasuring();
     this.heldForClient = true;
     this.proxyRes.pause();
   }
 
   private releaseWorker(): void {
-    if (this.heldForClient) {
-      this.heldForClient = false;
-      this.rate!.stopWaiting(Date.now());
-    }
+    this.heldForClient = false;
+    this.pace.stopMeasuring();
     if (!this.workerEnded && this.pendingBytes <= PENDING_WRITE_BYTES) this.proxyRes.resume();
   }
 
@@ -271,38 +252,9 @@ export class ResponseRelay {
     else this.waitOnClient();
   }
 
-  /**
-   * Watches a client we wait on: cut when it takes nothing for sendTimeoutMs (nginx's
-   * send_timeout), or reads slower than the minimum while its worker waits. One timer, armed only
-   * while something waits for the client.
-   */
+  /** Something waits for the client: send timeout and minimum rate (client-pace.ts). */
   private waitOnClient(): void {
-    if (this.watch || this.done) return;
-    this.lastTaken = bytesTaken(this.res.socket);
-    this.lastProgressAt = Date.now();
-    const tick = Math.max(20, Math.min(1000, Math.floor(Math.min(this.options.sendTimeoutMs, this.options.rateWindowMs) / 4)));
-    this.watch = setInterval(() => this.checkClient(), tick);
-  }
-
-  private checkClient(): void {
-    const { res } = this;
-    if (this.done || res.destroyed) return this.stopWatching();
-    const now = Date.now();
-    const taken = bytesTaken(res.socket);
-    if (taken > this.lastTaken) {
-      if (this.heldForClient) this.rate!.bytes += taken - this.lastTaken;
-      this.lastTaken = taken;
-      this.lastProgressAt = now;
-    }
-    const waiting = res.writableLength > 0 || this.spooling || this.heldForClient;
-    if (!waiting) return this.stopWatching();
-    if (now - this.lastProgressAt >= this.options.sendTimeoutMs) return this.cut('client took nothing within the send timeout');
-    if (this.heldForClient && this.rate!.tooSlow(now)) this.cut('client read slower than the minimum rate while its worker waited');
-  }
-
-  private stopWatching(): void {
-    clearInterval(this.watch);
-    this.watch = undefined;
+    if (!this.done) this.pace.watch();
   }
 
   private cut(reason: string): void {
@@ -330,7 +282,7 @@ export class ResponseRelay {
   private close(): void {
     if (this.done) return;
     this.done = true;
-    this.stopWatching();
+    this.pace.stop();
     this.pending = [];
     this.pendingBytes = 0;
     this.closeSpool();

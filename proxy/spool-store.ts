@@ -2,6 +2,22 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
+/** Creates a spool directory and removes whatever an earlier process left in it. */
+export function prepareSpoolDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const name of readdirSync(dir)) rmSync(path.join(dir, name), { force: true, recursive: true });
+}
+
+let fileCounter = 0;
+
+/** A new temp file in `dir`, unlinked as soon as it is open: a crash leaves nothing behind. */
+export async function openUnlinkedFile(dir: string): Promise<FileHandle> {
+  const file = path.join(dir, `${process.pid}-${++fileCounter}-${Math.random().toString(36).slice(2)}`);
+  const handle = await open(file, 'wx+', 0o600);
+  await unlink(file).catch(() => {});
+  return handle;
+}
+
 /** The budgets a spool store keeps. */
 export interface SpoolBudget {
   /** temp-file directory; emptied at start */
@@ -22,7 +38,6 @@ export class SpoolStore<C extends SpoolBudget = SpoolBudget> {
   private diskInUse = 0;
   /** bytes held per client (memory and disk), so that no one client takes the shared budgets; an entry lives while it is above 0 */
   private readonly byClient = new Map<string, number>();
-  private fileCounter = 0;
 
   constructor(private budget: C) {}
 
@@ -37,9 +52,7 @@ export class SpoolStore<C extends SpoolBudget = SpoolBudget> {
 
   /** Creates the spool directory and removes whatever an earlier process left in it. */
   prepare(): void {
-    const dir = this.config.spoolDir!;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const name of readdirSync(dir)) rmSync(path.join(dir, name), { force: true, recursive: true });
+    prepareSpoolDir(this.config.spoolDir!);
   }
 
   get usage(): { memoryBytes: number; diskBytes: number; clients: number } {
@@ -80,11 +93,8 @@ export class SpoolStore<C extends SpoolBudget = SpoolBudget> {
     this.diskInUse -= bytes;
   }
 
-  async openTempFile(): Promise<FileHandle> {
-    const file = path.join(this.config.spoolDir!, `${process.pid}-${++this.fileCounter}-${Math.random().toString(36).slice(2)}`);
-    const handle = await open(file, 'wx+', 0o600);
-    await unlink(file).catch(() => {});
-    return handle;
+  openTempFile(): Promise<FileHandle> {
+    return openUnlinkedFile(this.config.spoolDir!);
   }
 }
 
