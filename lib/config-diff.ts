@@ -32,6 +32,7 @@ export const NOT_LIVE: ReadonlyArray<readonly [pattern: string, reason: string]>
   // emptied at start and holding open temp files: moving them under running requests gains nothing
   ['proxy.bodies.spoolDir', RESTART_PROXY],
   ['proxy.streaming.spoolDir', RESTART_PROXY],
+  ['proxy.cloneSharing.dir', RESTART_PROXY],
   // opened at start; SIGUSR1 reopens the same path (log rotation)
   ['proxy.accessLog', RESTART_PROXY],
   ['supervisor.host', RESTART_SUPERVISOR],

@@ -274,6 +274,23 @@ const proxySchema = z.strictObject({
       spoolPerClientBytes: z.number().int().min(0).default(128 * MiB),
     })
     .prefault({}),
+  /**
+   * clone sharing (clone and bot lanes): identical clone requests are served from one worker
+   * answer, written to a spool file that every reader follows at its own pace
+   */
+  cloneSharing: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** spool files of shared answers (default <data>/spool/clones); emptied at start */
+      dir: z.string().optional(),
+      /** a completed answer serves identical requests this long (0 = only requests that arrive while it is produced) */
+      ttlSec: z.number().int().min(0).default(300),
+      /** spool bytes at once, answers being written included; least recently used completed ones go first */
+      maxDiskBytes: z.number().int().min(0).default(2048 * MiB),
+      /** a clone request body (undone Content-Encoding) larger than this is not shared */
+      maxDecodedBodyBytes: positiveInt(MiB),
+    })
+    .prefault({}),
   upstream: z
     .strictObject({
       connectTimeoutMs: ms(3000),

@@ -92,6 +92,7 @@ export function validateConfig(
   const dataPath = (given: string | undefined, ...underData: string[]) => (given ? path.resolve(PROJECT_ROOT, given) : path.join(config.data, ...underData));
   config.proxy.bodies.spoolDir = dataPath(config.proxy.bodies.spoolDir, 'spool', 'bodies');
   config.proxy.streaming.spoolDir = dataPath(config.proxy.streaming.spoolDir, 'spool', 'responses');
+  config.proxy.cloneSharing.dir = dataPath(config.proxy.cloneSharing.dir, 'spool', 'clones');
   config.proxy.accessLog.path = dataPath(config.proxy.accessLog.path, 'log', 'access.log');
   if (config.worker.repos) config.worker.repos = path.resolve(PROJECT_ROOT, config.worker.repos);
   return config;

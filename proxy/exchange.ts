@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Lane } from '../lib/config.ts';
 import type { Balancer } from './balancer.ts';
+import type { CloneCacheResult } from './clone-sharing/clone-cache-counts.ts';
 import type { Pool } from './pool.ts';
 import type { RequestBody } from './request-body.ts';
 
@@ -18,6 +19,16 @@ export function clientFraming(headers: http.IncomingHttpHeaders): ClientFraming 
   const length = headers['content-length'];
   const chunked = headers['transfer-encoding'] !== undefined;
   return { hasBody: chunked || (length !== undefined && length !== '0'), chunked, declaredLength: Number(length ?? 0) };
+}
+
+/** Takes a worker's answer over instead of relaying it to the one client (a clone sharing generation's leader). */
+export interface ResponseTakeover {
+  /**
+   * The worker's answer, its headers for the client (hop-by-hop ones removed): true when it is
+   * taken over (the forwarder then frees the slot on `produced`, whatever the client does), false
+   * to relay it as usual.
+   */
+  take(proxyRes: http.IncomingMessage, headers: string[], worker: string, produced: () => void): boolean;
 }
 
 /** Where a lane's requests go: its pool, how a worker is picked, and its place in the pool's queue. */
@@ -64,6 +75,10 @@ export interface Exchange extends Route {
   sends: number;
   resetRetried: boolean;
   error: string | undefined;
+  /** clone sharing: how the answer was found, for X-Switchyard-Clone-Cache (undefined: not a clone-protocol request) */
+  cloneCache: CloneCacheResult | undefined;
+  /** clone sharing: set when this exchange leads a generation, which takes a shareable answer over */
+  takeover: ResponseTakeover | undefined;
 }
 
 export interface ExchangeStart {
@@ -103,5 +118,21 @@ export function createExchange(start: ExchangeStart): Exchange {
     sends: 0,
     resetRetried: false,
     error: undefined,
+    cloneCache: undefined,
+    takeover: undefined,
   };
+}
+
+/**
+ * Appends the headers the proxy adds to a worker's answer for this exchange's client: its lane,
+ * the worker (debug headers), Connection: close when the connection ends after it (an answer
+ * that comes before the whole request body has too: the rest cannot be told from a next
+ * request), and the clone cache result.
+ */
+export function addProxyHeaders(headers: string[], exchange: Exchange, worker: string | undefined): string[] {
+  headers.push('x-switchyard-lane', exchange.lane);
+  if (worker !== undefined) headers.push('x-switchyard-worker', worker);
+  if (exchange.closeConnection || !exchange.req.complete) headers.push('connection', 'close');
+  if (exchange.cloneCache !== undefined) headers.push('x-switchyard-clone-cache', exchange.cloneCache);
+  return headers;
 }

@@ -1,10 +1,10 @@
-import type http from 'node:http';
+import http from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { Lane, LaneConfig, ProxyConfig } from '../lib/config.ts';
 import type { Logger } from '../lib/log.ts';
-import type { Exchange } from './exchange.ts';
+import { addProxyHeaders, type Exchange } from './exchange.ts';
 import { afterSendFailure } from './retry-policy.ts';
 import type { Pool, Slot } from './pool.ts';
 import type { Upstream } from './upstream.ts';
@@ -32,6 +32,8 @@ class Attempt implements Deadlined {
   responded = false;
   failed = false;
   finished = false;
+  /** the worker's answer was taken over (clone sharing): its client leaving no longer ends it */
+  takenOver = false;
 
   constructor(
     readonly exchange: Exchange,
@@ -148,10 +150,10 @@ export class Forwarder {
     if (!proxy) {
       proxy = createProxyServer({ xfwd: false, selfHandleResponse: true, target: upstream.target, agent: upstream.agent });
       proxy.on('proxyReq', (proxyReq, req) => this.withAttempt(req, (attempt) => this.onProxyReq(proxyReq, attempt)));
-      proxy.on('proxyRes', (proxyRes, req, res) => {
+      proxy.on('proxyRes', (proxyRes, req) => {
         const attempt = (req as WithAttempt)[ATTEMPT];
         if (!attempt) return void proxyRes.destroy();
-        this.contain(attempt.exchange, () => this.onProxyRes(proxyRes, attempt, res));
+        this.contain(attempt.exchange, () => this.onProxyRes(proxyRes, attempt));
       });
       // A client that went away: http-proxy-3 destroys the upstream request; the slot is freed on its close.
       proxy.on('econnreset', () => {});
@@ -216,9 +218,13 @@ export class Forwarder {
     const onError = (error: Error) => this.contain(exchange, () => this.onError(attempt, error as NodeJS.ErrnoException));
     const proxy = this.proxyFor(upstream);
     const body = this.bodyFor(exchange, attempt);
+    // http-proxy-3 ends the worker request when the response it was given closes unfinished. A
+    // generation's answer must outlive its leader's client, so it gets a response of its own that
+    // never closes; the client leaving before the answer is taken over ends it here (clientClosed).
+    const proxyTarget = exchange.takeover ? new http.ServerResponse(req) : res;
     try {
-      if (body) proxy.web(req, res, { buffer: body }, onError);
-      else proxy.web(req, res, onError);
+      if (body) proxy.web(req, proxyTarget, { buffer: body }, onError);
+      else proxy.web(req, proxyTarget, onError);
     } catch (error) {
       this.finishAttempt(attempt); // no request went out: the slot comes back, and the boundary answers
       throw error;
@@ -241,7 +247,7 @@ export class Forwarder {
    */
   clientClosed(exchange: Exchange): void {
     const attempt = (exchange.req as WithAttempt)[ATTEMPT];
-    if (!attempt) return;
+    if (!attempt || attempt.takenOver) return;
     if (attempt.proxyRes && !attempt.proxyRes.complete) attempt.proxyRes.destroy();
     if (attempt.finished) return;
     // Still waiting in the agent's queue for a connection: http-proxy-3 drops that request on the
@@ -297,7 +303,7 @@ export class Forwarder {
     }
   }
 
-  private onProxyRes(proxyRes: http.IncomingMessage, attempt: Attempt, res: http.ServerResponse): void {
+  private onProxyRes(proxyRes: http.IncomingMessage, attempt: Attempt): void {
     if (attempt.failed) {
       proxyRes.destroy();
       return;
@@ -306,6 +312,7 @@ export class Forwarder {
     attempt.proxyRes = proxyRes;
     this.awaitingHeaders.remove(attempt);
     const { exchange, slot } = attempt;
+    const { res } = exchange;
     exchange.upstreamMs = performance.now() - attempt.sentAt;
     if (res.headersSent || res.destroyed) {
       proxyRes.destroy();
@@ -314,11 +321,11 @@ export class Forwarder {
     // One writeHead with a flat list: nothing on the forwarded path calls setHeader before it
     // (Node replays a list through setHeader when it has, which merges repeated Set-Cookies).
     const headers = clientResponseHeaders(proxyRes.rawHeaders);
-    headers.push('x-switchyard-lane', exchange.lane);
-    if (this.config.debugHeaders) headers.push('x-switchyard-worker', slot.upstream.name);
-    // A response that comes before the request body has all arrived ends the connection: the
-    // rest of the body cannot be told from a next request.
-    if (exchange.closeConnection || !exchange.req.complete) headers.push('connection', 'close');
+    if (exchange.takeover?.take(proxyRes, headers, slot.upstream.name, () => this.produced(attempt))) {
+      attempt.takenOver = true;
+      return;
+    }
+    addProxyHeaders(headers, exchange, this.config.debugHeaders ? slot.upstream.name : undefined);
     // Node's parser has already refused what its writer would (control characters, bad names).
     res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage || undefined, headers);
     this.relay(proxyRes, res, attempt);
@@ -424,7 +431,8 @@ export class Forwarder {
   private fail(exchange: Exchange, status: ErrorStatus, reason: string, headers: Record<string, string> = {}, error?: string): void {
     exchange.error = error ?? reason;
     const connection: Record<string, string> = exchange.closeConnection ? { connection: 'close' } : {};
-    sendError(exchange.res, status, reason, { 'x-switchyard-lane': exchange.lane, ...connection, ...headers });
+    const cloneCache: Record<string, string> = exchange.cloneCache ? { 'x-switchyard-clone-cache': exchange.cloneCache } : {};
+    sendError(exchange.res, status, reason, { 'x-switchyard-lane': exchange.lane, ...connection, ...cloneCache, ...headers });
   }
 
   /**

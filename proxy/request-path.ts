@@ -13,6 +13,7 @@ import type { Forwarder } from './forwarder.ts';
 import { sendError } from './responses.ts';
 import type { createStaticHandler } from './static.ts';
 import { upstreamHeaders } from './upstream-headers.ts';
+import type { ShareStage } from './clone-sharing/share-stage.ts';
 import type { BodyStage } from './stages/body.ts';
 import { fairShareOf, identifyClient } from './stages/client.ts';
 import { serveEndpoint } from './stages/endpoints.ts';
@@ -29,6 +30,7 @@ export interface RequestPathParts {
   routes: Record<Lane, Route>;
   serveStatic: ReturnType<typeof createStaticHandler>;
   body: BodyStage;
+  share: ShareStage;
   forwarder: Forwarder;
   recorder: RequestRecorder;
   /** the proxy is shutting down: /healthz fails, upgrades are refused, connections close */
@@ -50,6 +52,7 @@ export interface RequestPathParts {
  *   static     static.ts            static files, from disk, never a worker
  *   route      stages/route.ts      lane to pool, balancer and priority; upgrade places
  *   body       stages/body.ts       the body read before a worker is picked (memory, temp file)
+ *   share      clone-sharing/       identical clones answered from one worker answer (clone and bot lanes)
  *   acquire    pool.ts              a slot on a worker now, or in the pool's fair queue
  *   send       forwarder.ts         to the worker; retry-policy.ts after a failed send
  *   relay      response-relay.ts    the response back: window, spool, then the client's pace
@@ -185,12 +188,21 @@ export class RequestPath {
     const clientHeaders = req.headers;
     if (!framing.hasBody) {
       req.headers = upstreamHeaders(clientHeaders, client, { upgrade: upgrade !== undefined });
-      return forwarder.forward(ready);
+      return upgrade ? forwarder.forward(ready) : this.toWorker(parts, ready, valid.path, path);
     }
     parts.body.read(ready, requestClass, valid.expectsContinue, (bufferedBodyBytes) => {
       req.headers = upstreamHeaders(clientHeaders, client, { bufferedBodyBytes });
-      forwarder.forward(ready);
+      this.toWorker(parts, ready, valid.path, path);
     });
+  }
+
+  /** Stage "share" for the lanes it applies to, then "acquire" and "send" for what goes to a worker. */
+  private toWorker(parts: RequestPathParts, exchange: Exchange, target: string, path: string): void {
+    const { forwarder, share } = parts;
+    if (!share.appliesTo(exchange.lane)) return forwarder.forward(exchange);
+    const mark = target.indexOf('?');
+    const request = { method: exchange.req.method ?? 'GET', path, query: mark < 0 ? '' : target.slice(mark + 1) };
+    share.enter(exchange, request, () => forwarder.forward(exchange));
   }
 }
 

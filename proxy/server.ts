@@ -10,6 +10,8 @@ import { ThrottledLog } from '../lib/throttled-log.ts';
 import { Classifier } from './classify.ts';
 import { ConnectionTracker } from './connections.ts';
 import { containSocket } from './containment.ts';
+import { CloneSpool, type CloneSpoolConfig } from './clone-sharing/clone-spool.ts';
+import { ShareStage } from './clone-sharing/share-stage.ts';
 import { Forwarder } from './forwarder.ts';
 import type { RetiringSlots } from './handoff.ts';
 import { HealthChecker } from './health-check.ts';
@@ -52,6 +54,12 @@ const responseSpoolBudget = (config: ProxyConfig) => ({
   memoryTotalBytes: 0,
 });
 
+const cloneSpoolConfig = (config: ProxyConfig): CloneSpoolConfig => ({
+  dir: config.cloneSharing.dir!,
+  ttlSec: config.cloneSharing.ttlSec,
+  maxDiskBytes: config.cloneSharing.maxDiskBytes,
+});
+
 const poolsOfLanes = (routes: Record<Lane, Route>) => Object.fromEntries(Object.values(routes).map((route) => [route.lane, route.pool]));
 
 /**
@@ -70,6 +78,7 @@ export class SwitchyardProxy {
   private readonly scheduler = new Scheduler();
   private readonly bodies: BodyStore;
   private readonly responseSpool: SpoolStore;
+  private readonly cloneSpool: CloneSpool;
   private readonly accessLog: AccessLog | undefined;
   private readonly recorder: RequestRecorder;
   /** what any client can cause over and over is logged once a minute, with a count of the rest */
@@ -94,9 +103,10 @@ export class SwitchyardProxy {
     this.pools = buildPools(config);
     const routes = buildRoutes(config, this.pools);
     this.connections = new ConnectionTracker(proxyConfig.clients, { headersTimeoutMs: proxyConfig.limits.headersTimeoutMs });
-    this.stats = new ProxyStats([...this.pools.values()], this.connections, poolsOfLanes(routes));
     this.bodies = new SpoolStore(proxyConfig.bodies);
     this.responseSpool = new SpoolStore(responseSpoolBudget(proxyConfig));
+    this.cloneSpool = new CloneSpool(cloneSpoolConfig(proxyConfig));
+    this.stats = new ProxyStats([...this.pools.values()], this.connections, poolsOfLanes(routes), () => this.cloneSpool.usage);
     this.accessLog = proxyConfig.accessLog.enabled ? new AccessLog(proxyConfig.accessLog, log) : undefined;
     this.health = new HealthChecker(this.pools, proxyConfig.healthCheck, log);
     const faults = (this.faults = { refused: new ThrottledLog(log), malformed: new ThrottledLog(log), bodies: new ThrottledLog(log) });
@@ -150,6 +160,7 @@ export class SwitchyardProxy {
       routes,
       serveStatic: createStaticHandler(config.proxy.static),
       body: new BodyStage(this.bodies, config, this.faults.bodies, (exchange, run) => this.forwarder.contain(exchange, run)),
+      share: new ShareStage(this.cloneSpool, this.stats.cloneCache, this.bodies, config.proxy, config.lanes, (exchange, run) => this.forwarder.contain(exchange, run), this.log),
       forwarder: this.forwarder,
       recorder: this.recorder,
       draining: () => this.draining,
@@ -194,6 +205,7 @@ export class SwitchyardProxy {
     this.connections.retrust((ip) => trusted.has(ip));
     this.bodies.resize(proxyConfig.bodies);
     this.responseSpool.resize(responseSpoolBudget(proxyConfig));
+    this.cloneSpool.reconfigure(cloneSpoolConfig(proxyConfig));
     this.forwarder.reconfigure(proxyConfig, config.lanes);
     this.health.setOptions(proxyConfig.healthCheck);
     this.stats.setPools([...this.pools.values()], poolsOfLanes(routes));
@@ -215,6 +227,7 @@ export class SwitchyardProxy {
   async listen(port = this.config.proxy.port, host = this.config.proxy.host): Promise<number> {
     this.bodies.prepare();
     this.responseSpool.prepare();
+    this.cloneSpool.prepare();
     this.accessLog?.open();
     this.server.listen(port, host);
     await once(this.server, 'listening');
@@ -230,6 +243,7 @@ export class SwitchyardProxy {
     this.scheduler.every('worker deadlines', this.forwarder.sweepIntervalMs, () => this.forwarder.expireDeadlines(Date.now()));
     this.scheduler.every('idle worker sockets', Math.min(1000, Math.max(50, Math.floor(idleMs / 8))), () => this.closeIdleUpstreamSockets());
     this.scheduler.every('stats sample', 1000, () => this.stats.sample());
+    this.scheduler.every('clone spool expiry', 1000, () => this.cloneSpool.expire());
   }
 
   get isDraining(): boolean {
@@ -309,6 +323,8 @@ export class SwitchyardProxy {
       bodies: this.bodies.usage,
       /** responses waiting in temp files for clients slower than their workers */
       responseSpool: this.responseSpool.usage,
+      /** clone sharing: requests by result since start, and the spool's disk use and entries now */
+      cloneSharing: { requests: this.stats.cloneCache.totals(), ...this.cloneSpool.usage },
       /** workers a config reload took out that are still finishing what they had */
       retiredWorkers: this.retired.names(),
       pools: [...this.pools.values()].map((pool) => ({

@@ -1,5 +1,6 @@
 import * as hdr from 'hdr-histogram-js';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { CLONE_CACHE_RESULTS, CLONE_VCSES, CloneCacheCounts } from './clone-sharing/clone-cache-counts.ts';
 import type { ConnectionTracker } from './connections.ts';
 import { LaneHistogram } from './lane-histogram.ts';
 import type { Pool } from './pool.ts';
@@ -32,6 +33,9 @@ interface MinuteWindow {
 const MINUTE = 60_000;
 const PENDING_CAPACITY = 1024;
 
+/** what the clone spool holds now (clone-spool.ts) */
+export type CloneSpoolUsage = () => { diskBytes: number; entries: number };
+
 function newHistogram(): hdr.Histogram {
   return hdr.build({ useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
 }
@@ -42,6 +46,8 @@ function newHistogram(): hdr.Histogram {
  */
 export class ProxyStats {
   readonly registry = new Registry();
+  /** clone sharing's requests by result and bytes served (share-stage.ts counts them) */
+  readonly cloneCache = new CloneCacheCounts();
   private readonly duration: LaneHistogram<StatLane>;
   /** requests by lane and status code, counted here and handed to prom-client at scrape time */
   private readonly requestCounts = new Map<StatLane, Map<number, number>>(STAT_LANES.map((lane) => [lane, new Map()]));
@@ -58,6 +64,7 @@ export class ProxyStats {
     private pools: Pool[],
     private readonly connections: ConnectionTracker,
     private laneToPool: Partial<Record<StatLane, Pool>>,
+    cloneSpoolUsage: CloneSpoolUsage = () => ({ diskBytes: 0, entries: 0 }),
   ) {
     const requestCounts = this.requestCounts;
     const flush = () => this.flush();
@@ -115,6 +122,7 @@ export class ProxyStats {
         for (const pool of poolList()) for (const upstream of pool.upstreams) this.set({ worker: upstream.name }, upstream.inflight);
       },
     });
+    this.registerCloneCache(cloneSpoolUsage);
     const connectionsRef = this.connections;
     new Gauge({
       name: 'switchyard_client_connections',
@@ -128,6 +136,45 @@ export class ProxyStats {
         }
       },
     });
+  }
+
+  /** Clone sharing's metrics: every series present from start, at 0. */
+  private registerCloneCache(usage: CloneSpoolUsage): void {
+    const counts = this.cloneCache;
+    new Counter({
+      name: 'switchyard_clone_cache_requests_total',
+      help: 'Clone-protocol requests of the clone and bot lanes, by VCS and how they were answered: miss (led a worker answer), coalesced (shared one being produced), hit (a completed one), bypass (went alone)',
+      labelNames: ['vcs', 'result'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const vcs of CLONE_VCSES) for (const result of CLONE_CACHE_RESULTS) this.inc({ vcs, result }, counts.requests[vcs][result]);
+      },
+    });
+    new Counter({
+      name: 'switchyard_clone_cache_served_bytes_total',
+      help: 'Body bytes sent from the clone spool to coalesced and hit requests, by VCS',
+      labelNames: ['vcs'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const vcs of CLONE_VCSES) this.inc({ vcs }, counts.servedBytes[vcs]);
+      },
+    });
+    const gauges = [
+      ['switchyard_clone_cache_disk_bytes', 'Bytes of clone spool files now, answers being written and evicted ones still being read included', 'diskBytes'],
+      ['switchyard_clone_cache_entries', 'Shared clone answers in the spool now, being written or completed', 'entries'],
+    ] as const;
+    for (const [name, help, field] of gauges) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(usage()[field]);
+        },
+      });
+    }
   }
 
   /** A reload changed the pools, or which lane goes to which. */

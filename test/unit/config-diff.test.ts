@@ -43,6 +43,7 @@ test('listen addresses, spool dirs, the data dir and worker settings are not liv
     'data',
     'proxy.accessLog.path', // follows the data dir
     'proxy.bodies.spoolDir', // follows the data dir
+    'proxy.cloneSharing.dir', // follows the data dir
     'proxy.control.port',
     'proxy.host',
     'proxy.port',
@@ -58,6 +59,7 @@ test('notLiveReason: a pattern covers its key and what is under it, no more', ()
   assert.match(notLiveReason('proxy.port') ?? '', /restart the proxy/);
   assert.match(notLiveReason('worker.keepAliveTimeoutMs') ?? '', /roll/);
   assert.equal(notLiveReason('proxy.proxyProtocol'), undefined);
+  assert.equal(notLiveReason('proxy.cloneSharing.ttlSec'), undefined);
   assert.equal(notLiveReason('proxy.portal'), undefined);
   assert.equal(notLiveReason('pools.web.instances'), undefined);
   assert.equal(notLiveReason('proxy'), undefined);
