@@ -1,4 +1,5 @@
 import type { RequestClass } from '../lib/config.ts';
+import type { CloneCacheResult } from './clone-sharing/clone-cache-counts.ts';
 
 /** One answered request, as the access log tells it. */
 export interface AccessEntry {
@@ -21,6 +22,8 @@ export interface AccessEntry {
   upstreamMs: number | undefined;
   totalMs: number;
   retried: boolean;
+  /** clone sharing's X-Switchyard-Clone-Cache (undefined: not a clone-protocol request of the clone or bot lane) */
+  cloneCache: CloneCacheResult | undefined;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -139,5 +142,6 @@ export function formatJson(entry: AccessEntry, timeIso: string): string {
     upstreamMs: tenths(entry.upstreamMs),
     totalMs: tenths(entry.totalMs),
     retried: entry.retried,
+    cloneCache: entry.cloneCache ?? null,
   })}\n`;
 }

@@ -112,5 +112,6 @@ function accessEntry(
     upstreamMs: exchange?.upstreamMs,
     totalMs,
     retried: exchange?.retried ?? false,
+    cloneCache: exchange?.cloneCache,
   };
 }

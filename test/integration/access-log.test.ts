@@ -139,7 +139,8 @@ describe('access log', () => {
       const lines = (await linesWhen(file, 5)).map((line) => JSON.parse(line));
       const byUrl = (url: string) => lines.find((line) => line.url === url);
       const first = byUrl('/slow?ms=400');
-      assert.deepEqual(Object.keys(first), ['time', 'client', 'method', 'url', 'protocol', 'status', 'bytes', 'referer', 'userAgent', 'lane', 'worker', 'queueMs', 'upstreamMs', 'totalMs', 'retried']);
+      assert.deepEqual(Object.keys(first), ['time', 'client', 'method', 'url', 'protocol', 'status', 'bytes', 'referer', 'userAgent', 'lane', 'worker', 'queueMs', 'upstreamMs', 'totalMs', 'retried', 'cloneCache']);
+      assert.equal(first.cloneCache, null, 'not a clone-protocol request');
       assert.match(first.time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/);
       assert.deepEqual(
         { client: first.client, method: first.method, protocol: first.protocol, status: first.status, bytes: first.bytes, referer: first.referer, userAgent: first.userAgent, lane: first.lane, worker: first.worker, queueMs: first.queueMs, retried: first.retried },

@@ -20,6 +20,7 @@ const entry = (fields: Partial<AccessEntry> = {}): AccessEntry => ({
   upstreamMs: 3.21,
   totalMs: 20.06,
   retried: false,
+  cloneCache: undefined,
   ...fields,
 });
 
@@ -95,17 +96,18 @@ test('a combined line is exactly nginx\'s, with "-" for absent headers and escap
 });
 
 test('a JSON line has every key, nulls for what is not known, and times in tenths of a millisecond', () => {
-  const line = formatJson(entry({ retried: true }), '2000-10-10T13:55:36-07:00');
+  const line = formatJson(entry({ retried: true, cloneCache: 'coalesced' }), '2000-10-10T13:55:36-07:00');
   assert.ok(line.endsWith('}\n') && !line.slice(0, -1).includes('\n'));
   const parsed = JSON.parse(line);
-  const { httpVersion, ...fields } = entry({ retried: true });
+  const { httpVersion, ...fields } = entry({ retried: true, cloneCache: 'coalesced' });
   assert.deepEqual(parsed, { ...fields, time: '2000-10-10T13:55:36-07:00', protocol: `HTTP/${httpVersion}`, queueMs: 12.3, upstreamMs: 3.2, totalMs: 20.1 });
-  assert.deepEqual(Object.keys(parsed), ['time', 'client', 'method', 'url', 'protocol', 'status', 'bytes', 'referer', 'userAgent', 'lane', 'worker', 'queueMs', 'upstreamMs', 'totalMs', 'retried']);
+  assert.deepEqual(Object.keys(parsed), ['time', 'client', 'method', 'url', 'protocol', 'status', 'bytes', 'referer', 'userAgent', 'lane', 'worker', 'queueMs', 'upstreamMs', 'totalMs', 'retried', 'cloneCache']);
   const early = JSON.parse(formatJson(entry({ lane: undefined, worker: undefined, queueMs: undefined, upstreamMs: undefined, referer: undefined, userAgent: 'a"b\n' }), 'T'));
   assert.equal(early.lane, null);
   assert.equal(early.worker, null);
   assert.equal(early.queueMs, null);
   assert.equal(early.upstreamMs, null);
   assert.equal(early.referer, null);
+  assert.equal(early.cloneCache, null);
   assert.equal(early.userAgent, 'a"b\n');
 });
