@@ -14,7 +14,21 @@ export interface ProxyLiveState {
   pools: Array<Omit<ProxyPoolView, 'workers'> & { workers: Array<{ name: string; state: string; inflight: number; failures: number }> }>;
   lanes: Array<{ lane: string; totalRequests: number; totalErrors: number; minute: { p50Ms: number; p99Ms: number } }>;
   responseSpool?: SpoolUsageView;
+  /** absent from proxies before clone sharing */
+  cloneSharing?: CloneSharingView;
 }
+
+/** Clone sharing (clone and bot lanes together): requests by how they were answered since the proxy started, and its spool now. */
+export interface CloneSharingView {
+  requests: { miss: number; coalesced: number; hit: number; bypass: number };
+  diskBytes: number;
+  entries: number;
+  /** requests waiting for a shared answer to begin */
+  waiting: number;
+}
+
+/** the lane whose row shows clone sharing (which covers the bot lane's clones too) */
+const CLONE_SHARING_LANE = 'clone';
 
 /** Which pool serves each lane, and how many requests one worker of each pool takes at once. */
 export interface LaneRouting {
@@ -54,6 +68,8 @@ export interface LaneView {
   /** who holds the most of the lane's pool and its queue now, biggest first */
   topClients: TopClientView[];
   connections: { active: number; idle: number };
+  /** clone sharing, on the clone lane's row only (null elsewhere, or from a proxy without it) */
+  cloneSharing: CloneSharingView | null;
 }
 
 export interface WorkerView {
@@ -169,6 +185,7 @@ export function laneViews(current: ProxyLiveState | undefined, previous: ProxyLi
       clientShareRefused: pool?.clientShareRefused ?? null,
       topClients: topClientsOf(pool, lane.lane, routing),
       connections: current.connections.byClass[lane.lane] ?? { active: 0, idle: 0 },
+      cloneSharing: lane.lane === CLONE_SHARING_LANE ? (current.cloneSharing ?? null) : null,
     };
   });
 }

@@ -109,8 +109,16 @@ export class WorkersTable {
   }
 }
 
-const LANE_COLUMNS = ['lane', 'pool', 'rps', 'p50', 'p99', 'errors', 'queue', 'timeouts', 'refused', 'clients', 'active', 'idle'];
-const TEXT_COLUMNS = new Set(['lane', 'pool', 'clients']);
+const LANE_COLUMNS = ['lane', 'pool', 'rps', 'p50', 'p99', 'errors', 'queue', 'timeouts', 'refused', 'clients', 'sharing', 'active', 'idle'];
+const TEXT_COLUMNS = new Set(['lane', 'pool', 'clients', 'sharing']);
+
+/** Clone sharing on the clone lane's row: requests by how they were answered, and the spool's disk use. */
+function sharingCell(cell, sharing) {
+  if (!sharing) return set(cell, '–');
+  const { miss, coalesced, hit, bypass } = sharing.requests;
+  const text = `${fmt.count(miss)} miss · ${fmt.count(coalesced)} coalesced · ${fmt.count(hit)} hit · ${fmt.count(bypass)} bypass · ${fmt.bytes(sharing.diskBytes)}`;
+  set(cell, text, `clone and bot lanes since the proxy started; spool: ${fmt.bytes(sharing.diskBytes)} on disk, ${fmt.count(sharing.entries)} answers, ${fmt.count(sharing.waiting)} requests waiting for one to begin`);
+}
 
 /** One top client of a lane: its fair-share key (network text: only ever set as text) and its part. */
 function topClient({ client, holding, queued, holdsAll }) {
@@ -161,6 +169,7 @@ export class LanesTable {
       set(c.timeouts, lane.queueTimeouts == null ? '–' : fmt.count(lane.queueTimeouts), lane.queueFull == null ? undefined : `queue full: ${fmt.count(lane.queueFull)}`);
       set(c.refused, lane.clientShareRefused == null ? '–' : fmt.count(lane.clientShareRefused));
       renderTopClients(c.clients, lane.topClients ?? []);
+      sharingCell(c.sharing, lane.cloneSharing);
       set(c.active, fmt.count(lane.connections.active));
       set(c.idle, fmt.count(lane.connections.idle));
     }

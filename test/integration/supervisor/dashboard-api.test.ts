@@ -160,6 +160,16 @@ describe('dashboard HTTP API: routes and auth', () => {
     assert.deepEqual(live.summary.responseSpool, { memoryBytes: 4096, diskBytes: 3 * 1048576, clients: 2 });
   });
 
+  test("the clone lane's row shows clone sharing: requests by result and the spool's disk use", async () => {
+    const sharing = { requests: { miss: 2, coalesced: 38, hit: 20, bypass: 1 }, diskBytes: 5 * 1048576, entries: 2, waiting: 0 };
+    h.proxy.cloneSharing = sharing;
+    const cloneLane = async () => (await (await call('GET', '/api/dashboard')).json()).live.lanes.find((lane: { lane: string }) => lane.lane === 'clone');
+    await waitFor(async () => (await cloneLane()).cloneSharing !== null, 'a sample with clone sharing');
+    const { live } = await (await call('GET', '/api/dashboard')).json();
+    const lanes = Object.fromEntries(live.lanes.map((lane: { lane: string; cloneSharing: unknown }) => [lane.lane, lane.cloneSharing]));
+    assert.deepEqual(lanes, { static: null, browser: null, page: null, clone: sharing, bot: null });
+  });
+
   test('lane history: 400 without since, 503 without a history store, minutes from it otherwise', async () => {
     assert.equal((await call('GET', '/api/lanes/history')).status, 400);
     assert.equal((await call('GET', '/api/lanes/history?since=2026-01-01T00:00:00Z')).status, 503);
