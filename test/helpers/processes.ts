@@ -67,6 +67,8 @@ export interface ProxyProcess {
   configFile: string;
   /** any call to its control API, with the admin token */
   control(method: string, route: string): Promise<{ status: number; body: any }>;
+  /** GET /metrics of its control API: Prometheus text */
+  metrics(): Promise<string>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -89,6 +91,10 @@ export async function startProxyProcess(config: Record<string, unknown>, env: Re
   );
   const port = Number(match[1]);
   const controlPort = Number(match[2]);
+  const controlRequest = (method: string, route: string) => {
+    const token = env.SWITCHYARD_ADMIN_TOKEN ?? readFileSync(path.join(dir, 'admin-token'), 'utf8').trim();
+    return request(`http://127.0.0.1:${controlPort}${route}`, { method, headers: { authorization: `Bearer ${token}` } });
+  };
   const started: ProxyProcess = {
     child,
     port,
@@ -102,9 +108,13 @@ export async function startProxyProcess(config: Record<string, unknown>, env: Re
       return (await started.control('GET', '/state')).body;
     },
     async control(method: string, route: string) {
-      const token = env.SWITCHYARD_ADMIN_TOKEN ?? readFileSync(path.join(dir, 'admin-token'), 'utf8').trim();
-      const response = await request(`http://127.0.0.1:${controlPort}${route}`, { method, headers: { authorization: `Bearer ${token}` } });
+      const response = await controlRequest(method, route);
       return { status: response.status, body: JSON.parse(response.body) };
+    },
+    async metrics() {
+      const response = await controlRequest('GET', '/metrics');
+      if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${response.body}`);
+      return response.body;
     },
     async stop(signal: NodeJS.Signals = 'SIGKILL') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;

@@ -4,9 +4,10 @@ const TICK_MS = 50;
 
 /**
  * Reads `stream` at about bytesPerSecond: paused, with small reads on a 50 ms clock, so TCP
- * backpressure holds the rest at its sender. Returns the bytes read so far and a stop function.
+ * backpressure holds the rest at its sender; each chunk read goes to onChunk. Returns the bytes
+ * read so far and a stop function.
  */
-export function readAtRate(stream: Readable, bytesPerSecond: number): { readonly bytes: number; stop(): void } {
+export function readAtRate(stream: Readable, bytesPerSecond: number, onChunk?: (chunk: Buffer) => void): { readonly bytes: number; stop(): void } {
   let bytes = 0;
   stream.pause();
   const perTick = Math.floor((bytesPerSecond * TICK_MS) / 1000);
@@ -17,6 +18,7 @@ export function readAtRate(stream: Readable, bytesPerSecond: number): { readonly
       if (!chunk) break;
       budget -= chunk.length;
       bytes += chunk.length;
+      onChunk?.(chunk);
     }
   }, TICK_MS);
   return {
