@@ -80,6 +80,8 @@ function identity(request: CloneRequest, vcs: CloneVcs): Record<string, ShapeVal
     host: String(request.headers.host ?? '').toLowerCase(),
     path: request.path,
     query: request.query,
+    // a worker may compress its answer for a client that accepts it; one that does not must not get it
+    acceptEncoding: String(request.headers['accept-encoding'] ?? '').toLowerCase(),
     // identical credentials share, different ones never do; the key never holds them in clear
     credentials: digest(`${header('authorization')}\n${header('cookie')}`),
   };

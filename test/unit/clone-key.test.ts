@@ -258,6 +258,7 @@ test('whatever could change the answer changes the key', () => {
     ['another Authorization header', git(REAL_V0_CLONE, { authorization: 'Basic dXNlcjpx' })],
     ['a Cookie header', git(REAL_V0_CLONE, { cookie: 'session=1' })],
     ['another Cookie header', git(REAL_V0_CLONE, { cookie: 'session=2' })],
+    ['another Accept-Encoding (the worker may compress for it)', git(REAL_V0_CLONE, { 'accept-encoding': 'identity' })],
     ['hg clone', hg(realHgArgs(NULL_NODE))],
     ['hg clone of other heads', hg(realHgArgs(NULL_NODE).replace(HG_HEAD, OID_A))],
     ['hg clone with other bundle capabilities', hg(realHgArgs(NULL_NODE).replace('stream%253Dv2', 'stream%253Dv1'))],
