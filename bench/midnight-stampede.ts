@@ -1,8 +1,8 @@
 // Midnight stampede: CI bots all clone a large git/hg repo at the same moment (some over a slow
-// link) while simulated browser users browse repo pages; Switchyard against nginx and HAProxy
-// configured as operators do today, in front of the same workers, in one run.
+// link) while simulated browser users browse repo pages; Switchyard (clone sharing on and off)
+// against nginx and HAProxy configured as operators do today, in front of the same workers, in one run.
 //   npm run bench -- midnight-stampede [--users 50] [--bots 30] [--slow 6] [--slow-kbps 1024] [--repo-mb 8]
-//     [--browse-seconds 40] [--clone-deadline 120] [--think-ms 4000] [--targets switchyard,nginx-rr,...] [--no-doc]
+//     [--browse-seconds 40] [--clone-deadline 120] [--think-ms 4000] [--targets switchyard,switchyard-unshared,nginx-rr,...] [--no-doc]
 // Prints the table and rewrites the "## Midnight stampede (bench/midnight-stampede)" section of docs/benchmarks.md.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import { installCleanup, stopAll } from './lib/processes.ts';
 import { Progress } from './lib/progress.ts';
 import { BOT_CIDR } from './stampede/bots.ts';
 import { runPhase, stampedeLoad, type PhaseResult, type StampedeSettings } from './stampede/phase.ts';
-import { STAMPEDE_SWITCHYARD } from './stampede/switchyard.ts';
+import { STAMPEDE_SWITCHYARD, STAMPEDE_SWITCHYARD_UNSHARED } from './stampede/switchyard.ts';
 import { errorNotes, resultsTable, verdict } from './stampede/report.ts';
 
 const HEADING = '## Midnight stampede (bench/midnight-stampede)';
@@ -45,6 +45,7 @@ function parse(argv: string[]) {
 }
 
 const switchyard = switchyardTarget('Switchyard', STAMPEDE_SWITCHYARD);
+const unshared = switchyardTarget('Switchyard, clone sharing off', STAMPEDE_SWITCHYARD_UNSHARED, 'switchyard-unshared');
 
 export async function main(argv: string[]): Promise<void> {
   const { settings, repoMb, only, writeDoc } = parse(argv);
@@ -54,7 +55,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const repos = await largeRepos(repoMb, () => process.stderr.write(`generating ${repoMb} MB git and hg repositories...\n`));
     const baselines = await baselineTargets((pkg) => process.stderr.write(`installing ${pkg} with apt-get...\n`));
-    const specs: FleetTargetSpec[] = [switchyard, ...baselines].filter((spec) => !only || only.includes(spec.id));
+    const specs: FleetTargetSpec[] = [switchyard, unshared, ...baselines].filter((spec) => !only || only.includes(spec.id));
     for (const spec of specs.filter((s) => s.skipped)) process.stderr.write(`skipping ${spec.label}: ${spec.skipped}\n`);
     const runnable = specs.filter((spec) => !spec.skipped);
     const phases: [FleetTargetSpec, boolean][] = [
@@ -113,14 +114,20 @@ ${s.thinkMs} ms mean think time: the page, then its stylesheet, script, icon and
 keep-alive connections, as a browser does; a load counts from the page request to the last subresource, and is an error on any non-200
 or after ${s.pageTimeoutMs / 1000} s. ${s.stampedeAtSec} s in, ${s.bots} CI bots start cloning at the same moment (${s.bots - hg} \`git clone --bare\`
 of big-git, ${hg} \`hg clone --noupdate\` of big-hg, ${repoMb} MB of incompressible content in 20 commits each); each bot goes through its
-own relay (bench/lib/throttle-relay.ts) that gives it its own source address in 127.20.0.0/16, and ${s.slow} of them are throttled to
+own relay (bench/lib/throttle-relay.ts) that gives it its own source address in 127.20.0.0/16 (its requests keep the server's Host, as CI machines
+cloning one URL send it), and ${s.slow} of them are throttled to
 ${s.slowBytesPerSec / 1024} KiB/s (a slow link). Clones run until done or ${s.cloneDeadlineSec} s. Without a stampede, the same users browse alone.
 
 **Fleet.** The same ${Object.entries(s.layout).map(([pool, count]) => `${count} ${pool}`).join(' + ')} reference workers (one app request at a time each, a clone
 included) behind every target, restarted before each target. RSS is the peak of the sum over each group's processes and their children
-(git/hg/CGI children of the workers included), sampled every 250 ms.
+(git/hg/CGI children of the workers included), sampled every 250 ms. Worker CPU is user + system time from /proc/<pid>/stat of the
+workers with their git/hg children (live ones, and reaped ones through cutime/cstime), from the stampede's start until the last
+clone ended: all ${Object.values(s.layout).reduce((a, b) => a + b, 0)} workers (browsing included), and for Switchyard the clone pool's workers alone, which serve only clones.
+Clone p50 is over the clones on a full-speed link; "all clones" is the time until the last one ended.
 - **Switchyard**: \`bots.cidrs: [${BOT_CIDR}]\`; browser and page lanes on the 2 web workers; clone and bot lanes on the 3 clone workers
-  (least-outstanding, bots behind human clones; clone queue 500 deep, 10 min timeout, since bots can wait); static files from disk.
+  (least-outstanding, bots behind human clones; clone queue 500 deep, 10 min timeout, since bots can wait); static files from disk;
+  clone sharing on with its defaults (identical full clones share one worker generation; a completed one serves for 300 s).
+  **Switchyard, clone sharing off**: the same with \`proxy.cloneSharing.enabled: false\` (every clone runs its own git/hg on a worker).
 - **nginx** (round-robin or \`ip_hash\`) and **HAProxy** (\`roundrobin\` or \`balance source\`): one worker process / thread, all 5 workers in one
   upstream, \`/_static/\` from disk, responses streamed (\`proxy_buffering off\`, the seeds' "just stream everything"), upstream
   keep-alive, their default timeouts (nginx 60 s read, HAProxy \`timeout server 60s\`). No lanes, no queues: what the seeds' advice gives

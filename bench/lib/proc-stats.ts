@@ -3,7 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 // Memory and file descriptors of benchmark processes from /proc, with their descendants
 // (nginx's master and worker, a worker's git/hg children).
 
-function childrenOf(pid: number): number[] {
+/** The pids of pid's children (none once it is gone). */
+export function childrenOf(pid: number): number[] {
   try {
     return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
       readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number),

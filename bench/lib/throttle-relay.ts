@@ -3,8 +3,9 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 // A loopback TCP relay for benchmark clients that cannot choose their source address or link
 // speed (git, hg): it accepts on 127.0.0.1, connects to the target from `localAddress` (any of
-// 127.0.0.0/8 on Linux, so a proxy sees distinct client IPs) and optionally paces the
-// server-to-client direction with a token bucket (a slow link).
+// 127.0.0.0/8 on Linux, so a proxy sees distinct client IPs), optionally paces the
+// server-to-client direction with a token bucket (a slow link) and gives the requests the Host
+// header of the server they stand for.
 
 export interface RelaySpec {
   /** host:port to forward to */
@@ -13,6 +14,11 @@ export interface RelaySpec {
   localAddress?: string;
   /** server-to-client rate limit, bytes per second (omitted: unlimited) */
   bytesPerSec?: number;
+  /**
+   * the Host header requests get instead of the relay's own address (clients of one server name
+   * it alike; a proxy may tell requests apart by Host, e.g. clone sharing's key)
+   */
+  host?: string;
 }
 
 const SLICE = 16 * 1024;
@@ -48,6 +54,36 @@ export class TokenBucket extends Transform {
   }
 }
 
+/** Rewrites `Host: <from>` request headers to `Host: <to>` in a client-to-server byte stream. */
+export class HostRewrite extends Transform {
+  private readonly header: RegExp;
+  private readonly line: string;
+  /** the start of a line that may yet become the header, held back until the next chunk */
+  private carry = '';
+
+  constructor(
+    from: string,
+    private readonly to: string,
+  ) {
+    super();
+    this.line = `host: ${from}\r\n`;
+    this.header = new RegExp(`(^|\n)host: *${from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\r\n`, 'gi');
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    // latin1 maps every byte to one character and back: bodies pass unchanged
+    const text = (this.carry + chunk.toString('latin1')).replace(this.header, `$1Host: ${this.to}\r\n`);
+    const tail = text.slice(text.lastIndexOf('\n') + 1);
+    const partial = tail.length > 0 && tail.length < this.line.length && this.line.startsWith(tail.toLowerCase());
+    this.carry = partial ? tail : '';
+    done(null, Buffer.from(partial ? text.slice(0, text.length - tail.length) : text, 'latin1'));
+  }
+
+  override _flush(done: TransformCallback): void {
+    done(null, Buffer.from(this.carry, 'latin1'));
+  }
+}
+
 export interface Relay {
   port: number;
   close(): Promise<void>;
@@ -66,7 +102,8 @@ export async function startRelay(spec: RelaySpec): Promise<Relay> {
         upstream.destroy();
       });
     }
-    client.pipe(upstream);
+    if (spec.host) client.pipe(new HostRewrite(`127.0.0.1:${(server.address() as net.AddressInfo).port}`, spec.host)).pipe(upstream);
+    else client.pipe(upstream);
     if (spec.bytesPerSec) upstream.pipe(new TokenBucket(spec.bytesPerSec)).pipe(client);
     else upstream.pipe(client);
   });

@@ -6,8 +6,8 @@ import { announcedPort, spawnNodeScript } from '../lib/processes.ts';
 import type { RelaySpec } from '../lib/throttle-relay.ts';
 
 // The midnight CI bots: each clones big-git or big-hg through its own relay, which gives it its
-// own source address in the bots' CIDR (127.20.<i>.1) and, for the first `slow` bots, a
-// throttled link.
+// own source address in the bots' CIDR (127.20.<i>.1), the server's own Host header and, for the
+// first `slow` bots, a throttled link.
 
 export const BOT_CIDR = '127.20.0.0/16';
 export const botAddress = (bot: number) => `127.20.${bot % 256}.${1 + Math.floor(bot / 256)}`;
@@ -34,6 +34,8 @@ export async function startBotRelays(plan: BotPlan, target: string): Promise<{ p
     target,
     localAddress: botAddress(bot),
     bytesPerSec: bot < plan.slow ? plan.slowBytesPerSec : undefined,
+    // every bot names the server alike, as CI machines cloning one URL do
+    host: target,
   }));
   const child = spawnNodeScript('relays', relaysScript, [JSON.stringify(specs)]);
   let ports: number[] = [];

@@ -3,6 +3,7 @@ import type { FleetTargetSpec } from '../fleet/targets.ts';
 import { startFleet, type Fleet } from '../fleet/workers.ts';
 import { SimulatedBrowser } from '../lib/browser.ts';
 import { browseUntil, summarizeLoads, type BrowsingOptions, type LoadSummary } from '../lib/browsing.ts';
+import { cpuWithChildrenMs } from '../lib/cpu.ts';
 import { PeakSampler } from '../lib/proc-stats.ts';
 import type { Progress } from '../lib/progress.ts';
 import { startBotRelays, stampede, type BotPlan, type BotResult } from './bots.ts';
@@ -41,6 +42,8 @@ export function stampedeLoad(n: Record<'users' | 'bots' | 'slow' | 'slow-kbps' |
 }
 
 export interface PhaseResult {
+  /** the target's id */
+  id: string;
   label: string;
   stampede: boolean;
   browsing: LoadSummary;
@@ -49,6 +52,16 @@ export interface PhaseResult {
   clonesWallSec: number;
   proxyPeakRssMb: number;
   workersPeakRssMb: number;
+  /** CPU seconds of every worker and its git/hg children from the stampede's start until the last clone ended (NaN without one) */
+  workerCpuSec: number;
+  /** the same for the clone pool's workers alone */
+  cloneWorkerCpuSec: number;
+}
+
+/** CPU seconds the workers (with their children) of `pools` (all: every pool) cost so far. */
+function workersCpuSec(fleet: Fleet, pools?: string[]): number {
+  const workers = fleet.workers.filter((worker) => !pools || pools.includes(worker.pool));
+  return workers.reduce((sum, worker) => sum + cpuWithChildrenMs(worker.pid), 0) / 1000;
 }
 
 export const userAddress = (user: number) => `127.10.${user % 256}.${1 + Math.floor(user / 256)}`;
@@ -123,11 +136,16 @@ export async function runPhase(spec: FleetTargetSpec, repos: string, settings: S
       },
     });
     let clonesWallSec = Number.NaN;
+    let workerCpuSec = Number.NaN;
+    let cloneWorkerCpuSec = Number.NaN;
     const cloning = withStampede
       ? new Promise((resolve) => setTimeout(resolve, settings.stampedeAtSec * 1000)).then(async () => {
+          const cpuBefore = [workersCpuSec(fleet), workersCpuSec(fleet, ['clone'])];
           const begin = performance.now();
           const results = await stampede(settings, relays!.ports, settings.cloneDeadlineSec * 1000, (result) => clones.push(result));
           clonesWallSec = (performance.now() - begin) / 1000;
+          workerCpuSec = workersCpuSec(fleet) - cpuBefore[0];
+          cloneWorkerCpuSec = workersCpuSec(fleet, ['clone']) - cpuBefore[1];
           return results;
         })
       : Promise.resolve([]);
@@ -135,6 +153,7 @@ export async function runPhase(spec: FleetTargetSpec, repos: string, settings: S
     clearInterval(ticker);
     const peaks = sampler.stop();
     const result: PhaseResult = {
+      id: spec.id,
       label,
       stampede: withStampede,
       browsing: summarizeLoads(loads),
@@ -142,6 +161,8 @@ export async function runPhase(spec: FleetTargetSpec, repos: string, settings: S
       clonesWallSec,
       proxyPeakRssMb: peaks.proxy.peakRss / MB,
       workersPeakRssMb: peaks.workers.peakRss / MB,
+      workerCpuSec,
+      cloneWorkerCpuSec,
     };
     const failed = clones.filter((clone) => !clone.ok).length;
     progress.done(
