@@ -195,9 +195,14 @@ export class Generation {
     this.letGo(); // the writer's
   }
 
+  /**
+   * The spool learns first, so that a waiting reader that retries finds the key free rather than
+   * this generation again; the watchers are taken before, since the spool may close it.
+   */
   private settle(): void {
-    this.notify();
+    const watchers = [...this.watchers];
     this.settled(this);
+    for (const watcher of watchers) watcher();
   }
 
   private notify(): void {
