@@ -10,6 +10,13 @@ export interface CloneSpoolConfig {
   maxDiskBytes: number;
 }
 
+/**
+ * After the disk fails a spool write, new keys go to a worker alone (bypass) this long, doubling
+ * while it keeps failing: on a full disk only the clones being shared at that moment are cut,
+ * not every clone after them.
+ */
+export const DISK_BACKOFF_MS = { first: 5000, max: 300_000 };
+
 /** generations kept at once (each completed one holds an open file); past it the least recently used completed one goes */
 export const MAX_ENTRIES = 256;
 
@@ -31,6 +38,9 @@ export class CloneSpool implements DiskBudget {
   /** least recently used first (a use moves an entry to the end) */
   private readonly entries = new Map<string, Entry>();
   private diskBytes = 0;
+  /** no new generation before this (ms since the epoch): the disk failed a write */
+  private diskFailedUntil = 0;
+  private diskBackoffMs = 0;
 
   constructor(private config: CloneSpoolConfig) {}
 
@@ -68,7 +78,8 @@ export class CloneSpool implements DiskBudget {
    * A new generation for `key` (which find did not find), or undefined when there is no room for one (the budget or the
    * entry count is taken by generations being produced): the request then goes alone.
    */
-  start(key: string, retain: boolean): Generation | undefined {
+  start(key: string, retain: boolean, now = Date.now()): Generation | undefined {
+    if (now < this.diskFailedUntil) return undefined;
     while (this.diskBytes >= this.config.maxDiskBytes || this.entries.size >= MAX_ENTRIES) {
       if (!this.evictOne()) return undefined;
     }
@@ -96,6 +107,12 @@ export class CloneSpool implements DiskBudget {
     this.diskBytes -= bytes;
   }
 
+  diskFailed(now = Date.now()): void {
+    if (now < this.diskFailedUntil) return; // generations already under way when it failed
+    this.diskBackoffMs = Math.min(this.diskBackoffMs ? this.diskBackoffMs * 2 : DISK_BACKOFF_MS.first, DISK_BACKOFF_MS.max);
+    this.diskFailedUntil = now + this.diskBackoffMs;
+  }
+
   /** A new spool file, unlinked as soon as it is open: a crash leaves nothing behind. */
   openFile(): Promise<FileHandle> {
     return openUnlinkedFile(this.config.dir);
@@ -104,6 +121,7 @@ export class CloneSpool implements DiskBudget {
   private settled(key: string, generation: Generation): void {
     const entry = this.entries.get(key);
     if (entry?.generation !== generation) return;
+    if (generation.state === 'complete') this.diskBackoffMs = 0; // the disk took a whole answer again
     if (generation.state !== 'complete' || !entry.retain || this.config.ttlSec === 0) return this.drop(key, entry);
     entry.expiresAt = Date.now() + this.config.ttlSec * 1000;
   }

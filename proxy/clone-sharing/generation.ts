@@ -22,10 +22,18 @@ export interface AnswerHead {
 export interface DiskBudget {
   reserve(bytes: number): boolean;
   release(bytes: number): void;
+  /** the spool file could not be opened or written (a full or failing disk) */
+  diskFailed(): void;
 }
 
 /** chunks waiting for the file: past this the worker is paused until they are written */
 const PENDING_WRITE_BYTES = 256 * 1024;
+
+/**
+ * When the disk fails a write, the rest of the answer is kept in memory up to this much for the
+ * readers it already has (a full disk cuts no answer smaller than that); past it, it fails.
+ */
+export const MEMORY_FALLBACK_BYTES = 16 * 1024 * 1024;
 
 /**
  * One worker answer shared by identical clone requests: written to a spool file at the worker's
@@ -36,8 +44,13 @@ const PENDING_WRITE_BYTES = 256 * 1024;
 export class Generation {
   state: GenerationState = 'pending';
   head: AnswerHead | undefined;
-  /** bytes in the file, readable from offset 0 */
+  /** bytes readers may read from offset 0: in the file, then (after a disk failure) in memory */
   written = 0;
+  /** bytes in the file; the rest of `written` is in `memory` */
+  private fileBytes = 0;
+  /** after the disk failed a write: what follows the file's bytes, in order */
+  private memory: Buffer[] | undefined;
+  private memoryBytes = 0;
   failure: string | undefined;
   /** followers waiting for this generation's head (bounded by the share stage) */
   waiters = 0;
@@ -115,14 +128,22 @@ export class Generation {
         this.file = file;
         this.flush();
       },
-      (error: Error) => this.fail(`spool file: ${error.message}`),
+      (error: Error) => this.diskFailed(`spool file: ${error.message}`),
     );
     this.notify();
   }
 
   /** Up to `maxBytes` from `offset` (less when fewer are written); rejects once the file is gone. */
   async read(offset: number, maxBytes: number): Promise<Buffer> {
-    const length = Math.min(maxBytes, this.written - offset);
+    if (offset >= this.fileBytes && this.memory) {
+      let start = offset - this.fileBytes;
+      for (const chunk of this.memory) {
+        if (start < chunk.length) return chunk.subarray(start, start + maxBytes);
+        start -= chunk.length;
+      }
+      return Buffer.alloc(0);
+    }
+    const length = Math.min(maxBytes, this.fileBytes - offset);
     if (length <= 0) return Buffer.alloc(0);
     if (!this.file || this.closed) throw new Error('spool file closed');
     this.operations++;
@@ -142,6 +163,7 @@ export class Generation {
     this.failure = reason;
     this.pending = [];
     this.pendingBytes = 0;
+    this.memory = undefined;
     this.source?.destroy();
     this.settle();
     this.letGo(); // the writer's
@@ -149,6 +171,7 @@ export class Generation {
 
   private append(chunk: Buffer): void {
     if (this.state !== 'writing') return;
+    if (this.memory) return this.keepInMemory([chunk]);
     if (!this.budget.reserve(chunk.length)) return this.fail('clone spool full');
     this.reserved += chunk.length;
     this.pending.push(chunk);
@@ -158,6 +181,7 @@ export class Generation {
   }
 
   private flush(): void {
+    if (this.memory) return this.ended && this.state === 'writing' ? this.complete() : undefined;
     if (this.writing || this.state !== 'writing' || !this.file) return;
     if (this.pending.length === 0) return this.ended ? this.complete() : undefined;
     const parts = this.pending;
@@ -166,19 +190,22 @@ export class Generation {
     this.pendingBytes = 0;
     this.writing = true;
     this.operations++;
-    this.file.writev(parts, this.written).then(
-      ({ bytesWritten }) => this.afterWrite(bytes, bytesWritten),
-      (error: Error) => this.afterWrite(bytes, 0, error.message),
+    this.file.writev(parts, this.fileBytes).then(
+      ({ bytesWritten }) => this.afterWrite(parts, bytes, bytesWritten),
+      (error: Error) => this.afterWrite(parts, bytes, 0, error.message),
     );
   }
 
-  private afterWrite(bytes: number, bytesWritten: number, error?: string): void {
+  private afterWrite(parts: Buffer[], bytes: number, bytesWritten: number, error?: string): void {
     this.writing = false;
     this.operations--;
     if (this.state === 'writing') {
       if (bytesWritten !== bytes) {
-        this.fail(`spool file write failed: ${error ?? 'short write'}`);
+        // what a short write put in the file is ignored: the readers get those bytes from memory
+        this.pending = [...parts, ...this.pending];
+        this.diskFailed(`spool file write failed: ${error ?? 'short write'}`);
       } else {
+        this.fileBytes += bytes;
         this.written += bytes;
         if (!this.ended && this.pendingBytes <= PENDING_WRITE_BYTES) this.source?.resume();
         this.notify();
@@ -186,6 +213,34 @@ export class Generation {
       }
     }
     this.closeIfUnused();
+  }
+
+  /**
+   * The disk failed: this answer goes on in memory for the readers it has (the spool drops it, so
+   * no new one joins), bounded by MEMORY_FALLBACK_BYTES.
+   */
+  private diskFailed(reason: string): void {
+    if (this.state !== 'writing' || this.memory) return;
+    this.budget.diskFailed();
+    this.failure = reason;
+    this.memory = [];
+    const parts = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.settled(this); // still writing: the spool lets it go, and new requests of its key go elsewhere
+    this.keepInMemory(parts);
+  }
+
+  private keepInMemory(parts: Buffer[]): void {
+    for (const part of parts) {
+      this.memory!.push(part);
+      this.memoryBytes += part.length;
+    }
+    if (this.memoryBytes > MEMORY_FALLBACK_BYTES) return this.fail(`${this.failure}; the rest of the answer is larger than the memory fallback`);
+    this.written = this.fileBytes + this.memoryBytes;
+    this.source?.resume();
+    this.notify();
+    if (this.ended) this.complete();
   }
 
   private complete(): void {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CloneSpool, MAX_ENTRIES, type CloneSpoolConfig } from '../../proxy/clone-sharing/clone-spool.ts';
+import { CloneSpool, DISK_BACKOFF_MS, MAX_ENTRIES, type CloneSpoolConfig } from '../../proxy/clone-sharing/clone-spool.ts';
 import type { Generation } from '../../proxy/clone-sharing/generation.ts';
 import { SpoolReader, type ReaderOptions } from '../../proxy/clone-sharing/spool-reader.ts';
 
@@ -300,4 +300,29 @@ test('prepare empties the spool directory an earlier process left', PER_TEST, ()
   writeFileSync(path.join(dir, '123-1-abc'), 'partial answer');
   new CloneSpool({ dir, ttlSec: 300, maxDiskBytes: MiB }).prepare();
   assert.deepEqual(readdirSync(dir), []);
+});
+
+test('a disk that fails a spool write: the answer goes on from memory for its readers, new keys go alone a while', PER_TEST, async () => {
+  const spool = spoolOf();
+  const generation = spool.start('key', true)!;
+  rmSync(path.join(root, `spool-${dirs}`), { recursive: true }); // the spool file cannot be created
+  const source = await workerAnswer();
+  writeInto(spool, generation, source);
+  const reader = await read(generation);
+  await source.send(piece(1));
+  await source.send(piece(2));
+  source.end();
+  const body = await reader.done;
+  assert.ok(body.equals(Buffer.concat([piece(1), piece(2)])), 'the reader got the whole answer, byte for byte');
+  assert.equal(generation.state, 'complete');
+  assert.match(generation.failure!, /spool file/);
+  assert.equal(spool.find('key'), undefined, 'an answer held in memory is not kept for later requests');
+  const failedAt = Date.now();
+  assert.equal(spool.start('other', true), undefined, 'right after the failure a new key goes alone');
+  assert.equal(spool.start('other', true, failedAt + DISK_BACKOFF_MS.first - 100), undefined);
+  const retry = spool.start('other', true, failedAt + DISK_BACKOFF_MS.first + 1000);
+  assert.equal(retry?.state, 'pending', 'after the backoff one may try again');
+  spool.diskFailed(failedAt + DISK_BACKOFF_MS.first + 2000);
+  assert.equal(spool.start('third', true, failedAt + DISK_BACKOFF_MS.first * 2 + 2000), undefined, 'a second failure doubles the wait');
+  assert.ok(spool.start('third', true, failedAt + DISK_BACKOFF_MS.first * 3 + 3000), 'and it ends');
 });
