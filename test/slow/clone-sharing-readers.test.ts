@@ -159,6 +159,11 @@ for (const kind of [GIT, HG]) {
       const spoolDir = path.join(fleet.dataDir, 'spool', 'clones');
       await waitFor(async () => (await fleet.metrics()).diskBytes === 0 && (await readdir(spoolDir)).length === 0, 'the partial file is gone');
 
+      // The killed worker's relay still accepts connections: the next request may only go once the
+      // proxy's health check has taken that worker out (as it would for a dead host).
+      const workersDown = async () =>
+        (await fleet.proxy.state()).pools.flatMap((pool: { workers: Array<{ state: string }> }) => pool.workers).filter((worker: { state: string }) => worker.state === 'down').length;
+      await waitFor(async () => (await workersDown()) === 1, 'the proxy takes the killed worker out');
       const before = await fleet.counts(kind.vcs);
       const next = await replay(fleet.proxy.port, recorded).outcome;
       assert.equal(next.cache, 'miss', 'a fresh generation, not the partial file');
