@@ -1,6 +1,7 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { requireAdminToken } from './admin-token.ts';
 import { PROXY_WORKER_STATES, validStates, type ProxyWorkerState } from './fleet-channel.ts';
+import { announcementOf, PROXY_PRUNE_MS, type ProxyAnnouncement } from './proxy-announcement.ts';
 
 // Fleet messages on Redis carry an HMAC, keyed by a key derived from the admin token, over their
 // content and time: whoever can publish on Redis but does not hold the token cannot drain a worker,
@@ -8,6 +9,7 @@ import { PROXY_WORKER_STATES, validStates, type ProxyWorkerState } from './fleet
 //
 //   channel message:  {"payload":"{\"at\":<ms>,\"states\":{...}}","sig":"<base64url HMAC>"}
 //   hash entry:       field <worker> = {"state":"draining","at":<ms>,"sig":"<base64url HMAC>"}
+//   proxy announcement: field <proxy id> = {"payload":"{\"id\":...,\"at\":<ms>}","sig":"<base64url HMAC>"}
 
 /** How far a message's time may lie from the reader's clock, either way (clocks must agree to within this). */
 export const FLEET_MESSAGE_MAX_AGE_MS = 30_000;
@@ -16,6 +18,7 @@ export const FLEET_MESSAGE_MAX_BYTES = 256 * 1024;
 
 const MESSAGE_LABEL = 'switchyard fleet v1 message\n';
 const ENTRY_LABEL = 'switchyard fleet v1 state entry\n';
+const ANNOUNCEMENT_LABEL = 'switchyard fleet v1 proxy announcement\n';
 
 /** The signing key: HKDF-SHA256 of the admin token with its own label, so it is never the token itself. */
 export function fleetKey(adminToken: string): Buffer {
@@ -81,4 +84,26 @@ export function verifyStateEntry(key: Buffer, worker: string, text: string, now 
   const stale = freshness(entry.at, now);
   if (stale) return { ok: false, reason: stale };
   return { ok: true, at: entry.at as number, value: entry.state as ProxyWorkerState };
+}
+
+export function signProxyAnnouncement(key: Buffer, announcement: ProxyAnnouncement): string {
+  const payload = JSON.stringify(announcement);
+  return JSON.stringify({ payload, sig: mac(key, `${ANNOUNCEMENT_LABEL}${announcement.id}\n${payload}`).toString('base64url') });
+}
+
+/**
+ * One field of the proxies hash, bound to its field name (the proxy id). Unlike fleet states, an
+ * old heartbeat still verifies up to `maxAgeMs` (the directory shows such a proxy as down, with
+ * when it was last seen); older is 'stale', and one from the future beyond the clock window too.
+ */
+export function verifyProxyAnnouncement(key: Buffer, id: string, text: string, now = Date.now(), maxAgeMs = PROXY_PRUNE_MS): Verified<ProxyAnnouncement> {
+  if (text.length > FLEET_MESSAGE_MAX_BYTES) return { ok: false, reason: 'too large' };
+  const envelope = parseObject(text);
+  if (!envelope || typeof envelope.payload !== 'string' || envelope.sig === undefined) return { ok: false, reason: 'unsigned' };
+  if (!macMatches(key, `${ANNOUNCEMENT_LABEL}${id}\n${envelope.payload}`, envelope.sig)) return { ok: false, reason: 'bad signature' };
+  const announcement = announcementOf(parseObject(envelope.payload));
+  if (!announcement || announcement.id !== id) return { ok: false, reason: 'malformed' };
+  if (announcement.at - now > FLEET_MESSAGE_MAX_AGE_MS) return { ok: false, reason: 'from the future' };
+  if (now - announcement.at > maxAgeMs) return { ok: false, reason: 'stale' };
+  return { ok: true, at: announcement.at, value: announcement };
 }
