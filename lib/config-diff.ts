@@ -38,6 +38,9 @@ export const NOT_LIVE: ReadonlyArray<readonly [pattern: string, reason: string]>
   ['supervisor.host', RESTART_SUPERVISOR],
   ['supervisor.port', RESTART_SUPERVISOR],
   ['worker', 'a worker reads it when it starts: roll the pools (npx switchyard roll <pool>)'],
+  // which host runs which workers, and where they listen: every host's stack started with it
+  ['hosts', 'every host started its processes with the site\'s hosts: restart the stack on each host'],
+  ['pools.*.hosts', 'every host started its processes with the site\'s hosts: restart the stack on each host'],
 ];
 
 const RESTART_POOL = "PM2 started the pool's workers with it: restart the stack (a pool under another name is live)";

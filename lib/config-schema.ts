@@ -145,6 +145,8 @@ const poolSchema = z.strictObject({
   instances: z.number().int().min(0).default(2),
   portBase: z.number().int().min(1).max(65535).default(9100),
   host: z.string().default('127.0.0.1'),
+  /** with `hosts` (several hosts): the hosts this pool runs on, `instances` on each (default every host) */
+  hosts: z.array(z.string()).min(1, 'expected at least one host name (leave hosts out for every host)').optional(),
   /** static upstreams instead of supervised instances: front any existing HTTP app */
   targets: z.array(hostPort).min(1, 'expected at least one host:port (leave targets out for supervised instances)').optional(),
   /** in-flight requests per worker */
@@ -351,9 +353,20 @@ const proxySchema = z.strictObject({
 });
 export type ProxyConfig = z.infer<typeof proxySchema>;
 
+/** One host of a site that runs on several: where the other hosts reach its workers, proxy and supervisor. */
+const siteHostSchema = z.strictObject({
+  address: z.string().regex(/^[A-Za-z0-9.\-]+$|^[0-9A-Fa-f:.]+$/, { message: 'expected a host name or an IP address, e.g. 10.0.0.1' }),
+});
+export type SiteHostConfig = z.infer<typeof siteHostSchema>;
+
 export const configSchema = z.strictObject({
   /** data directory (SWITCHYARD_DATA) */
   data: z.string().default('./var'),
+  /**
+   * several hosts: each runs a proxy, a supervisor and its share of the pools (SWITCHYARD_HOST
+   * names the one a process is on); absent, everything runs on this one
+   */
+  hosts: z.record(z.string().regex(/^[a-z][a-z0-9]*$/, 'expected a host name of lowercase letters and digits, e.g. a or host2'), siteHostSchema).optional(),
   proxy: proxySchema.prefault({}),
   bots: z
     .strictObject({

@@ -82,7 +82,7 @@ export function validateConfig(
     throw new ConfigError(file, result.error.issues.map((issue) => describeIssue(issue, raw, file, locate, envOrigins)));
   }
   const config = result.data;
-  const crossProblems = crossCheck(config, raw);
+  const crossProblems = crossCheck(config, raw, env);
   if (crossProblems.length > 0) {
     throw new ConfigError(file, crossProblems.map(({ key, message }) => `${file}:${locate(key)}: ${key.join('.')}: ${message}`));
   }
@@ -131,8 +131,9 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: Env): Map<string, 
   return origins;
 }
 
-function crossCheck(config: SwitchyardConfig, raw: Record<string, unknown>): Array<{ key: string[]; message: string }> {
+function crossCheck(config: SwitchyardConfig, raw: Record<string, unknown>, env: Env): Array<{ key: string[]; message: string }> {
   const problems: Array<{ key: string[]; message: string }> = [];
+  problems.push(...siteProblems(config, env));
   for (const [lane, laneConfig] of Object.entries(config.lanes)) {
     if (!config.pools[laneConfig.pool]) {
       problems.push({
@@ -162,6 +163,36 @@ function crossCheck(config: SwitchyardConfig, raw: Record<string, unknown>): Arr
         : { key: ['worker', 'keepAliveTimeoutMs'], message: `${keepAlive}: expected at least ${idle + margin}, ${margin} ms above proxy.upstream.idleSocketTimeoutMs (${idle}), so that the proxy closes an idle worker connection before the worker does` },
     );
   }
+  return problems;
+}
+
+/** `hosts` and the pools' `hosts` agree; SWITCHYARD_HOST, when set, names one of them. */
+function siteProblems(config: SwitchyardConfig, env: Env): Array<{ key: string[]; message: string }> {
+  const problems: Array<{ key: string[]; message: string }> = [];
+  const names = Object.keys(config.hosts ?? {});
+  const choices = names.join(', ');
+  for (const [name, pool] of Object.entries(config.pools)) {
+    if (!pool.hosts) continue;
+    if (!config.hosts) problems.push({ key: ['pools', name, 'hosts'], message: 'only with a top-level hosts list (the hosts of the site)' });
+    else if (pool.targets) problems.push({ key: ['pools', name, 'hosts'], message: 'not with targets (static targets are not started on hosts)' });
+    else {
+      pool.hosts.forEach((host, i) => {
+        if (!names.includes(host)) problems.push({ key: ['pools', name, 'hosts', String(i)], message: `"${host}" is not a host of the site; expected one of: ${choices}` });
+      });
+      if (new Set(pool.hosts).size !== pool.hosts.length) problems.push({ key: ['pools', name, 'hosts'], message: 'expected each host once' });
+    }
+  }
+  if (config.hosts) {
+    const seen = new Map<string, string>();
+    for (const [name, host] of Object.entries(config.hosts)) {
+      const other = seen.get(host.address);
+      if (other) problems.push({ key: ['hosts', name, 'address'], message: `${host.address} is host ${other}'s address too; expected one address per host` });
+      seen.set(host.address, name);
+    }
+    if (names.length === 0) problems.push({ key: ['hosts'], message: 'expected at least one host (leave hosts out for a single host)' });
+  }
+  const self = env.SWITCHYARD_HOST;
+  if (self && config.hosts && !names.includes(self)) problems.push({ key: ['hosts'], message: `SWITCHYARD_HOST=${self} is not one of the hosts: expected one of ${choices}` });
   return problems;
 }
 

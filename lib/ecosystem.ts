@@ -3,6 +3,7 @@ import { PROJECT_ROOT, type SwitchyardConfig } from './config.ts';
 import { runtimeScripts, type RuntimeScripts } from './build.ts';
 import { exitDeadlineMs, PM2_KILL_AFTER_MS } from './stop-deadlines.ts';
 import { PROXY_SCRIPT_ENV } from './proxy-script-env.ts';
+import { poolRunsOn, siteOf, type Site } from './site.ts';
 
 /** A PM2 app description (the subset we use). */
 export interface Pm2App {
@@ -62,8 +63,8 @@ const nodeApp = (name: string, script: string, env: Record<string, string>, node
  * Each process ends itself within its exit deadline (lib/stop-deadlines.ts); PM2's kill_timeout
  * comes after it, so PM2's SIGKILL is only a second line.
  */
-export function pm2Apps(config: SwitchyardConfig, configFile: string, scripts: RuntimeScripts = runtimeScripts()): Pm2App[] {
-  const shared = { SWITCHYARD_CONFIG: configFile, SWITCHYARD_DATA: config.data };
+export function pm2Apps(config: SwitchyardConfig, configFile: string, scripts: RuntimeScripts = runtimeScripts(), site = siteOf(config)): Pm2App[] {
+  const shared = { SWITCHYARD_CONFIG: configFile, SWITCHYARD_DATA: config.data, ...hostEnv(site) };
   const apps: Pm2App[] = [
     // the master holds the listeners and runs scripts.proxy, twice while one replaces the other (restart-proxy)
     {
@@ -73,18 +74,26 @@ export function pm2Apps(config: SwitchyardConfig, configFile: string, scripts: R
     { ...nodeApp('supervisor', scripts.supervisor, shared), kill_timeout: exitDeadlineMs('supervisor', config) + PM2_KILL_AFTER_MS },
   ];
   for (const pool of Object.keys(config.pools)) {
-    if (!config.pools[pool].targets) apps.push(workerApp(config, pool, configFile, scripts)); // static targets run outside PM2
+    // static targets run outside PM2; on a site of several hosts, each runs its share of the pools
+    if (poolRunsOn(config, config.pools[pool], site)) apps.push(workerApp(config, pool, configFile, scripts, site));
   }
   return apps;
 }
 
+/** On a site of several hosts, every process is told which host it is on (and workers listen on its address). */
+function hostEnv(site: Site): Record<string, string> {
+  return site.multiHost ? { SWITCHYARD_HOST: site.self.name } : {};
+}
+
 /** The PM2 app of one supervised pool (also what the supervisor starts when a reload adds a pool). */
-export function workerApp(config: SwitchyardConfig, pool: string, configFile: string, scripts: RuntimeScripts = runtimeScripts()): Pm2App {
+export function workerApp(config: SwitchyardConfig, pool: string, configFile: string, scripts: RuntimeScripts = runtimeScripts(), site = siteOf(config)): Pm2App {
   const poolConfig = config.pools[pool];
   return {
     ...nodeApp(`worker-${pool}`, scripts.worker, {
       SWITCHYARD_CONFIG: configFile,
       SWITCHYARD_DATA: config.data,
+      ...hostEnv(site),
+      ...(site.multiHost ? { SWITCHYARD_WORKER_HOST: site.self.address } : {}),
       SWITCHYARD_POOL: pool,
       PORT: String(poolConfig.portBase),
       SWITCHYARD_WORKER_CONCURRENCY: String(poolConfig.concurrency),

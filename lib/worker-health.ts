@@ -3,6 +3,8 @@ export interface WorkerHealthReport {
   pid: number;
   pool: string;
   index: number;
+  /** the site host it runs on (a site of several hosts: `hosts` in the config) */
+  host?: string;
   inflight: number;
   served: number;
   rssBytes: number;

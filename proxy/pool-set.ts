@@ -16,7 +16,7 @@ function newUpstream(pool: string, place: PlacedWorker, config: SwitchyardConfig
 export function buildPools(config: SwitchyardConfig): Map<string, Pool> {
   const pools = new Map<string, Pool>();
   for (const [name, poolConfig] of Object.entries(config.pools)) {
-    pools.set(name, new Pool(name, poolConfig, poolAddresses(poolConfig).map((place) => newUpstream(name, place, config))));
+    pools.set(name, new Pool(name, poolConfig, poolAddresses(poolConfig, config).map((place) => newUpstream(name, place, config))));
   }
   return pools;
 }
@@ -110,7 +110,7 @@ export function reconcilePools(pools: Map<string, Pool>, config: SwitchyardConfi
   for (const [name, poolConfig] of Object.entries(config.pools)) {
     const pool = pools.get(name);
     const current = new Set(pool?.upstreams ?? []);
-    const plan = planUpstreams([...current, ...retired.of(name)], poolConfig);
+    const plan = planUpstreams([...current, ...retired.of(name)], poolConfig, config);
     const added: Upstream[] = [];
     const upstreams = plan.workers.map((entry) => {
       if ('add' in entry) {

@@ -2,6 +2,8 @@ import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { CidrSet } from '../lib/cidr.ts';
+import { siteOf } from '../lib/site.ts';
+import { OWN_STACK_ID } from '../lib/stack-id.ts';
 import { summarizeChanges } from '../lib/config-diff.ts';
 import { AccessLog } from './access-log.ts';
 import type { Lane, ProxyConfig, SwitchyardConfig } from '../lib/config.ts';
@@ -108,7 +110,7 @@ export class SwitchyardProxy {
     this.cloneSpool = new CloneSpool(cloneSpoolConfig(proxyConfig));
     this.stats = new ProxyStats([...this.pools.values()], this.connections, poolsOfLanes(routes), () => this.cloneSpool.usage);
     this.accessLog = proxyConfig.accessLog.enabled ? new AccessLog(proxyConfig.accessLog, log) : undefined;
-    this.health = new HealthChecker(this.pools, proxyConfig.healthCheck, log);
+    this.health = new HealthChecker(this.pools, proxyConfig.healthCheck, log, OWN_STACK_ID, siteOf(config).self.name);
     const faults = (this.faults = { refused: new ThrottledLog(log), malformed: new ThrottledLog(log), bodies: new ThrottledLog(log) });
     this.forwarder = new Forwarder(proxyConfig, config.lanes, this.responseSpool, log, { tunnelOpened: (exchange) => this.path.tunnelOpened(exchange) });
     this.recorder = new RequestRecorder(this.stats, log, this.accessLog);

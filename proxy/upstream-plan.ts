@@ -1,20 +1,7 @@
-import type { PoolConfig } from '../lib/config.ts';
+import type { PoolConfig, SwitchyardConfig } from '../lib/config.ts';
+import { poolAddresses, type PlacedWorker } from '../lib/site.ts';
 
-/** A worker's place in its pool: its index (its name is `<pool>-<index>`) and address. */
-export interface PlacedWorker {
-  index: number;
-  host: string;
-  port: number;
-}
-
-/** A pool's workers, in order: its static targets, or supervised instances on portBase+i. */
-export function poolAddresses(pool: PoolConfig): PlacedWorker[] {
-  if (!pool.targets) return Array.from({ length: pool.instances }, (_, index) => ({ index, host: pool.host, port: pool.portBase + index }));
-  return pool.targets.map((target, index) => {
-    const split = target.lastIndexOf(':');
-    return { index, host: target.slice(0, split).replace(/^\[|\]$/g, ''), port: Number(target.slice(split + 1)) };
-  });
-}
+export { poolAddresses, type PlacedWorker };
 
 /** A pool's worker list after a config change: each entry an existing worker kept or a new one. */
 export interface UpstreamPlan<T extends PlacedWorker> {
@@ -29,13 +16,13 @@ export interface UpstreamPlan<T extends PlacedWorker> {
  * portBase+i). A static target is kept when its address is still listed, under the name it has;
  * a new target takes the lowest index no kept worker has, so no two workers of a pool share a name.
  */
-export function planUpstreams<T extends PlacedWorker>(existing: readonly T[], pool: PoolConfig): UpstreamPlan<T> {
-  const wanted = poolAddresses(pool);
+export function planUpstreams<T extends PlacedWorker>(existing: readonly T[], pool: PoolConfig, site: Pick<SwitchyardConfig, 'hosts'> = {}): UpstreamPlan<T> {
+  const wanted = poolAddresses(pool, site);
   const unmatched = new Set(existing);
   const sameAddress = (a: PlacedWorker, b: PlacedWorker) => a.host === b.host && a.port === b.port;
   const matches = wanted.map((want) => {
     for (const candidate of unmatched) {
-      if (sameAddress(candidate, want) && (pool.targets !== undefined || candidate.index === want.index)) {
+      if (sameAddress(candidate, want) && (pool.targets !== undefined || (candidate.index === want.index && candidate.siteHost === want.siteHost))) {
         unmatched.delete(candidate);
         return candidate;
       }

@@ -1,11 +1,14 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import { workerName } from '../lib/site.ts';
 
 export type UpstreamState = 'ready' | 'draining' | 'down';
 
 export interface UpstreamOptions {
   pool: string;
   index: number;
+  /** the site host it runs on, on a site of several hosts */
+  siteHost?: string;
   host: string;
   port: number;
   concurrency: number;
@@ -17,6 +20,7 @@ export class Upstream {
   readonly name: string;
   readonly pool: string;
   readonly index: number;
+  readonly siteHost: string | undefined;
   readonly host: string;
   readonly port: number;
   /** slots of the worker (written only by reconfigure) */
@@ -46,7 +50,8 @@ export class Upstream {
   constructor(options: UpstreamOptions) {
     this.pool = options.pool;
     this.index = options.index;
-    this.name = `${options.pool}-${options.index}`;
+    this.siteHost = options.siteHost;
+    this.name = workerName(options.pool, options.index, options.siteHost);
     this.host = options.host;
     this.port = options.port;
     this.concurrency = options.concurrency;
@@ -149,6 +154,7 @@ export class Upstream {
       name: this.name,
       pool: this.pool,
       index: this.index,
+      host: this.siteHost,
       address: this.address,
       state: this.state,
       inflight: this.inflight,

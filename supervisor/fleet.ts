@@ -3,6 +3,7 @@ import type { WorkerHealthReport } from '../lib/worker-health.ts';
 import type { PoolConfig, SwitchyardConfig } from '../lib/config.ts';
 import type { ProxyWorkerState } from '../lib/fleet-channel.ts';
 import { thresholdsFor, type RecycleThresholds } from './recycle-policy.ts';
+import { poolRunsOn, siteOf, workerName, type Site } from '../lib/site.ts';
 
 /**
  * ready: in rotation. draining: the proxies send nothing new (a recycle, or a manual drain).
@@ -46,8 +47,10 @@ export class FleetWorker {
     readonly port: number,
     private recycle: PoolConfig['recycle'],
     private readonly random: () => number,
+    /** the site host it runs on, on a site of several hosts */
+    readonly siteHost?: string,
   ) {
-    this.name = `${pool}-${index}`;
+    this.name = workerName(pool, index, siteHost);
     this.draw = random();
     this.limits = thresholdsFor(recycle, this.draw);
   }
@@ -70,6 +73,7 @@ export class FleetWorker {
       name: this.name,
       pool: this.pool,
       index: this.index,
+      host: this.siteHost,
       address: `${this.host}:${this.port}`,
       state: this.state,
       stateSince: new Date(this.stateSince).toISOString(),
@@ -94,7 +98,8 @@ export interface FleetPool {
 }
 
 /**
- * The supervisor's view of every supervised worker (`<pool>-<index>`, PM2 app `worker-<pool>`).
+ * The supervisor's view of every worker it supervises: those of this host (`<pool>-<index>`, or
+ * `<pool>-<host>-<index>` on a site of several hosts; PM2 app `worker-<pool>`).
  * Emits 'state' (worker, previous, reason) on every change; that is what gets published; and
  * 'membership' when a config reload adds or removes pools or workers.
  */
@@ -102,13 +107,22 @@ export class Fleet extends EventEmitter {
   readonly pools = new Map<string, FleetPool>();
   private readonly workers = new Map<string, FleetWorker>();
 
+  /** this host's name on a site of several hosts (part of its workers' names) */
+  readonly siteHost: string | undefined;
+  /** where this host's workers listen */
+  private readonly address: string | undefined;
+
   constructor(
     config: SwitchyardConfig,
     private readonly random: () => number = Math.random,
+    readonly site: Site = siteOf(config),
   ) {
     super();
+    this.siteHost = site.multiHost ? site.self.name : undefined;
+    this.address = site.multiHost ? site.self.address : undefined;
     for (const [name, poolConfig] of Object.entries(config.pools)) {
-      if (!poolConfig.targets) this.addPool(name, poolConfig); // static targets are not ours to restart
+      // static targets are not ours to restart; another host's workers are its supervisor's
+      if (poolRunsOn(config, poolConfig, site)) this.addPool(name, poolConfig);
     }
   }
 
@@ -125,7 +139,7 @@ export class Fleet extends EventEmitter {
     const added: FleetWorker[] = [];
     for (let i = 0; i < count; i++) {
       const index = pool.workers.length === 0 ? 0 : Math.max(...pool.workers.map((worker) => worker.index)) + 1;
-      const worker = new FleetWorker(pool.name, index, pool.config.host, pool.config.portBase + index, pool.config.recycle, this.random);
+      const worker = new FleetWorker(pool.name, index, this.address ?? pool.config.host, pool.config.portBase + index, pool.config.recycle, this.random, this.siteHost);
       pool.workers.push(worker);
       this.workers.set(worker.name, worker);
       added.push(worker);
@@ -163,7 +177,7 @@ export class Fleet extends EventEmitter {
   /** The worker a PM2 process runs, if it is one of ours. */
   byPm2(appName: string, instance: number | undefined): FleetWorker | undefined {
     if (!appName.startsWith('worker-') || instance === undefined) return undefined;
-    return this.workers.get(`${appName.slice('worker-'.length)}-${instance}`);
+    return this.workers.get(workerName(appName.slice('worker-'.length), instance, this.siteHost));
   }
 
   setState(worker: FleetWorker, state: WorkerState, reason?: string): void {

@@ -245,7 +245,7 @@ export class Supervisor {
   private onPm2Message({ name, data }: Pm2ProcessMessage): void {
     const report = parseFatalReport(data);
     if (!report) return;
-    const worker = report.pool !== undefined && report.index !== undefined ? this.fleet.get(`${report.pool}-${report.index}`) : undefined;
+    const worker = report.pool !== undefined && report.index !== undefined ? this.fleet.byPm2(`worker-${report.pool}`, report.index) : undefined;
     this.events.record({ kind: 'error', pool: worker?.pool, worker: worker?.name, reason: report.message, detail: { app: name, ...report.detail } });
   }
 

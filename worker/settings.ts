@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { SwitchyardConfig } from '../lib/config.ts';
+import { siteOf } from '../lib/site.ts';
 
 export interface WorkerSettings {
   host: string;
@@ -7,6 +8,8 @@ export interface WorkerSettings {
   port: number;
   pool: string;
   index: number;
+  /** the site host it runs on, on a site of several hosts */
+  siteHost?: string;
   /** app requests processed at once; the app is not thread-safe, so 1 by default */
   concurrency: number;
   reposRoot: string;
@@ -43,6 +46,7 @@ export function workerSettings(config: SwitchyardConfig, env: Env = process.env)
     port: integerFrom(env, ['PORT', 'SWITCHYARD_WORKER_PORT'], portBase + index),
     pool,
     index,
+    siteHost: config.hosts ? siteOf(config, env).self.name : undefined,
     concurrency: integerFrom(env, ['SWITCHYARD_WORKER_CONCURRENCY'], 1, 1),
     reposRoot: config.worker.repos ?? path.join(config.data, 'repos'),
     databaseUrl: env.DATABASE_URL || undefined,

@@ -21,6 +21,7 @@ export function healthOf(ctx: WorkerContext): WorkerHealth {
     pid: process.pid,
     pool: ctx.settings.pool,
     index: ctx.settings.index,
+    ...(ctx.settings.siteHost === undefined ? {} : { host: ctx.settings.siteHost }),
     inflight: ctx.stats.inflight,
     served: ctx.stats.served,
     rssBytes: memory.rss,
