@@ -1,10 +1,14 @@
+import os from 'node:os';
 import { adminToken } from '../lib/admin-token.ts';
-import { ConfigError, configFileFromEnv, loadConfig } from '../lib/config.ts';
+import { ConfigError, configFileFromEnv, loadConfig, type SwitchyardConfig } from '../lib/config.ts';
 import { exitPortInUse, isAddressInUse } from '../lib/bind-failure.ts';
 import { createLogger } from '../lib/log.ts';
 import { handleStopRequests } from '../lib/process-stop.ts';
 import { exitDeadlineMs } from '../lib/stop-deadlines.ts';
+import { reachableAt } from '../lib/proxy-announcement.ts';
+import { runningVersion } from '../lib/version.ts';
 import { FleetSubscriber } from './fleet-subscriber.ts';
+import { ProxyAnnouncer } from './proxy-announcer.ts';
 import { ControlServer } from './control.ts';
 import { ReplaceableProcess } from './replacement.ts';
 import { SwitchyardProxy } from './server.ts';
@@ -34,6 +38,7 @@ async function main(): Promise<void> {
     }
   });
   let fleet: FleetSubscriber | undefined;
+  let announcer: ProxyAnnouncer | undefined;
   // The control API sees the proxy through a narrow interface (ControlledProxy): built here, not by the proxy.
   // Under proxy/master.ts, this process can be replaced by a fresh one with no request lost.
   const lifecycle = new ReplaceableProcess(
@@ -41,6 +46,7 @@ async function main(): Promise<void> {
     async (slots) => {
       control.server.close(); // the successor answers the control API from now on
       void fleet?.close();
+      void announcer?.stop(); // the successor announces the same id; only our own entry is removed
       await proxy.retire(slots);
       await control.close();
     },
@@ -56,6 +62,8 @@ async function main(): Promise<void> {
   log.info({ host: config.proxy.host, port, controlPort, pools: [...proxy.pools.keys()] }, 'proxy listening');
   // With Redis, drains reach every proxy over pub/sub; without it, the supervisor uses the control API.
   fleet = process.env.REDIS_URL ? new FleetSubscriber(process.env.REDIS_URL, token, (worker, state) => proxy.setWorkerState(worker, state), log) : undefined;
+  // ... and every supervisor finds this proxy in Redis (supervisor/proxy-directory.ts).
+  announcer = process.env.REDIS_URL ? announce(process.env.REDIS_URL, token, config, port, controlPort) : undefined;
   process.send?.('ready');
   // log rotation, as nginx: the access log's path is opened afresh (Node's own use of SIGUSR1, starting the inspector, gives way)
   process.on('SIGUSR1', () => proxy.reopenAccessLog());
@@ -65,8 +73,27 @@ async function main(): Promise<void> {
     deadlineMs: exitDeadlineMs('proxy', config),
     stop: async () => {
       void fleet?.close();
-      await proxy.shutdown();
+      await Promise.all([announcer?.stop(), proxy.shutdown()]);
       await control.close();
+    },
+  });
+}
+
+/** This proxy's entry in the proxies hash: its id stays the same across `restart-proxy`. */
+function announce(redisUrl: string, token: string, config: SwitchyardConfig, port: number, controlPort: number): ProxyAnnouncer {
+  const self = { name: process.env.SWITCHYARD_HOST || os.hostname(), address: '127.0.0.1' };
+  return new ProxyAnnouncer({
+    redisUrl,
+    adminToken: token,
+    log,
+    announcement: {
+      id: `${self.name}:${port}`,
+      host: self.name,
+      address: reachableAt(config.proxy.host, port, self.address),
+      control: `http://${reachableAt(config.proxy.control.host, controlPort, self.address)}`,
+      version: runningVersion(),
+      startedAt: new Date(Date.now() - process.uptime() * 1000).toISOString(),
+      pid: process.pid,
     },
   });
 }
