@@ -1,10 +1,10 @@
 // A PostgreSQL cluster of a test's own, for outage tests that really stop, start and freeze the
 // server: the machine's shared server on 5432 stays untouched (other tests use it). initdb and
 // pg_ctl refuse to run as root, so as root they run as the `postgres` user (runuser). The cluster
-// lives in a temp dir with its socket, listens on a free loopback port, and is stopped and removed
+// lives in a temp dir with its socket, listens on a free loopback port (or a given address), and is stopped and removed
 // by remove(), at process exit, or by the next test that finds it orphaned.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chown } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -45,6 +45,8 @@ function stopAndRemoveNow(bin: string, dir: string): void {
 export interface PrivatePostgresOptions {
   /** extra server settings (`-c name=value`) */
   settings?: Record<string, string | number>;
+  /** listen on this address instead of loopback, and trust connections from `allow` (a CIDR) */
+  listen?: { address: string; allow: string };
 }
 
 export class PrivatePostgres {
@@ -57,6 +59,8 @@ export class PrivatePostgres {
     readonly dir: string,
     readonly port: number,
     private readonly settings: Record<string, string | number>,
+    /** the address it listens on */
+    readonly host: string,
   ) {
     process.once('exit', this.onExit);
   }
@@ -71,9 +75,11 @@ export class PrivatePostgres {
       const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
       await chown(dir, uid, gid);
     }
-    const server = new PrivatePostgres(bin, dir, await freePort(), { fsync: 'off', ...options.settings });
+    const host = options.listen?.address ?? '127.0.0.1';
+    const server = new PrivatePostgres(bin, dir, await freePort(host), { fsync: 'off', ...options.settings }, host);
     try {
       await server.tool('initdb', ['-D', server.dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
+      if (options.listen) appendFileSync(path.join(server.dataDir, 'pg_hba.conf'), `host all all ${options.listen.allow} trust\n`);
       await server.start();
     } catch (error) {
       server.removeNow();
@@ -87,7 +93,7 @@ export class PrivatePostgres {
   }
 
   url(database = 'postgres'): string {
-    return `postgres://postgres@127.0.0.1:${this.port}/${database}`;
+    return `postgres://postgres@${this.host}:${this.port}/${database}`;
   }
 
   /** The server log, for a failing test's message. */
@@ -114,7 +120,7 @@ export class PrivatePostgres {
     const options = [
       `-p ${this.port}`,
       `-k ${this.dir}`,
-      '-c listen_addresses=127.0.0.1',
+      `-c listen_addresses=${this.host}`,
       ...Object.entries(this.settings).map(([name, value]) => `-c ${name}=${value}`),
     ].join(' ');
     await this.tool('pg_ctl', ['-D', this.dataDir, '-l', path.join(this.dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);

@@ -1,4 +1,4 @@
-// A redis-server of a test's own on a free loopback port, for outage tests that really stop and
+// A redis-server of a test's own on a free port (loopback, or an address given), for tests that stop and
 // start it: the machine's shared server on 6379 stays untouched. It keeps nothing on disk (a
 // restart comes back empty, as the machine's own does). Stopped by remove(), at process exit, or
 // by the next test that finds it orphaned (its owner gone).
@@ -44,15 +44,17 @@ export class PrivateRedis {
     /** holds owner.pid and the server's pid */
     private readonly dir: string,
     readonly port: number,
+    /** the address it listens on */
+    readonly host: string,
   ) {
     process.once('exit', this.onExit);
   }
 
-  /** Starts a server on a free port and waits until it accepts connections. */
-  static async create(): Promise<PrivateRedis> {
+  /** Starts a server on a free port of `host` (default loopback) and waits until it accepts connections. */
+  static async create(host = '127.0.0.1'): Promise<PrivateRedis> {
     cleanUpOrphans(PREFIX, removeOrphan);
     const dir = ownedTempDir(PREFIX);
-    const redis = new PrivateRedis(dir, await freePort());
+    const redis = new PrivateRedis(dir, await freePort(host), host);
     try {
       await redis.start();
     } catch (error) {
@@ -63,7 +65,7 @@ export class PrivateRedis {
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://${this.host}:${this.port}`;
   }
 
   get running(): boolean {
@@ -73,7 +75,7 @@ export class PrivateRedis {
   /** Starts the server (again) on the same port; resolves once it accepts connections. */
   async start(): Promise<void> {
     if (this.running) throw new Error('redis-server is already running');
-    const server = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], {
+    const server = spawn('redis-server', ['--port', String(this.port), '--bind', this.host, '--save', '', '--appendonly', 'no', '--dir', this.dir], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.server = server;

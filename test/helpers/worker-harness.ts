@@ -35,9 +35,9 @@ export async function copyOfFixture(data?: string): Promise<{ data: string; repo
   return { data, repos };
 }
 
-export async function freePort(): Promise<number> {
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   const server = createServer();
-  server.listen(0, '127.0.0.1');
+  server.listen(0, host);
   await once(server, 'listening');
   const port = (server.address() as { port: number }).port;
   server.close();
