@@ -82,3 +82,10 @@ export function poolRunsOn(config: Pick<SwitchyardConfig, 'hosts'>, pool: PoolCo
   if (pool.targets) return false;
   return !site.multiHost || poolHosts(config, pool).some((host) => host.name === site.self.name);
 }
+
+/** A site of several hosts shares its fleet state over Redis: without REDIS_URL a process of one would act alone. */
+export function requireRedisForSite(site: Site, env: Env = process.env): void {
+  if (site.multiHost && !env.REDIS_URL) {
+    throw new ConfigError('the environment', [`REDIS_URL is not set: a site of several hosts (hosts: ${site.hosts.map((host) => host.name).join(', ')}) shares its fleet state over Redis`]);
+  }
+}

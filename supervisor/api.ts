@@ -1,11 +1,12 @@
 import path from 'node:path';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../lib/log.ts';
 import { Access, type AccessOptions } from './dashboard/access.ts';
 import { authGate, securityHeaders } from './dashboard/gate.ts';
 import { DASHBOARD_PUBLIC_ROUTES, registerDashboard, type DashboardOptions } from './dashboard/routes.ts';
 import { ReloadRefused } from './config-reload.ts';
 import { FleetActionError } from './drain-coordinator.ts';
+import { FORWARDED_HEADER, forwardPoolAction, forwardWorkerAction } from './site-forward.ts';
 import type { Supervisor } from './supervisor.ts';
 
 export interface ApiOptions {
@@ -61,10 +62,19 @@ export function buildApi({ supervisor, token, log, dataDir, access: accessOption
     return supervisor.events.since(since, limit);
   });
 
+  // On a site of several hosts, an action for another host's worker is that host's supervisor's to run.
+  const passOn = async (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    if (supervisor.fleet.get(request.params.name) || request.headers[FORWARDED_HEADER] !== undefined) return undefined;
+    const answer = await forwardWorkerAction(supervisor.siteView, request.params.name, request.url, token);
+    return answer && reply.code(answer.status).send(answer.body);
+  };
+
   app.post<{ Params: { name: string } }>('/api/workers/:name/drain', async (request, reply) => {
+    const passed = await passOn(request, reply);
+    if (passed) return passed;
     try {
       const eventCursor = supervisor.events.cursor();
-      const started = supervisor.coordinator.drain(request.params.name);
+      const started = await supervisor.coordinator.drain(request.params.name);
       return reply.code(202).send({ worker: request.params.name, state: supervisor.fleet.get(request.params.name)?.state, started, eventCursor });
     } catch (error) {
       return sendError(reply, error);
@@ -73,6 +83,8 @@ export function buildApi({ supervisor, token, log, dataDir, access: accessOption
 
   // Beyond DESIGN.md: puts a manually drained worker back into rotation.
   app.post<{ Params: { name: string } }>('/api/workers/:name/ready', async (request, reply) => {
+    const passed = await passOn(request, reply);
+    if (passed) return passed;
     try {
       supervisor.coordinator.undrain(request.params.name);
       return { worker: request.params.name, state: 'ready' };
@@ -82,6 +94,8 @@ export function buildApi({ supervisor, token, log, dataDir, access: accessOption
   });
 
   app.post<{ Params: { name: string } }>('/api/workers/:name/recycle', async (request, reply) => {
+    const passed = await passOn(request, reply);
+    if (passed) return passed;
     try {
       const eventCursor = supervisor.events.cursor();
       const queued = supervisor.coordinator.requestRecycle(request.params.name, 'manual');
@@ -91,12 +105,18 @@ export function buildApi({ supervisor, token, log, dataDir, access: accessOption
     }
   });
 
+  // On a site of several hosts, a roll covers every host that runs the pool: each host's supervisor
+  // rolls its own workers, all under the site-wide leases; `hosts` says where to follow the others.
   app.post<{ Params: { pool: string } }>('/api/pools/:pool/roll', async (request, reply) => {
+    const { pool } = request.params;
+    const others = request.headers[FORWARDED_HEADER] === undefined ? await forwardPoolAction(supervisor.siteView, pool, request.url, token) : [];
+    const local = supervisor.fleet.pools.get(pool);
+    if (!local && others.length > 0) return reply.code(202).send({ pool, queued: [], alreadyPending: [], eventCursor: supervisor.events.cursor(), hosts: others });
     try {
       const eventCursor = supervisor.events.cursor();
-      const queued = supervisor.coordinator.roll(request.params.pool);
-      const alreadyPending = supervisor.fleet.pools.get(request.params.pool)!.workers.map((worker) => worker.name).filter((name) => !queued.includes(name));
-      return reply.code(202).send({ pool: request.params.pool, queued, alreadyPending, eventCursor });
+      const queued = supervisor.coordinator.roll(pool);
+      const alreadyPending = local!.workers.map((worker) => worker.name).filter((name) => !queued.includes(name));
+      return reply.code(202).send({ pool, queued, alreadyPending, eventCursor, ...(supervisor.siteView ? { host: supervisor.site.self.name, hosts: others } : {}) });
     } catch (error) {
       return sendError(reply, error);
     }

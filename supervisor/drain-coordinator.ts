@@ -27,6 +27,12 @@ export interface DrainPorts {
   /** resolves true once a process other than `previousPid` answers its health check */
   waitHealthy(worker: FleetWorker, previousPid: number | undefined, timeoutMs: number): Promise<boolean>;
   recycled(worker: FleetWorker, reason: RecycleReason): void;
+  /**
+   * On a site of several hosts, whether the whole site can spare this worker now (taking its
+   * lease: lib/site-leases.ts): undefined when it can, else why not. Without it, the pool's
+   * workers on this host are all there is.
+   */
+  siteTakeOut?(worker: FleetWorker): Promise<string | undefined>;
 }
 
 export interface DrainTiming {
@@ -70,6 +76,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class DrainCoordinator {
   private readonly queue: Pending[] = [];
   private readonly active = new Set<string>();
+  /** workers whose site-wide lease is being asked for */
+  private readonly asking = new Set<string>();
   private stopped = false;
 
   constructor(
@@ -102,12 +110,19 @@ export class DrainCoordinator {
    * Takes a worker out of rotation and leaves it out (until `undrain` or a recycle); false when it
    * was out already. A second `drain` event says whether in-flight work reached 0 within the timeout.
    */
-  drain(name: string): boolean {
+  async drain(name: string): Promise<boolean> {
     const worker = this.worker(name);
     if (worker.state === 'draining' || worker.state === 'restarting') return false;
     const pool = this.fleet.pools.get(worker.pool)!;
-    if (!canTakeOut(staying(pool), name, pool.config.maxUnavailable)) {
-      throw new FleetActionError(409, `${name} is ${worker.state}; draining it would leave pool ${pool.name} without enough ready workers (maxUnavailable ${pool.config.maxUnavailable})`);
+    const refusal = `${name} is ${worker.state}; draining it would leave pool ${pool.name} without enough ready workers (maxUnavailable ${pool.config.maxUnavailable})`;
+    if (!this.ports.siteTakeOut) {
+      if (!canTakeOut(staying(pool), name, pool.config.maxUnavailable)) throw new FleetActionError(409, refusal);
+    } else {
+      if (worker.state !== 'ready' || this.active.has(name) || this.asking.has(name)) throw new FleetActionError(409, refusal);
+      this.asking.add(name);
+      const why = await this.ports.siteTakeOut(worker).finally(() => this.asking.delete(name));
+      if (why !== undefined) throw new FleetActionError(409, `${refusal}: ${why}`);
+      if (worker.state !== 'ready' || this.active.has(name)) return false; // it left rotation meanwhile; its lease goes with its next state
     }
     this.fleet.setState(worker, 'draining', 'manual drain');
     this.events.record({ kind: 'drain', pool: worker.pool, worker: name, reason: 'manual' });
@@ -149,14 +164,34 @@ export class DrainCoordinator {
       }
       const pool = this.fleet.pools.get(worker.pool)!;
       const alreadyOut = worker.state === 'draining'; // manually drained: nothing more to take out
-      if (!alreadyOut && !canTakeOut(staying(pool), worker.name, pool.config.maxUnavailable)) continue;
-      this.remove(entry);
-      this.active.add(worker.name);
-      void this.recycle(worker, entry.reason).finally(() => {
-        this.active.delete(worker.name);
-        this.tick();
-      });
+      if (!alreadyOut && this.ports.siteTakeOut) this.askSite(entry);
+      else if (alreadyOut || canTakeOut(staying(pool), worker.name, pool.config.maxUnavailable)) this.start(entry);
     }
+  }
+
+  private start(entry: Pending): void {
+    const { worker } = entry;
+    this.remove(entry);
+    this.active.add(worker.name);
+    void this.recycle(worker, entry.reason).finally(() => {
+      this.active.delete(worker.name);
+      this.tick();
+    });
+  }
+
+  /** Starts the recycle once the site grants the worker's lease; a refusal leaves it queued for a later tick. */
+  private askSite(entry: Pending): void {
+    const { worker } = entry;
+    if (worker.state !== 'ready' || this.asking.has(worker.name)) return;
+    this.asking.add(worker.name);
+    this.ports.siteTakeOut!(worker).then(
+      (why) => {
+        this.asking.delete(worker.name);
+        if (why !== undefined || this.stopped || !this.queue.includes(entry) || this.active.has(worker.name)) return;
+        if (worker.state === 'ready' || worker.state === 'draining') this.start(entry); // else its lease goes with its next state
+      },
+      () => this.asking.delete(worker.name),
+    );
   }
 
   /**

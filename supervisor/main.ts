@@ -12,6 +12,8 @@ import { ReloadRefused } from './config-reload.ts';
 import { Pm2Client } from './pm2-client.ts';
 import { ProxyControlClient } from './proxy-control.ts';
 import { Supervisor } from './supervisor.ts';
+import { requireRedisForSite, siteOf } from '../lib/site.ts';
+import { reachableAt } from '../lib/proxy-announcement.ts';
 
 const log = createLogger('supervisor');
 
@@ -51,6 +53,8 @@ function reloadOnHangup(supervisor: () => Supervisor | undefined): void {
 async function main(): Promise<void> {
   const configFile = configFileFromEnv();
   const config = loadOrExit(() => loadConfig(configFile));
+  const site = loadOrExit(() => siteOf(config));
+  loadOrExit(() => requireRedisForSite(site));
   handleStopRequests({ log, deadlineMs: exitDeadlineMs('supervisor', config), stop });
   let started: Supervisor | undefined;
   reloadOnHangup(() => started);
@@ -64,6 +68,7 @@ async function main(): Promise<void> {
     proxies: [new ProxyControlClient(controlUrl(config), token)],
     redis: process.env.REDIS_URL ? { url: process.env.REDIS_URL, adminToken: token } : undefined,
     configFile,
+    supervisorUrl: `http://${reachableAt(config.supervisor.host, config.supervisor.port, site.self.address)}`,
   });
   await supervisor.start();
   started = supervisor;

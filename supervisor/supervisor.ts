@@ -11,6 +11,9 @@ import { FleetPublisher, type FleetRedisOptions } from './fleet-publisher.ts';
 import { fetchHealth, HealthPoller } from './health-poller.ts';
 import type { HistoryStore, LaneMinute } from './history/types.ts';
 import { SupervisorMetrics } from './metrics.ts';
+import { SiteView } from './site-view.ts';
+import { siteOf, type Site } from '../lib/site.ts';
+import { fleetKey } from '../lib/fleet-signing.ts';
 import type { Pm2Client, Pm2ProcessEvent, Pm2ProcessMessage } from './pm2-client.ts';
 import type { ProxyControlClient } from './proxy-control.ts';
 import { recycleReason } from './recycle-policy.ts';
@@ -48,6 +51,8 @@ export interface SupervisorOptions {
   redis?: FleetRedisOptions;
   /** the config file, read again by `reload()` (without one, reload is refused) */
   configFile?: string;
+  /** this supervisor's API base URL as the other hosts reach it (a site of several hosts) */
+  supervisorUrl?: string;
   timing?: Partial<SupervisorTiming>;
 }
 
@@ -62,6 +67,9 @@ export class Supervisor {
   readonly publisher: FleetPublisher;
   readonly metrics: SupervisorMetrics;
   readonly timing: SupervisorTiming;
+  readonly site: Site;
+  /** the other hosts, on a site of several hosts (with Redis) */
+  readonly siteView: SiteView | undefined;
   private history: HistoryStore | undefined;
   private readonly poller: HealthPoller;
   private readonly crashes = new CrashTracker();
@@ -74,9 +82,23 @@ export class Supervisor {
     const { config, log } = options;
     this.currentConfig = config;
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
-    this.fleet = new Fleet(config);
+    this.site = siteOf(config);
+    this.fleet = new Fleet(config, Math.random, this.site);
     this.events = new EventLog(log);
-    this.metrics = new SupervisorMetrics(this.fleet);
+    this.siteView =
+      this.site.multiHost && options.redis
+        ? new SiteView({
+            redisUrl: options.redis.url,
+            key: fleetKey(options.redis.adminToken),
+            site: this.site,
+            config: () => this.currentConfig,
+            fleet: this.fleet,
+            supervisorUrl: options.supervisorUrl ?? `http://${this.site.self.address}:${config.supervisor.port}`,
+            recycles: () => this.metrics.recycleCounts(),
+            log,
+          })
+        : undefined;
+    this.metrics = new SupervisorMetrics(this.fleet, this.site.self.name, this.siteView);
     this.publisher = new FleetPublisher(options.proxies, options.redis, log);
     this.coordinator = new DrainCoordinator(
       this.fleet,
@@ -85,6 +107,7 @@ export class Supervisor {
         restart: (worker) => this.restart(worker),
         waitHealthy: (worker, previousPid, timeoutMs) => this.waitHealthy(worker, previousPid, timeoutMs),
         recycled: (worker, reason) => this.metrics.recycled(worker.pool, reason),
+        ...(this.siteView ? { siteTakeOut: (worker: FleetWorker) => this.siteView!.takeOut(worker) } : {}),
       },
       this.events,
       { pollMs: this.timing.drainPollMs, restartTimeoutMs: RESTART_TIMEOUT_MS },
@@ -125,6 +148,7 @@ export class Supervisor {
     await this.refreshPm2();
     this.events.record({ kind: 'start', detail: { pools: [...this.fleet.pools.keys()], proxies: this.publisher.proxies.map((proxy) => proxy.baseUrl) } });
     this.poller.start();
+    this.siteView?.start();
     this.every(this.timing.reconcileMs, () => this.reconcile());
     this.every(this.timing.laneMinutesMs, () => this.collectLaneMinutes());
   }
@@ -161,18 +185,31 @@ export class Supervisor {
     for (const timer of this.timers) clearInterval(timer);
     this.poller.stop();
     this.coordinator.stop();
+    await this.siteView?.close();
     this.events.record({ kind: 'stop' });
     await this.collectLaneMinutes();
     await this.publisher.close();
     this.options.pm2.disconnect();
   }
 
+  /**
+   * The site at a glance: this host's workers as this supervisor sees them, the other hosts'
+   * as their supervisors last reported them (a gone host's as down), every pool of the config
+   * that runs anywhere.
+   */
   snapshot() {
+    const local = new Map(this.fleet.snapshot().map((pool) => [pool.name, pool]));
+    const remote = this.siteView?.remoteWorkers() ?? [];
+    const poolNames = [...new Set([...local.keys(), ...remote.map((worker) => worker.pool)])];
     return {
-      pools: this.fleet.snapshot().map((pool) => ({
-        ...pool,
-        workers: pool.workers.map((worker) => ({ ...worker, pendingRecycle: this.coordinator.pendingReason(worker.name) })),
-      })),
+      host: this.site.self.name,
+      hosts: this.siteView?.hosts() ?? [{ ...this.site.self, self: true, up: true, lastSeenAt: new Date().toISOString(), supervisor: null, workers: this.fleet.all().length }],
+      pools: poolNames.map((name) => {
+        const pool = local.get(name) ?? remotePool(this.currentConfig, name);
+        const own = (local.get(name)?.workers ?? []).map((worker) => ({ ...worker, host: worker.host ?? this.site.self.name, pendingRecycle: this.coordinator.pendingReason(worker.name) }));
+        const others = remote.filter((worker) => worker.pool === name).map((worker) => ({ ...worker, state: worker.state as WorkerState, pendingRecycle: undefined }));
+        return { ...pool, workers: [...own, ...others] };
+      }),
       proxies: this.publisher.proxies.map((proxy) => proxy.baseUrl),
       redis: Boolean(this.options.redis),
       history: this.historyStatus() ?? null,
@@ -201,6 +238,7 @@ export class Supervisor {
 
   private onStateChange(worker: FleetWorker, previous: WorkerState, reason: string | undefined): void {
     this.options.log.info({ worker: worker.name, from: previous, to: worker.state, reason }, 'worker state changed');
+    this.siteView?.soon();
     if (proxyStateOf(previous) !== proxyStateOf(worker.state)) {
       void this.publisher.publish({ [worker.name]: proxyStateOf(worker.state) });
     }
@@ -310,4 +348,10 @@ export class Supervisor {
       if (!this.laneMinutesSince || minute.minute > this.laneMinutesSince) this.laneMinutesSince = minute.minute;
     }
   }
+}
+
+/** A pool with no worker on this host, described from the config. */
+function remotePool(config: SwitchyardConfig, name: string) {
+  const pool = config.pools[name];
+  return { name, maxUnavailable: pool?.maxUnavailable, drainTimeoutSec: pool?.drainTimeoutSec, recycle: pool?.recycle };
 }

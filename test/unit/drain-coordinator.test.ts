@@ -110,12 +110,12 @@ test('a policy recycle for a process that was replaced meanwhile is dropped', as
   assert.deepEqual(restarts, []);
 });
 
-test('a manual drain refuses the last ready worker and can be undone', () => {
+test('a manual drain refuses the last ready worker and can be undone', async () => {
   const { fleet, coordinator } = harness(2, 1);
-  coordinator.drain('web-0');
+  await coordinator.drain('web-0');
   assert.equal(fleet.get('web-0')!.state, 'draining');
-  assert.throws(() => coordinator.drain('web-1'), (error: FleetActionError) => error.status === 409);
-  assert.throws(() => coordinator.drain('web-9'), (error: FleetActionError) => error.status === 404);
+  await assert.rejects(coordinator.drain('web-1'), (error: FleetActionError) => error.status === 409);
+  await assert.rejects(coordinator.drain('web-9'), (error: FleetActionError) => error.status === 404);
   coordinator.undrain('web-0');
   assert.equal(fleet.get('web-0')!.state, 'ready');
 });

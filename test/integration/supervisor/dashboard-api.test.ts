@@ -218,11 +218,11 @@ describe('dashboard HTTP API: routes and auth', () => {
     assert.equal(roll.status, 202);
     assert.deepEqual((await roll.json()).queued, ['web-0', 'web-1']);
     const metricsText = async () => (await call('GET', '/metrics')).text();
-    await waitFor(async () => /switchyard_worker_recycles_total\{pool="web",reason="roll"\} 2/.test(await metricsText()), 'web rolled', 15_000);
+    await waitFor(async () => /switchyard_worker_recycles_total\{pool="web",reason="roll",host="[^"]+"\} 2/.test(await metricsText()), 'web rolled', 15_000);
     assert.deepEqual(h.restarts, ['clone-1', 'web-0', 'web-1']);
     const metrics = await metricsText();
-    assert.match(metrics, /switchyard_worker_recycles_total\{pool="clone",reason="rss"\} 0/, 'every pool and reason is exported from the start');
-    assert.match(metrics, /switchyard_worker_rss_bytes\{worker="web-0"\} \d+/);
+    assert.match(metrics, /switchyard_worker_recycles_total\{pool="clone",reason="rss",host="[^"]+"\} 0/, 'every pool and reason is exported from the start');
+    assert.match(metrics, /switchyard_worker_rss_bytes\{worker="web-0",host="[^"]+"\} \d+/);
     assert.match(metrics, /switchyard_requests_total\{lane="page",code="200"\} 3/, "the proxy's series come first");
   });
 

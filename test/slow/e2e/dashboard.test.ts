@@ -146,8 +146,8 @@ describe('dashboard in Chromium against the PM2 stack', () => {
         /switchyard_requests_total\{lane="page",code="200"\} \d+/,
         /switchyard_request_duration_seconds_bucket\{le="0.1",lane="clone"\} \d+/,
         /switchyard_queue_depth\{pool="web"\} \d+/,
-        /switchyard_worker_rss_bytes\{worker="clone-1"\} \d+/,
-        /switchyard_worker_recycles_total\{pool="web",reason="manual"\} 1/,
+        /switchyard_worker_rss_bytes\{worker="clone-1",host="[^"]+"\} \d+/,
+        /switchyard_worker_recycles_total\{pool="web",reason="manual",host="[^"]+"\} 1/,
         /switchyard_client_connections\{class="browser",state="active"\} \d+/,
       ]) {
         assert.match(metrics, series);

@@ -46,7 +46,7 @@ describe('the supervised fleet under PM2: API, crashes, a stopped supervisor', (
     assert.equal((await stack.api('GET', '/api/events?since=yesterday')).status, 400);
     await request(`${stack.proxyUrl}/`);
     const metrics = (await stack.api('GET', '/metrics')).body as string;
-    assert.match(metrics, /switchyard_worker_rss_bytes\{worker="web-0"\} \d+/);
+    assert.match(metrics, /switchyard_worker_rss_bytes\{worker="web-0",host="[^"]+"\} \d+/);
     assert.match(metrics, /switchyard_requests_total\{lane="page",code="200"\} \d+/, 'the proxy metrics are included');
   });
 
@@ -73,7 +73,7 @@ describe('the supervised fleet under PM2: API, crashes, a stopped supervisor', (
       'clone-1 recycled',
       30_000,
     );
-    assert.match((await stack.api('GET', '/metrics')).body, /switchyard_worker_recycles_total\{pool="clone",reason="manual"\} 1/);
+    assert.match((await stack.api('GET', '/metrics')).body, /switchyard_worker_recycles_total\{pool="clone",reason="manual",host="[^"]+"\} 1/);
   });
 
   test('a worker killed with SIGKILL: crash event, restarted by PM2, ready again', async () => {

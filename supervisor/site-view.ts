@@ -1,0 +1,221 @@
+import { Redis } from 'ioredis';
+import type { SwitchyardConfig } from '../lib/config.ts';
+import { signHostReport, verifyHostReport } from '../lib/fleet-signing.ts';
+import { HOST_GONE_MS, HOST_REPORT_MS, HOSTS_KEY, type HostReport, type ReportedWorker } from '../lib/host-report.ts';
+import type { Logger } from '../lib/log.ts';
+import { poolAddresses, type Site } from '../lib/site.ts';
+import { ThrottledLog } from '../lib/throttled-log.ts';
+import type { Fleet, FleetWorker } from './fleet.ts';
+import { SiteLeases, type OwnWorkers } from './site-leases.ts';
+
+/** A Redis command unanswered within this fails: the next heartbeat tries again. */
+const REDIS_COMMAND_TIMEOUT_MS = 2000;
+
+export interface SiteHostView {
+  name: string;
+  address: string;
+  /** this supervisor's own host */
+  self: boolean;
+  /** its supervisor reported within HOST_GONE_MS (always true for this host) */
+  up: boolean;
+  /** ISO time of its last report, null when none was seen */
+  lastSeenAt: string | null;
+  /** its supervisor's API, from its report */
+  supervisor: string | null;
+  workers: number;
+}
+
+/** Another host's worker, as its supervisor last reported it (down once that host is gone). */
+export type RemoteWorker = ReportedWorker & { host: string; hostUp: boolean };
+
+export interface SiteViewOptions {
+  redisUrl: string;
+  /** the fleet signing key (lib/fleet-signing.ts) */
+  key: Buffer;
+  site: Site;
+  config: () => SwitchyardConfig;
+  fleet: Fleet;
+  /** this supervisor's API base URL, as the other hosts reach it */
+  supervisorUrl: string;
+  recycles: () => HostReport['recycles'];
+  log: Logger;
+}
+
+/**
+ * One supervisor's view of a site of several hosts, over Redis: every HOST_REPORT_MS it reports
+ * its host's workers (signed, in the `switchyard:hosts` hash) and its pools' ready workers and
+ * leases (site-leases.ts), and reads the other hosts' reports. A host whose reports stop is gone;
+ * the config still names it, so the view says which one. With Redis down, the last reports are
+ * kept (and age into "gone"), and no worker may leave rotation: nobody can tell what the other
+ * hosts have out.
+ */
+export class SiteView {
+  private readonly redis: Redis;
+  private readonly leases: SiteLeases;
+  private readonly reports = new Map<string, HostReport>();
+  private readonly ignored: ThrottledLog;
+  private readonly startedAt = new Date().toISOString();
+  private timer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+  private again = false;
+  private warned = false;
+
+  constructor(private readonly options: SiteViewOptions) {
+    this.redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: REDIS_COMMAND_TIMEOUT_MS, enableOfflineQueue: false });
+    this.redis.on('error', (error: Error) => this.warnOnce(error));
+    this.redis.on('ready', () => {
+      this.warned = false;
+      this.soon();
+    });
+    this.leases = new SiteLeases(this.redis);
+    this.ignored = new ThrottledLog(options.log);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.soon(), HOST_REPORT_MS);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.beating?.catch(() => {});
+    this.redis.disconnect();
+  }
+
+  /** A heartbeat now (after a state change), coalesced with one that runs. */
+  soon(): void {
+    if (this.beating) {
+      this.again = true;
+      return;
+    }
+    this.beating = this.beat().finally(() => {
+      this.beating = undefined;
+      if (this.again) {
+        this.again = false;
+        this.soon();
+      }
+    });
+  }
+
+  /** undefined when the site can spare `worker` now (its lease taken), else why not. */
+  async takeOut(worker: FleetWorker): Promise<string | undefined> {
+    const config = this.options.config();
+    const pool = config.pools[worker.pool];
+    if (!pool) return `pool ${worker.pool} is not in the config`;
+    try {
+      return await this.leases.takeOut(worker.pool, worker.name, poolAddresses(pool, config).length, pool.maxUnavailable);
+    } catch (error) {
+      return `Redis is unreachable (${(error as Error).message}), so what the other hosts have out is unknown`;
+    }
+  }
+
+  /** Every host of the config, this one first. */
+  hosts(now = Date.now()): SiteHostView[] {
+    const { site, fleet } = this.options;
+    return site.hosts
+      .map((host) => {
+        if (host.name === site.self.name) {
+          return { ...host, self: true, up: true, lastSeenAt: new Date(now).toISOString(), supervisor: this.options.supervisorUrl, workers: fleet.all().length };
+        }
+        const report = this.reports.get(host.name);
+        return {
+          ...host,
+          self: false,
+          up: report !== undefined && now - report.at <= HOST_GONE_MS,
+          lastSeenAt: report ? new Date(report.at).toISOString() : null,
+          supervisor: report?.supervisor ?? null,
+          workers: report?.workers.length ?? 0,
+        };
+      })
+      .sort((a, b) => Number(b.self) - Number(a.self));
+  }
+
+  /** The other hosts' workers as last reported; those of a gone host are down. */
+  remoteWorkers(now = Date.now()): RemoteWorker[] {
+    return [...this.reports.values()].flatMap((report) => {
+      const hostUp = now - report.at <= HOST_GONE_MS;
+      return report.workers.map((worker) => ({ ...worker, host: report.host, hostUp, ...(hostUp ? {} : { state: 'down', inflight: undefined }) }));
+    });
+  }
+
+  /** The other hosts' recycle counters, as last reported. */
+  remoteRecycles(): Array<HostReport['recycles'][number] & { host: string }> {
+    return [...this.reports.values()].flatMap((report) => report.recycles.map((entry) => ({ ...entry, host: report.host })));
+  }
+
+  /** The host and supervisor of another host's worker, when a report names it. */
+  ownerOf(worker: string): { host: string; supervisor: string; up: boolean } | undefined {
+    for (const report of this.reports.values()) {
+      if (report.workers.some((reported) => reported.name === worker)) return { host: report.host, supervisor: report.supervisor, up: Date.now() - report.at <= HOST_GONE_MS };
+    }
+    return undefined;
+  }
+
+  /** The other hosts that are up, with their supervisors. */
+  liveHosts(): Array<{ host: string; supervisor: string; pools: Set<string> }> {
+    const now = Date.now();
+    return [...this.reports.values()]
+      .filter((report) => now - report.at <= HOST_GONE_MS)
+      .map((report) => ({ host: report.host, supervisor: report.supervisor, pools: new Set(report.workers.map((worker) => worker.pool)) }));
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.publish();
+      await this.read();
+    } catch (error) {
+      this.warnOnce(error as Error);
+    }
+  }
+
+  private async publish(): Promise<void> {
+    const { fleet, site, key } = this.options;
+    const workers = fleet.all();
+    const report: HostReport = {
+      host: site.self.name,
+      supervisor: this.options.supervisorUrl,
+      startedAt: this.startedAt,
+      at: Date.now(),
+      workers: workers.map(reportedWorker),
+      recycles: this.options.recycles(),
+    };
+    await this.redis.hset(HOSTS_KEY, site.self.name, signHostReport(key, report));
+    for (const pool of fleet.pools.values()) await this.leases.heartbeat(pool.name, ownWorkers(pool.workers));
+  }
+
+  private async read(): Promise<void> {
+    const { site, key } = this.options;
+    const entries = await this.redis.hgetall(HOSTS_KEY);
+    const known = new Set(site.hosts.map((host) => host.name));
+    for (const [host, text] of Object.entries(entries)) {
+      if (host === site.self.name || !known.has(host)) continue; // a host the config does not name is not ours to show
+      const verified = verifyHostReport(key, host, text);
+      if (!verified.ok) {
+        this.ignored.write({ host, reason: verified.reason }, 'site view: ignoring a host report that is not signed with the fleet key, or is stale');
+        continue;
+      }
+      const previous = this.reports.get(host);
+      if (!previous || verified.at >= previous.at) this.reports.set(host, verified.value);
+    }
+  }
+
+  private warnOnce(error: Error): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.options.log.warn({ err: error.message }, 'site view: Redis unavailable; other hosts are seen as last reported, and no worker may leave rotation');
+  }
+}
+
+function reportedWorker(worker: FleetWorker): ReportedWorker {
+  const { name, pool, index, state, stateSince, address, pid, restarts, inflight, served, rssBytes, uptimeSec, limits } = worker.snapshot();
+  return { name, pool, index, state, stateSince, address, pid, restarts, inflight, served, rssBytes, uptimeSec, limits };
+}
+
+function ownWorkers(workers: readonly FleetWorker[]): OwnWorkers {
+  const own: OwnWorkers = { ready: [], out: [], other: [] };
+  for (const worker of workers) {
+    if (worker.state === 'ready' && !worker.retiring) own.ready.push(worker.name);
+    else if (worker.state === 'draining' || worker.state === 'restarting') own.out.push(worker.name);
+    else own.other.push(worker.name);
+  }
+  return own;
+}
