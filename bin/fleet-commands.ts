@@ -61,13 +61,34 @@ async function fleet(args: string[]): Promise<number> {
   });
 }
 
-/** What a fleet action answered: the workers to follow and where their events begin. */
-interface Started {
+/** One supervisor's part of a fleet action: the workers to follow there and where their events begin. */
+interface Part {
+  /** another host's supervisor (a site of several hosts); absent: the one asked */
+  supervisor?: string;
   workers: string[];
   cursor: EventCursor;
-  /** said before the progress lines */
-  note?: string;
 }
+
+/** What a fleet action answered: where to follow it. */
+interface Started {
+  parts: Part[];
+  /** said before the progress lines */
+  notes: string[];
+  /** hosts whose part could not start: each a line, and exit 1 */
+  failures: string[];
+}
+
+/** A roll's part on another host, as the supervisor asked passed it on (supervisor/site-forward.ts). */
+interface HostPart {
+  host: string;
+  supervisor: string;
+  queued?: string[];
+  alreadyPending?: string[];
+  eventCursor?: EventCursor;
+  error?: string;
+}
+
+const pendingNote = (workers: string[]) => (workers.length ? [`${workers.join(', ')}: a recycle was already queued or running; following it`] : []);
 
 /**
  * Posts a fleet action, then (unless --no-wait, which prints the answer as it is) follows it to
@@ -82,11 +103,20 @@ async function runAction(operation: Operation, args: string[], what: string, rou
       return 0;
     }
     const started = start(body);
-    if (started.note) write(started.note);
-    if (started.workers.length === 0) return 0;
-    const deadlineMs = timeoutMs ?? (await deadlineFor(client, operation, started.workers));
-    write(`${operation === 'drain' ? 'draining' : 'recycling'} ${started.workers.join(', ')} (gives up after ${formatMs(deadlineMs)})`);
-    return followOperation({ client, operation, workers: started.workers, cursor: started.cursor, deadlineMs, write, paint: painterFor(process.stdout) });
+    const paint = painterFor(process.stdout);
+    for (const note of started.notes) write(note);
+    for (const failure of started.failures) write(paint(failure, 'red'));
+    const parts = started.parts.filter((part) => part.workers.length > 0);
+    const failed = started.failures.length > 0 ? 1 : 0;
+    if (parts.length === 0) return failed;
+    const workers = parts.flatMap((part) => part.workers);
+    const deadlineMs = timeoutMs ?? (await deadlineFor(client, operation, workers));
+    write(`${operation === 'drain' ? 'draining' : 'recycling'} ${workers.join(', ')} (gives up after ${formatMs(deadlineMs)})`);
+    // each supervisor's part is followed through its own events, at the same time
+    const codes = await Promise.all(
+      parts.map((part) => followOperation({ client: part.supervisor ? client.at(part.supervisor) : client, operation, workers: part.workers, cursor: part.cursor, deadlineMs, write, paint })),
+    );
+    return Math.max(failed, ...codes);
   });
 }
 
@@ -102,24 +132,31 @@ const workerRoute = (action: string) => (worker: string) => `/api/workers/${enco
 export const FLEET_COMMANDS: Record<string, Command> = {
   fleet: command('[--json]', "every worker's state as a table (--json: the supervisor's JSON)", fleet),
   roll: command('<pool> [--no-wait] [--timeout <s>]', 'recycle every worker of a pool, maxUnavailable at a time, and wait for them', (args) =>
-    runAction('recycle', args, 'pool', (pool) => `/api/pools/${encodeURIComponent(pool)}/roll`, (answer: { queued: string[]; alreadyPending: string[]; eventCursor: EventCursor }) => ({
-      workers: [...answer.queued, ...answer.alreadyPending],
-      cursor: answer.eventCursor,
-      note: answer.alreadyPending.length ? `${answer.alreadyPending.join(', ')}: a recycle was already queued or running; following it` : undefined,
-    })),
+    runAction('recycle', args, 'pool', (pool) => `/api/pools/${encodeURIComponent(pool)}/roll`, (answer: { queued: string[]; alreadyPending: string[]; eventCursor: EventCursor; hosts?: HostPart[] }) => {
+      const hosts = answer.hosts ?? [];
+      const started = hosts.filter((host) => host.eventCursor && !host.error);
+      return {
+        parts: [
+          { workers: [...answer.queued, ...answer.alreadyPending], cursor: answer.eventCursor },
+          ...started.map((host) => ({ supervisor: host.supervisor, workers: [...(host.queued ?? []), ...(host.alreadyPending ?? [])], cursor: host.eventCursor! })),
+        ],
+        notes: [answer.alreadyPending, ...started.map((host) => host.alreadyPending ?? [])].flatMap(pendingNote),
+        failures: hosts.filter((host) => !started.includes(host)).map((host) => `host ${host.host}: the roll did not start there: ${host.error ?? 'no answer'}`),
+      };
+    }),
   ),
   recycle: command('<worker> [--no-wait] [--timeout <s>]', 'drain and restart one worker, e.g. web-0, and wait until it is healthy', (args) =>
-    runAction('recycle', args, 'worker', workerRoute('recycle'), (answer: { worker: string; alreadyPending: boolean; eventCursor: EventCursor }) => ({
-      workers: [answer.worker],
-      cursor: answer.eventCursor,
-      note: answer.alreadyPending ? `${answer.worker}: a recycle was already queued or running; following it` : undefined,
+    runAction('recycle', args, 'worker', workerRoute('recycle'), (answer: { worker: string; alreadyPending: boolean; eventCursor: EventCursor; supervisor?: string }) => ({
+      parts: [{ supervisor: answer.supervisor, workers: [answer.worker], cursor: answer.eventCursor }],
+      notes: answer.alreadyPending ? pendingNote([answer.worker]) : [],
+      failures: [],
     })),
   ),
   drain: command('<worker> [--no-wait] [--timeout <s>]', 'take one worker out of rotation, leave it out, and wait until idle', (args) =>
-    runAction('drain', args, 'worker', workerRoute('drain'), (answer: { worker: string; state: string; started: boolean; eventCursor: EventCursor }) => ({
-      workers: answer.started ? [answer.worker] : [],
-      cursor: answer.eventCursor,
-      note: answer.started ? undefined : `${answer.worker}: already ${answer.state}, nothing to wait for`,
+    runAction('drain', args, 'worker', workerRoute('drain'), (answer: { worker: string; state: string; started: boolean; eventCursor: EventCursor; supervisor?: string }) => ({
+      parts: [{ supervisor: answer.supervisor, workers: answer.started ? [answer.worker] : [], cursor: answer.eventCursor }],
+      notes: answer.started ? [] : [`${answer.worker}: already ${answer.state}, nothing to wait for`],
+      failures: [],
     })),
   ),
   undrain: command('<worker>', 'put a drained worker back into rotation', async (args) => {

@@ -37,8 +37,14 @@ export class SupervisorClient {
     private readonly token: string,
     /** what the messages call the other end */
     private readonly peer: 'supervisor' | 'proxy',
+    baseUrl?: string,
   ) {
-    this.baseUrl = baseUrlOf(peer === 'proxy' ? config.proxy.control : config.supervisor);
+    this.baseUrl = baseUrl ?? baseUrlOf(peer === 'proxy' ? config.proxy.control : config.supervisor);
+  }
+
+  /** The same API of another host's supervisor (a site of several hosts), with the same token. */
+  at(baseUrl: string): SupervisorClient {
+    return new SupervisorClient(this.config, this.token, this.peer, baseUrl);
   }
 
   /** From the config in use ($SWITCHYARD_CONFIG) and the admin token; a problem with either is exit 78. */
