@@ -26,6 +26,13 @@ export interface ProxyAnnouncement {
   at: number;
 }
 
+/**
+ * Deletes a hash field only while it still holds the value the caller read or wrote: during
+ * `restart-proxy` the successor announces the same id, and neither the retiring process nor a
+ * supervisor pruning an old entry may remove a fresh one. KEYS[1] hash, ARGV[1] field, ARGV[2] value.
+ */
+export const DELETE_IF_UNCHANGED = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
+
 const MAX_TEXT = 256;
 
 const text = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_TEXT;

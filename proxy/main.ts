@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { adminToken } from '../lib/admin-token.ts';
 import { ConfigError, configFileFromEnv, loadConfig, type SwitchyardConfig } from '../lib/config.ts';
 import { exitPortInUse, isAddressInUse } from '../lib/bind-failure.ts';
@@ -6,6 +5,7 @@ import { createLogger } from '../lib/log.ts';
 import { handleStopRequests } from '../lib/process-stop.ts';
 import { exitDeadlineMs } from '../lib/stop-deadlines.ts';
 import { reachableAt } from '../lib/proxy-announcement.ts';
+import { siteOf, type SiteHost } from '../lib/site.ts';
 import { runningVersion } from '../lib/version.ts';
 import { FleetSubscriber } from './fleet-subscriber.ts';
 import { ProxyAnnouncer } from './proxy-announcer.ts';
@@ -16,11 +16,12 @@ import { SwitchyardProxy } from './server.ts';
 const log = createLogger('proxy');
 
 async function main(): Promise<void> {
-  let config, token;
+  let config, token, site;
   const configFile = configFileFromEnv();
   try {
     config = loadConfig(configFile);
     token = adminToken(config.data).token;
+    site = siteOf(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       log.fatal({ file: error.file, problems: error.problems }, error.message);
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
   // With Redis, drains reach every proxy over pub/sub; without it, the supervisor uses the control API.
   fleet = process.env.REDIS_URL ? new FleetSubscriber(process.env.REDIS_URL, token, (worker, state) => proxy.setWorkerState(worker, state), log) : undefined;
   // ... and every supervisor finds this proxy in Redis (supervisor/proxy-directory.ts).
-  announcer = process.env.REDIS_URL ? announce(process.env.REDIS_URL, token, config, port, controlPort) : undefined;
+  announcer = process.env.REDIS_URL ? announce(process.env.REDIS_URL, token, config, site.self, port, controlPort) : undefined;
   process.send?.('ready');
   // log rotation, as nginx: the access log's path is opened afresh (Node's own use of SIGUSR1, starting the inspector, gives way)
   process.on('SIGUSR1', () => proxy.reopenAccessLog());
@@ -80,8 +81,7 @@ async function main(): Promise<void> {
 }
 
 /** This proxy's entry in the proxies hash: its id stays the same across `restart-proxy`. */
-function announce(redisUrl: string, token: string, config: SwitchyardConfig, port: number, controlPort: number): ProxyAnnouncer {
-  const self = { name: process.env.SWITCHYARD_HOST || os.hostname(), address: '127.0.0.1' };
+function announce(redisUrl: string, token: string, config: SwitchyardConfig, self: SiteHost, port: number, controlPort: number): ProxyAnnouncer {
   return new ProxyAnnouncer({
     redisUrl,
     adminToken: token,

@@ -2,18 +2,12 @@ import { Redis } from 'ioredis';
 import { withDeadline } from '../lib/deadline.ts';
 import { fleetKey, signProxyAnnouncement } from '../lib/fleet-signing.ts';
 import type { Logger } from '../lib/log.ts';
-import { PROXIES_KEY, PROXY_HEARTBEAT_MS, type ProxyAnnouncement } from '../lib/proxy-announcement.ts';
+import { DELETE_IF_UNCHANGED, PROXIES_KEY, PROXY_HEARTBEAT_MS, type ProxyAnnouncement } from '../lib/proxy-announcement.ts';
 
 /** A heartbeat Redis has not taken by then fails; the next one tries again (nothing queues up). */
 const REDIS_COMMAND_TIMEOUT_MS = 2000;
 /** How long a clean stop waits to remove its entry before giving up (the entry then ages out). */
 const REMOVE_TIMEOUT_MS = 1500;
-
-/**
- * Deletes a field only while it still holds the value this process wrote: during `restart-proxy`
- * the successor announces the same id, and the retiring process must not remove its entry.
- */
-const DELETE_IF_UNCHANGED = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
 
 export interface ProxyAnnouncerOptions {
   redisUrl: string;
