@@ -5,7 +5,7 @@ import { createLogger } from '../lib/log.ts';
 import { handleStopRequests } from '../lib/process-stop.ts';
 import { exitDeadlineMs } from '../lib/stop-deadlines.ts';
 import { reachableAt } from '../lib/proxy-announcement.ts';
-import { siteOf, type SiteHost } from '../lib/site.ts';
+import { requireRedisForSite, siteOf, type SiteHost } from '../lib/site.ts';
 import { runningVersion } from '../lib/version.ts';
 import { FleetSubscriber } from './fleet-subscriber.ts';
 import { ProxyAnnouncer } from './proxy-announcer.ts';
@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     config = loadConfig(configFile);
     token = adminToken(config.data).token;
     site = siteOf(config);
+    requireRedisForSite(site);
   } catch (error) {
     if (error instanceof ConfigError) {
       log.fatal({ file: error.file, problems: error.problems }, error.message);
