@@ -29,7 +29,11 @@ export class EventLog extends EventEmitter {
   private history: HistoryStore | undefined;
   private lastId = 0;
 
-  constructor(private readonly log: Logger) {
+  constructor(
+    private readonly log: Logger,
+    /** on a site of several hosts, this supervisor's host: in every event's detail, so the shared history tells hosts apart */
+    private readonly host?: string,
+  ) {
     super();
   }
 
@@ -40,7 +44,7 @@ export class EventLog extends EventEmitter {
   }
 
   record(event: Omit<FleetEvent, 'at' | 'id'>): FleetEvent {
-    const full: FleetEvent = { id: ++this.lastId, at: new Date(), ...event };
+    const full: FleetEvent = { id: ++this.lastId, at: new Date(), ...event, ...(this.host ? { detail: { ...event.detail, host: this.host } } : {}) };
     this.recent.push(full);
     if (this.recent.length > RECENT_LIMIT) this.recent.shift();
     this.history?.recordEvent(full);

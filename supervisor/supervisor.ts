@@ -84,7 +84,7 @@ export class Supervisor {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.site = siteOf(config);
     this.fleet = new Fleet(config, Math.random, this.site);
-    this.events = new EventLog(log);
+    this.events = new EventLog(log, this.site.multiHost ? this.site.self.name : undefined);
     this.siteView =
       this.site.multiHost && options.redis
         ? new SiteView({
