@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { ConfigError, configFileFromEnv, loadConfig } from '../lib/config.ts';
+import { ConfigError, configFileFromEnv, loadConfig, type PoolConfig } from '../lib/config.ts';
+import { poolHosts } from '../lib/site.ts';
 import { USAGE_EXIT, type Command } from './command.ts';
 import { reload } from './reload.ts';
 import { restartProxy } from './restart-proxy.ts';
@@ -9,10 +10,12 @@ function checkConfig(file: string | undefined): number {
   const target = file ? path.resolve(file) : configFileFromEnv();
   try {
     const config = loadConfig(target);
+    const onHosts = (pool: PoolConfig) => (config.hosts ? ` on ${poolHosts(config, pool).map((host) => host.name).join(', ')}` : '');
     const pools = Object.entries(config.pools)
-      .map(([name, pool]) => `${name} (${pool.targets ? `${pool.targets.length} targets` : `${pool.instances} x :${pool.portBase}+`})`)
+      .map(([name, pool]) => `${name} (${pool.targets ? `${pool.targets.length} targets` : `${pool.instances} x :${pool.portBase}+${onHosts(pool)}`})`)
       .join(', ');
-    process.stdout.write(`${target}: OK\n  proxy :${config.proxy.port}, dashboard :${config.supervisor.port}\n  pools: ${pools}\n`);
+    const hosts = config.hosts ? `  hosts: ${Object.entries(config.hosts).map(([name, host]) => `${name} (${host.address})`).join(', ')}\n` : '';
+    process.stdout.write(`${target}: OK\n  proxy :${config.proxy.port}, dashboard :${config.supervisor.port}\n${hosts}  pools: ${pools}\n`);
     return 0;
   } catch (error) {
     if (error instanceof ConfigError) {

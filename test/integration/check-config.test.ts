@@ -49,6 +49,20 @@ test('a valid file: exit 0, its path, the ports and every pool on stdout, nothin
   });
 });
 
+test('a site of several hosts: its hosts, and the hosts each pool runs on; a pool naming an unknown host is refused with its line', async () => {
+  const site = ['hosts:', '  a: { address: 10.0.0.11 }', '  b: { address: 10.0.0.12 }', 'pools:', '  web: { instances: 2 }', '  clone: { instances: 1, portBase: 9200, hosts: [b] }', '  bot: { targets: [127.0.0.1:9500] }'];
+  const file = writeConfig('site.yaml', site);
+  assert.deepEqual(await cli(['check-config', file]), {
+    code: 0,
+    stdout: `${file}: OK\n  proxy :8080, dashboard :8090\n  hosts: a (10.0.0.11), b (10.0.0.12)\n  pools: web (2 x :9100+ on a, b), clone (1 x :9200+ on b), bot (1 targets)\n`,
+    stderr: '',
+  });
+  const bad = writeConfig('bad-site.yaml', site.map((line) => line.replace('hosts: [b]', 'hosts: [c]')));
+  const run = await cli(['check-config', bad]);
+  assert.equal(run.code, 1);
+  assert.equal(run.stderr, `invalid configuration in ${bad}:\n  ${bad}:6: pools.clone.hosts.0: "c" is not a host of the site; expected one of: a, b\n`);
+});
+
 test('the shipped config, named relative to the current directory, is valid and printed with its full path', async () => {
   const run = await cli(['check-config', 'conf/switchyard.yaml']);
   assert.equal(run.code, 0, run.stderr);
