@@ -17,7 +17,10 @@ export const LEASE_TTL_MS = 10_000;
 
 const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-// KEYS: ready, out. ARGV: worker, lease ms, workers of the pool on the site, maxUnavailable.
+// KEYS: ready, out. ARGV: worker, lease ms, ready ms, maxUnavailable, then a JSON list of the
+// pool's workers on the site (from the config). Only those are counted, and a ready entry only
+// while its expiry is within one ready ttl: the sets are unsigned, so junk members or a far-future
+// score (anyone who can write to Redis) may at worst refuse a drain, never make one possible.
 // Returns {1, why} when the worker may leave rotation (its lease taken), {0, why} when not.
 const TAKE_OUT = `
 ${NOW_MS}
@@ -27,12 +30,21 @@ if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
   return {1, 'already out'}
 end
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0, 'it is not ready in the site view'} end
-local ready = redis.call('ZCARD', KEYS[1])
-local unavailable = math.max(redis.call('ZCARD', KEYS[2]), tonumber(ARGV[3]) - ready)
+local names = cjson.decode(ARGV[5])
+local ready, out, candidate = 0, 0, false
+for _, name in ipairs(names) do
+  local until_ready = redis.call('ZSCORE', KEYS[1], name)
+  if until_ready and tonumber(until_ready) <= now + tonumber(ARGV[3]) then
+    ready = ready + 1
+    if name == ARGV[1] then candidate = true end
+  end
+  if redis.call('ZSCORE', KEYS[2], name) then out = out + 1 end
+end
+if not candidate then return {0, 'it is not ready in the site view'} end
+local unavailable = math.max(out, #names - ready)
 if ready < 2 then return {0, 'it is the last ready worker of its pool on the site'} end
 if unavailable >= tonumber(ARGV[4]) then
-  return {0, unavailable .. ' of the pool\\'s ' .. ARGV[3] .. ' workers on the site are out (maxUnavailable ' .. ARGV[4] .. ')'}
+  return {0, unavailable .. ' of the pool\\'s ' .. #names .. ' workers on the site are out (maxUnavailable ' .. ARGV[4] .. ')'}
 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
@@ -72,9 +84,12 @@ export interface OwnWorkers {
 export class SiteLeases {
   constructor(private readonly redis: Redis) {}
 
-  /** undefined when `worker` may leave rotation now (its lease is taken), else why not. */
-  async takeOut(pool: string, worker: string, siteWorkers: number, maxUnavailable: number): Promise<string | undefined> {
-    const [ok, why] = (await this.redis.eval(TAKE_OUT, 2, readyKey(pool), outKey(pool), worker, LEASE_TTL_MS, siteWorkers, maxUnavailable)) as [number, string];
+  /** undefined when `worker` may leave rotation now (its lease is taken), else why not; `siteWorkers`: the names of every worker of the pool on the site. */
+  async takeOut(pool: string, worker: string, siteWorkers: readonly string[], maxUnavailable: number): Promise<string | undefined> {
+    const [ok, why] = (await this.redis.eval(TAKE_OUT, 2, readyKey(pool), outKey(pool), worker, LEASE_TTL_MS, READY_TTL_MS, maxUnavailable, JSON.stringify(siteWorkers))) as [
+      number,
+      string,
+    ];
     return ok === 1 ? undefined : why;
   }
 

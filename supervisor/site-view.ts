@@ -3,7 +3,7 @@ import type { SwitchyardConfig } from '../lib/config.ts';
 import { signHostReport, verifyHostReport } from '../lib/fleet-signing.ts';
 import { HOST_GONE_MS, HOST_REPORT_MS, HOSTS_KEY, type HostReport, type ReportedWorker } from '../lib/host-report.ts';
 import type { Logger } from '../lib/log.ts';
-import { poolAddresses, type Site } from '../lib/site.ts';
+import { poolAddresses, workerName, type Site } from '../lib/site.ts';
 import { ThrottledLog } from '../lib/throttled-log.ts';
 import type { Fleet, FleetWorker } from './fleet.ts';
 import { SiteLeases, type OwnWorkers } from './site-leases.ts';
@@ -102,7 +102,8 @@ export class SiteView {
     const pool = config.pools[worker.pool];
     if (!pool) return `pool ${worker.pool} is not in the config`;
     try {
-      return await this.leases.takeOut(worker.pool, worker.name, poolAddresses(pool, config).length, pool.maxUnavailable);
+      const siteWorkers = poolAddresses(pool, config).map((placed) => workerName(worker.pool, placed.index, placed.siteHost));
+      return await this.leases.takeOut(worker.pool, worker.name, siteWorkers, pool.maxUnavailable);
     } catch (error) {
       return `Redis is unreachable (${(error as Error).message}), so what the other hosts have out is unknown`;
     }

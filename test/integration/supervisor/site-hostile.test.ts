@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pino from 'pino';
+import { Redis } from 'ioredis';
+import { validateConfig, type SwitchyardConfig } from '../../../lib/config.ts';
+import { fleetKey } from '../../../lib/fleet-signing.ts';
+import { siteOf } from '../../../lib/site.ts';
+import { Fleet } from '../../../supervisor/fleet.ts';
+import { SiteView } from '../../../supervisor/site-view.ts';
+import { PrivateRedis } from '../../helpers/private-redis.ts';
+
+// The site view against what anyone who can write to Redis (but holds no admin token) can do to
+// the unsigned lease sets, and against Redis losing its data mid-drain: at worst drains are
+// refused; never may the last ready worker, or more than maxUnavailable, leave rotation.
+
+const TOKEN = 'site-hostile-test-admin-token-0123456789';
+const log = pino({ level: 'silent' });
+let redis: PrivateRedis;
+before(async () => {
+  redis = await PrivateRedis.create();
+});
+after(() => redis.remove());
+
+function siteConfig(maxUnavailable: number, instances = 1): SwitchyardConfig {
+  return validateConfig(
+    {
+      hosts: { a: { address: '127.0.0.1' }, b: { address: '127.0.0.2' } },
+      pools: { web: { instances, portBase: 9100, maxUnavailable }, clone: { instances: 1, portBase: 9200 }, bot: { targets: ['127.0.0.1:1'] } },
+    },
+    '(site)',
+  );
+}
+
+function hostView(config: SwitchyardConfig, host: string) {
+  const site = siteOf(config, { SWITCHYARD_HOST: host });
+  const fleet = new Fleet(config, () => 0.5, site);
+  for (const worker of fleet.all()) fleet.setState(worker, 'ready');
+  const view = new SiteView({ redisUrl: redis.url, key: fleetKey(TOKEN), site, config: () => config, fleet, supervisorUrl: `http://${site.self.address}:8090`, recycles: () => [], log });
+  return { fleet, view };
+}
+
+async function beat(...views: SiteView[]): Promise<void> {
+  for (let round = 0; round < 2; round++) {
+    for (const view of views) view.soon();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+}
+
+test('junk members in the ready set do not make the last ready worker sparable', async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const a = hostView(config, 'a');
+  const b = hostView(config, 'b');
+  try {
+    b.fleet.setState(b.fleet.get('web-b-0')!, 'down');
+    await beat(a.view, b.view);
+    await client.zadd('switchyard:site:ready:web', Date.now() + 3600_000, 'junk-0', Date.now() + 3600_000, 'junk-1');
+    assert.match((await a.view.takeOut(a.fleet.get('web-a-0')!))!, /last ready worker|are out/);
+  } finally {
+    await Promise.all([a.view.close(), b.view.close()]);
+    client.disconnect();
+  }
+});
+
+test("a gone host's worker forged ready for an hour in the ready set does not count as ready", async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const a = hostView(config, 'a');
+  try {
+    await beat(a.view); // host b never reports: its worker is neither ready nor out
+    await client.zadd('switchyard:site:ready:web', Date.now() + 3600_000, 'web-b-0');
+    assert.match((await a.view.takeOut(a.fleet.get('web-a-0')!))!, /last ready worker|are out/);
+  } finally {
+    await a.view.close();
+    client.disconnect();
+  }
+});
+
+test('Redis flushed mid-drain: until every host has reported again, no other worker may leave', async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1, 2);
+  const a = hostView(config, 'a');
+  const b = hostView(config, 'b');
+  try {
+    await beat(a.view, b.view);
+    const webA = a.fleet.get('web-a-0')!;
+    assert.equal(await a.view.takeOut(webA), undefined);
+    a.fleet.setState(webA, 'draining');
+    await client.flushall(); // leases and ready entries gone; only host b reports again first
+    await beat(b.view);
+    assert.match((await b.view.takeOut(b.fleet.get('web-b-0')!))!, /2 of the pool's 4 workers on the site are out/);
+    await beat(a.view, b.view); // host a's report puts its lease back
+    assert.match((await b.view.takeOut(b.fleet.get('web-b-0')!))!, /1 of the pool's 4 workers on the site are out/);
+  } finally {
+    await Promise.all([a.view.close(), b.view.close()]);
+    client.disconnect();
+  }
+});
