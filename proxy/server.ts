@@ -346,11 +346,18 @@ export class SwitchyardProxy {
   }
 
   /** Sets a worker's state (drains come from the supervisor); returns its snapshot, or undefined. */
+  /**
+   * The supervisor's word on a worker. "ready" lifts a drain; it does not overrule this proxy's own
+   * health checks: a worker they took out comes back when it answers them. Otherwise a worker this
+   * proxy cannot reach (another host, across a partial network split) while its supervisor can
+   * would be put back every few seconds, and every request sent to it would wait for a connect
+   * timeout.
+   */
   setWorkerState(name: string, state: UpstreamState) {
     for (const pool of this.pools.values()) {
       const upstream = pool.upstreams.find((candidate) => candidate.name === name);
       if (upstream) {
-        pool.setState(upstream, state);
+        if (!(state === 'ready' && upstream.state === 'down')) pool.setState(upstream, state);
         return upstream.snapshot();
       }
     }

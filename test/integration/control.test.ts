@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startApp, type AppProcess } from '../helpers/processes.ts';
-import { request } from '../helpers/http.ts';
+import { request, waitFor } from '../helpers/http.ts';
 import { startProxy, type StartedProxy } from '../../proxy/testing.ts';
 
 const TOKEN = 'control-test-token-123';
@@ -39,6 +39,16 @@ describe('the proxy control API: drains, state, stats, metrics', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 4; i++) seen.add(String((await request(`${proxy.url}/`)).headers['x-app']));
     assert.deepEqual(seen, new Set(['one', 'two']));
+  });
+
+  test("ready lifts a drain but does not overrule the proxy's own health check: a worker it cannot reach stays out", async () => {
+    const web = proxy.proxy.pools.get('web')!;
+    const unreachable = web.upstreams[1];
+    web.setState(unreachable, 'down'); // as a failed health check or refused connect leaves it
+    const answer = await request(`${control}/workers/web-1/state`, { method: 'PUT', headers: auth, body: '{"state":"ready"}' });
+    assert.equal(answer.status, 200);
+    assert.equal(JSON.parse(answer.body).state, 'down');
+    await waitFor(() => unreachable.state === 'ready', 'it answers: the next health check takes it back', 10_000);
   });
 
   test('bad state changes are refused clearly', async () => {

@@ -174,7 +174,8 @@ describe('worker failures: ejection, retries, timeouts, cut streams', () => {
       const bad = await request(`${solo.url}/control`);
       assert.equal(bad.status, 502);
       assert.equal(solo.proxy.pools.get('web')!.upstreams[0].inflight, 0, 'the slot was not freed');
-      solo.proxy.setWorkerState('web-0', 'ready'); // the failure ejected it; the next request may use it
+      const web = solo.proxy.pools.get('web')!;
+      web.setState(web.upstreams[0], 'ready'); // the failure ejected it; as the next health check would, take it back
       const obs = await request(`${solo.url}/obs`);
       assert.equal(obs.status, 200);
       assert.equal(obs.headers['x-obs'], 'caf\xe9');
