@@ -12,6 +12,7 @@ const SCENARIOS: Record<string, { entry: string; about: string }> = {
   'rolling-recycle': { entry: 'rolling-recycle.ts', about: 'every pool rolled twice under steady page and clone load (PM2 stack)' },
   hardening: { entry: 'hardening.ts', about: 'browsers under slow bodies, fake upgrades and the fuzzer: Switchyard vs nginx vs HAProxy' },
   'greedy-clients': { entry: 'greedy-clients.ts', about: 'browsers beside a greedy client, slow readers and a crawler: Switchyard vs rate-limited nginx/HAProxy' },
+  sizing: { entry: 'sizing.ts', about: 'what a git/hg clone costs the proxy and the workers, sharing on and off; Redis and PostgreSQL load of a running fleet' },
   reload: { entry: 'reload.ts', about: '10 config reloads and 3 proxy replacements under browsing and CI clones: Switchyard vs nginx vs HAProxy' },
 };
 
