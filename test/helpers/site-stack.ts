@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig, PROJECT_ROOT, type SwitchyardConfig } from '../../lib/config.ts';
+import { poolHosts, workerName } from '../../lib/site.ts';
 import { deepMerge } from '../../proxy/testing.ts';
 import { request, waitFor, type SimpleResponse } from './http.ts';
 import { NetnsNetwork } from './netns.ts';
@@ -140,6 +141,26 @@ export class SiteHost {
     return body.pools.flatMap((pool) => pool.workers);
   }
 
+  /** For a failing test's message: the workers as its supervisor lists them, and the end of pm2-runtime's output. */
+  async describe(): Promise<string> {
+    const fleet = await this.fleet().then(
+      (workers) => workers.map((worker) => `${worker.name}:${worker.state}`).join(' '),
+      (error: Error) => `unanswered (${error.message})`,
+    );
+    const routed = await this.proxyWorkers().then(
+      (workers) => workers.map((worker) => `${worker.name}:${worker.state}`).join(' '),
+      (error: Error) => `unanswered (${error.message})`,
+    );
+    return `host ${this.name}: supervisor's fleet: ${fleet}; proxy's workers: ${routed}\npm2-runtime output:\n${this.output().slice(-4000)}`;
+  }
+
+  /** The workers as the host's proxy sees them (control API /state). */
+  async proxyWorkers(): Promise<SiteWorkerView[]> {
+    const { status, body } = await this.control<{ pools: Array<{ workers: SiteWorkerView[] }> }>('GET', '/state');
+    if (status !== 200) throw new Error(`GET /state on host ${this.name}'s proxy: ${status}`);
+    return body.pools.flatMap((pool) => pool.workers);
+  }
+
   /** The worker processes running on this host now (pids). */
   workerPids(): number[] {
     return this.network.pids(this.name).filter((pid) => commandLine(pid).includes(WORKER_SCRIPT));
@@ -193,24 +214,38 @@ export class Site {
     this.network.reconnect(name);
   }
 
-  /** Resolves once every host's supervisor lists every worker of the site ready, and every proxy answers /healthz. */
+  /** Every supervised worker of the site, by the host it runs on. */
+  workersOn(hostName: string): string[] {
+    if (!this.config.hosts) return Object.entries(this.config.pools).flatMap(([pool, poolConfig]) => (poolConfig.targets ? [] : Array.from({ length: poolConfig.instances }, (_, index) => workerName(pool, index))));
+    return Object.entries(this.config.pools).flatMap(([pool, poolConfig]) =>
+      poolConfig.targets || !poolHosts(this.config, poolConfig).some((host) => host.name === hostName)
+        ? []
+        : Array.from({ length: poolConfig.instances }, (_, index) => workerName(pool, index, hostName)),
+    );
+  }
+
+  /**
+   * Resolves once every host's supervisor has its own workers ready and every proxy routes to
+   * every worker of the site (ready in its /state).
+   */
   async waitUntilReady(timeoutMs = START_TIMEOUT_MS): Promise<void> {
-    const expected = expectedWorkerCount(this.config, this.hosts.length);
+    const everyWorker = this.hosts.flatMap((host) => this.workersOn(host.name));
     for (const host of this.hosts) {
+      const own = this.workersOn(host.name);
       await waitFor(
         async () => {
           try {
-            const workers = await host.fleet();
-            const healthz = await request(`${host.proxyUrl}/healthz`, { timeoutMs: 2000 });
-            return healthz.status === 200 && workers.length === expected && workers.every((worker) => worker.state === 'ready');
+            const supervised = new Map((await host.fleet()).map((worker) => [worker.name, worker.state]));
+            const routed = new Map((await host.proxyWorkers()).map((worker) => [worker.name, worker.state]));
+            return own.every((name) => supervised.get(name) === 'ready') && everyWorker.every((name) => routed.get(name) === 'ready');
           } catch {
             return false;
           }
         },
-        `host ${host.name}: ${expected} workers ready in its supervisor, its proxy up`,
+        `host ${host.name}: its workers ${own.join(', ')} ready in its supervisor, and ${everyWorker.join(', ')} in its proxy`,
         timeoutMs,
-      ).catch((error: Error) => {
-        throw new Error(`${error.message}\npm2-runtime output of ${host.name}:\n${host.output().slice(-4000)}`);
+      ).catch(async (error: Error) => {
+        throw new Error(`${error.message}\n${await host.describe()}`);
       });
     }
   }
@@ -222,13 +257,6 @@ export class Site {
     await this.postgres.remove();
     this.network.remove();
   }
-}
-
-/** How many workers the whole site runs: `instances` per pool on each of its hosts. */
-function expectedWorkerCount(config: SwitchyardConfig, hostCount: number): number {
-  return Object.values(config.pools)
-    .filter((pool) => !pool.targets)
-    .reduce((sum, pool) => sum + pool.instances * (config.hosts ? (pool.hosts?.length ?? hostCount) : 1), 0);
 }
 
 /**
@@ -294,11 +322,9 @@ export async function startSite(options: SiteOptions = {}): Promise<Site> {
           if (!host.running) throw new Error(`pm2-runtime of host ${host.name} exited`);
           return (await request(`${host.proxyUrl}/healthz`, { timeoutMs: 2000 }).catch(() => undefined))?.status === 200;
         };
-        await waitFor(proxyUp, `host ${host.name}'s proxy up`, START_TIMEOUT_MS).catch(
-          (error: Error) => {
-            throw new Error(`${error.message}\npm2-runtime output of ${host.name}:\n${host.output().slice(-4000)}`);
-          },
-        );
+        await waitFor(proxyUp, `host ${host.name}'s proxy up`, START_TIMEOUT_MS).catch(async (error: Error) => {
+          throw new Error(`${error.message}\n${await host.describe()}`);
+        });
       }
       await site.waitUntilReady();
     } catch (error) {
