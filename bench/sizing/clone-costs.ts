@@ -40,8 +40,6 @@ export interface CloneCost extends CloneCase {
 }
 
 const CLONE_DEADLINE_MS = 180_000;
-const LOG_SETTLE_MS = 300;
-const LOG_WAIT_MS = 5_000;
 
 interface AccessLine {
   url: string;
@@ -59,18 +57,6 @@ async function accessLines(file: string): Promise<AccessLine[]> {
 }
 
 const ofRepo = (repo: string) => (line: AccessLine) => line.url.startsWith(`/${repo}/`) || line.url.startsWith(`/${repo}?`);
-
-/** The access log's lines of repo once `expected` of them are there and no more arrive (the log is written in the background). */
-async function settledLines(file: string, repo: string, expected: number): Promise<AccessLine[]> {
-  const deadline = Date.now() + LOG_WAIT_MS;
-  let last = -1;
-  for (;;) {
-    const lines = (await accessLines(file)).filter(ofRepo(repo));
-    if ((lines.length >= expected && lines.length === last) || Date.now() > deadline) return lines;
-    last = lines.length;
-    await new Promise((resolve) => setTimeout(resolve, LOG_SETTLE_MS));
-  }
-}
 
 async function startSwitchyard(fleet: Fleet, sharing: boolean, accessLog: string): Promise<Target> {
   const base = sharing ? STAMPEDE_SWITCHYARD : STAMPEDE_SWITCHYARD_UNSHARED;
@@ -100,6 +86,11 @@ export async function measureClones(fleet: Fleet, c: CloneCase): Promise<CloneCo
   const kind = kindOf(c.repo);
   const cloneWorkers = fleet.workers.filter((worker) => worker.pool === 'clone');
   const workerCpu = () => cloneWorkers.reduce((sum, worker) => sum + cpuWithChildrenMs(worker.pid), 0);
+  let stopped = false;
+  const stop = async () => {
+    if (!stopped) await target.stop();
+    stopped = true;
+  };
   try {
     const warm = await runClone(kind, `${target.url}/${WARM_REPOS[kind]}`, path.join(scratch, 'warm'), CLONE_DEADLINE_MS);
     if (!warm.ok) throw new Error(`warm-up clone of ${WARM_REPOS[kind]} failed: ${warm.error}`);
@@ -109,8 +100,8 @@ export async function measureClones(fleet: Fleet, c: CloneCase): Promise<CloneCo
     const wallSec = (performance.now() - started) / 1000;
     const [proxyCpuMs, workerCpuMs] = [cpuTimeMs(target.pid) - proxyBefore, workerCpu() - workersBefore];
     const ok = results.filter((result) => result.ok);
-    // git asks for info/refs and upload-pack per clone, hg for capabilities, the heads and the bundle: at least 2
-    const lines = await settledLines(accessLog, c.repo, ok.length * 2);
+    await stop(); // the proxy writes its access log in the background: complete once it has stopped
+    const lines = (await accessLines(accessLog)).filter(ofRepo(c.repo));
     const answers: Record<string, number> = {};
     for (const line of lines) if (line.cloneCache) answers[line.cloneCache] = (answers[line.cloneCache] ?? 0) + 1;
     return {
@@ -125,7 +116,7 @@ export async function measureClones(fleet: Fleet, c: CloneCase): Promise<CloneCo
       answers,
     };
   } finally {
-    await target.stop();
+    await stop();
     await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -28,7 +28,6 @@ export interface StoreWindow {
     /** by sender: the PM2 app (proxy, supervisor, worker-<pool>) or `lua` (inside a script) */
     bySender: Record<string, number>;
     cpuMs: number;
-    netBytes: number;
     monitorCapped: boolean;
   };
   postgres: {
@@ -62,7 +61,6 @@ function infoFields(text: string): Map<string, string> {
 interface RedisReading {
   calls: Map<string, number>;
   cpuMs: number;
-  netBytes: number;
 }
 
 async function readRedis(redis: Redis): Promise<RedisReading> {
@@ -73,11 +71,9 @@ async function readRedis(redis: Redis): Promise<RedisReading> {
     if (key.startsWith('cmdstat_') && match) calls.set(key.slice('cmdstat_'.length), Number(match[1]));
   }
   const cpu = infoFields(await redis.info('cpu'));
-  const net = infoFields(await redis.info('stats'));
   return {
     calls,
     cpuMs: (Number(cpu.get('used_cpu_user')) + Number(cpu.get('used_cpu_sys'))) * 1000,
-    netBytes: Number(net.get('total_net_input_bytes')) + Number(net.get('total_net_output_bytes')),
   };
 }
 
@@ -174,7 +170,7 @@ async function measureWindow(
     label,
     seconds,
     clones,
-    redis: { calls, bySender: senders.bySender, cpuMs: redisAfter.cpuMs - redisBefore.cpuMs, netBytes: redisAfter.netBytes - redisBefore.netBytes, monitorCapped: senders.capped },
+    redis: { calls, bySender: senders.bySender, cpuMs: redisAfter.cpuMs - redisBefore.cpuMs, monitorCapped: senders.capped },
     postgres: { rows: delta(pgAfter.rows, pgBefore.rows), commits: pgAfter.commits - pgBefore.commits, cpuMs: pgCpuAfter - pgCpuBefore },
   };
 }
