@@ -75,7 +75,9 @@ export class PrivateRedis {
   /** Starts the server (again) on the same port; resolves once it accepts connections. */
   async start(): Promise<void> {
     if (this.running) throw new Error('redis-server is already running');
-    const server = spawn('redis-server', ['--port', String(this.port), '--bind', this.host, '--save', '', '--appendonly', 'no', '--dir', this.dir], {
+    // protected mode would refuse every client but loopback ones; it listens on this.host alone anyway
+    const args = ['--port', String(this.port), '--bind', this.host, '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    const server = spawn('redis-server', args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.server = server;
