@@ -5,7 +5,8 @@ import { HOST_GONE_MS, HOST_REPORT_MS, HOSTS_KEY, type HostReport, type Reported
 import type { Logger } from '../lib/log.ts';
 import { poolAddresses, workerName, type Site } from '../lib/site.ts';
 import { ThrottledLog } from '../lib/throttled-log.ts';
-import type { Fleet, FleetWorker } from './fleet.ts';
+import { canTakeOut } from './drain-coordinator.ts';
+import type { Fleet, FleetWorker, WorkerState } from './fleet.ts';
 import { SiteLeases, type OwnWorkers } from './site-leases.ts';
 
 /** A Redis command unanswered within this fails: the next heartbeat tries again. */
@@ -103,10 +104,29 @@ export class SiteView {
     if (!pool) return `pool ${worker.pool} is not in the config`;
     try {
       const siteWorkers = poolAddresses(pool, config).map((placed) => workerName(worker.pool, placed.index, placed.siteHost));
-      return await this.leases.takeOut(worker.pool, worker.name, siteWorkers, pool.maxUnavailable);
+      const leaseRefusal = await this.leases.takeOut(worker.pool, worker.name, siteWorkers, pool.maxUnavailable);
+      if (leaseRefusal !== undefined) return leaseRefusal;
+      const reportRefusal = this.refusalByReports(worker, siteWorkers, pool.maxUnavailable);
+      if (reportRefusal !== undefined) this.soon(); // the next heartbeat gives the lease back: the worker is still ready here
+      return reportRefusal;
     } catch (error) {
       return `Redis is unreachable (${(error as Error).message}), so what the other hosts have out is unknown`;
     }
+  }
+
+  /**
+   * Why the hosts' signed reports (and this host's own states) say the site cannot spare `worker`,
+   * if they do. The lease sets are unsigned: whoever can write to Redis could pass a draining
+   * worker of another host as ready there, so the leases alone never make a worker sparable.
+   */
+  private refusalByReports(worker: FleetWorker, siteWorkers: readonly string[], maxUnavailable: number): string | undefined {
+    const states = new Map<string, string>(this.remoteWorkers().map((remote) => [remote.name, remote.state]));
+    for (const own of this.options.fleet.all()) states.set(own.name, own.state);
+    const workers = siteWorkers.map((name) => ({ name, state: (states.get(name) ?? 'down') as WorkerState }));
+    if (canTakeOut(workers, worker.name, maxUnavailable)) return undefined;
+    const ready = workers.filter((entry) => entry.state === 'ready').length;
+    if (ready < 2) return "it is the last ready worker of its pool on the site (as the hosts' reports say)";
+    return `${workers.length - ready} of the pool's ${workers.length} workers on the site are out (maxUnavailable ${maxUnavailable}), as the hosts' reports say`;
   }
 
   /** Every host of the config, this one first. */

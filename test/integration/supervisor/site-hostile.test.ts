@@ -99,3 +99,25 @@ test('Redis flushed mid-drain: until every host has reported again, no other wor
     client.disconnect();
   }
 });
+
+test("a worker another host's signed report has out does not pass as ready through a forged ready entry", async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const a = hostView(config, 'a');
+  const b = hostView(config, 'b');
+  try {
+    await beat(a.view, b.view);
+    const webB = b.fleet.get('web-b-0')!;
+    assert.equal(await b.view.takeOut(webB), undefined);
+    b.fleet.setState(webB, 'draining');
+    await beat(a.view, b.view);
+    // the attacker moves the draining worker back to "ready" just before host a asks
+    await client.zrem('switchyard:site:out:web', 'web-b-0');
+    await client.zadd('switchyard:site:ready:web', Date.now() + 5000, 'web-b-0');
+    assert.match((await a.view.takeOut(a.fleet.get('web-a-0')!))!, /last ready worker|are out/);
+  } finally {
+    await Promise.all([a.view.close(), b.view.close()]);
+    client.disconnect();
+  }
+});
