@@ -54,6 +54,8 @@ export class SiteView {
   private readonly redis: Redis;
   private readonly leases: SiteLeases;
   private readonly reports = new Map<string, HostReport>();
+  /** when (on this host's clock) each host's report last changed: hosts' clocks need not agree to within HOST_GONE_MS */
+  private readonly changedAt = new Map<string, number>();
   private readonly ignored: ThrottledLog;
   private readonly startedAt = new Date().toISOString();
   private timer: NodeJS.Timeout | undefined;
@@ -141,7 +143,7 @@ export class SiteView {
         return {
           ...host,
           self: false,
-          up: report !== undefined && now - report.at <= HOST_GONE_MS,
+          up: this.isUp(host.name, now),
           lastSeenAt: report ? new Date(report.at).toISOString() : null,
           supervisor: report?.supervisor ?? null,
           workers: report?.workers.length ?? 0,
@@ -153,7 +155,7 @@ export class SiteView {
   /** The other hosts' workers as last reported; those of a gone host are down. */
   remoteWorkers(now = Date.now()): RemoteWorker[] {
     return [...this.reports.values()].flatMap((report) => {
-      const hostUp = now - report.at <= HOST_GONE_MS;
+      const hostUp = this.isUp(report.host, now);
       return report.workers.map((worker) => ({ ...worker, host: report.host, hostUp, ...(hostUp ? {} : { state: 'down', inflight: undefined }) }));
     });
   }
@@ -166,7 +168,7 @@ export class SiteView {
   /** The host and supervisor of another host's worker, when a report names it. */
   ownerOf(worker: string): { host: string; supervisor: string; up: boolean } | undefined {
     for (const report of this.reports.values()) {
-      if (report.workers.some((reported) => reported.name === worker)) return { host: report.host, supervisor: report.supervisor, up: Date.now() - report.at <= HOST_GONE_MS };
+      if (report.workers.some((reported) => reported.name === worker)) return { host: report.host, supervisor: report.supervisor, up: this.isUp(report.host) };
     }
     return undefined;
   }
@@ -175,8 +177,13 @@ export class SiteView {
   liveHosts(): Array<{ host: string; supervisor: string; pools: Set<string> }> {
     const now = Date.now();
     return [...this.reports.values()]
-      .filter((report) => now - report.at <= HOST_GONE_MS)
+      .filter((report) => this.isUp(report.host, now))
       .map((report) => ({ host: report.host, supervisor: report.supervisor, pools: new Set(report.workers.map((worker) => worker.pool)) }));
+  }
+
+  /** Whether another host's report changed within HOST_GONE_MS. */
+  private isUp(host: string, now = Date.now()): boolean {
+    return now - (this.changedAt.get(host) ?? -Infinity) <= HOST_GONE_MS;
   }
 
   private async beat(): Promise<void> {
@@ -215,7 +222,10 @@ export class SiteView {
         continue;
       }
       const previous = this.reports.get(host);
-      if (!previous || verified.at >= previous.at) this.reports.set(host, verified.value);
+      if (previous && verified.at <= previous.at) continue;
+      // a first report is as old as it says (if not from the future); a newer one arrived just now
+      this.changedAt.set(host, previous ? Date.now() : Math.min(Date.now(), verified.at));
+      this.reports.set(host, verified.value);
     }
   }
 

@@ -3,7 +3,8 @@ import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { Redis } from 'ioredis';
 import { validateConfig, type SwitchyardConfig } from '../../../lib/config.ts';
-import { fleetKey } from '../../../lib/fleet-signing.ts';
+import { fleetKey, signHostReport } from '../../../lib/fleet-signing.ts';
+import { HOSTS_KEY } from '../../../lib/host-report.ts';
 import { siteOf } from '../../../lib/site.ts';
 import { Fleet } from '../../../supervisor/fleet.ts';
 import { SiteView } from '../../../supervisor/site-view.ts';
@@ -118,6 +119,27 @@ test("a worker another host's signed report has out does not pass as ready throu
     assert.match((await a.view.takeOut(a.fleet.get('web-a-0')!))!, /last ready worker|are out/);
   } finally {
     await Promise.all([a.view.close(), b.view.close()]);
+    client.disconnect();
+  }
+});
+
+test("a host whose clock runs 15 s behind is up while it reports, and gone once it stops", async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const a = hostView(config, 'a');
+  const skew = -15_000;
+  const report = (at: number) =>
+    signHostReport(fleetKey(TOKEN), { host: 'b', supervisor: 'http://127.0.0.2:8090', startedAt: new Date(at).toISOString(), at, workers: [], recycles: [] });
+  try {
+    await client.hset(HOSTS_KEY, 'b', report(Date.now() + skew));
+    await beat(a.view);
+    await client.hset(HOSTS_KEY, 'b', report(Date.now() + skew)); // its next report, on its own clock
+    await beat(a.view);
+    assert.deepEqual(a.view.hosts().map((host) => [host.name, host.up]), [['a', true], ['b', true]]);
+    assert.deepEqual(a.view.hosts(Date.now() + 11_000).map((host) => [host.name, host.up]), [['a', true], ['b', false]]);
+  } finally {
+    await a.view.close();
     client.disconnect();
   }
 });
