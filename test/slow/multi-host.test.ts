@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { request, sleep, waitFor, type SimpleResponse } from '../helpers/http.ts';
-import { startSite, type Site, type SiteHost } from '../helpers/site-stack.ts';
+import { SITE_TOKEN, startSite, type Site, type SiteHost } from '../helpers/site-stack.ts';
 import { gitClone, hgClone, verifyGitClone, verifyHgClone } from '../helpers/vcs-clones.ts';
 import { removeDir, tempDir } from '../helpers/worker-harness.ts';
 
@@ -74,6 +74,7 @@ interface SiteHostView {
 interface ProxyView {
   id: string;
   up: boolean;
+  address: string | null;
   lastSeenAt: string | null;
 }
 
@@ -111,6 +112,29 @@ test('the IP-hash ring is the same in every proxy: a client\'s clone requests re
   }
   const hostsReached = new Set([...placed.values()].map((worker) => worker.split('-')[1]));
   assert.deepEqual(hostsReached, new Set(['a', 'b']), `the ring spreads the 20 clients over both hosts: ${[...placed.values()].join(' ')}`);
+});
+
+test('one supervisor sees the whole site: both proxies and hosts in /api/fleet, every series in /metrics', async () => {
+  const view = await siteView(b);
+  for (const host of [a, b]) {
+    const proxy = view.proxies.find((each) => each.id === `${host.name}:8080`);
+    assert.equal(proxy?.up, true, `proxy ${host.name}:8080 in b's view: ${JSON.stringify(view.proxies)}`);
+    assert.equal(proxy?.address, `${host.address}:8080`, 'its client-facing address (the wildcard listen announced as the host\'s address)');
+    assert.equal(view.hosts.find((each) => each.name === host.name)?.up, true, `host ${host.name} in b's view: ${JSON.stringify(view.hosts)}`);
+  }
+  const metrics = await request(`${b.supervisorUrl}/metrics`, { headers: { authorization: `Bearer ${SITE_TOKEN}` } });
+  assert.equal(metrics.status, 200);
+  const sample = (name: string, labels: string[]) =>
+    metrics.body.split('\n').find((line) => line.startsWith(`${name}{`) && labels.every((label) => line.slice(0, line.indexOf('}')).includes(label)));
+  for (const host of [a, b]) {
+    // the first case sent REQUESTS pages through each proxy
+    const pagesServed = sample('switchyard_requests_total', [`proxy="${host.name}:8080"`, 'lane="page"', 'code="200"']);
+    assert.ok(pagesServed && Number(pagesServed.split(' ').at(-1)) >= REQUESTS, `${host.name}'s proxy's page count on b's /metrics: ${pagesServed}`);
+    for (const worker of site.workersOn(host.name)) {
+      const up = sample('switchyard_worker_up', [`worker="${worker}"`, 'state="ready"', `host="${host.name}"`]);
+      assert.equal(up?.split(' ').at(-1), '1', `${worker} on b's /metrics: ${up}`);
+    }
+  }
 });
 
 test('a drain issued on host a\'s supervisor is honoured by host b\'s proxy, and so is its end', async () => {
