@@ -11,6 +11,8 @@ import { SiteLeases, type OwnWorkers } from './site-leases.ts';
 
 /** A Redis command unanswered within this fails: the next heartbeat tries again. */
 const REDIS_COMMAND_TIMEOUT_MS = 2000;
+/** A lease asked for is reported as out until its worker's state changes, or this long (a drain follows its lease at once). */
+const LEASE_HOLD_MS = HOST_REPORT_MS;
 
 export interface SiteHostView {
   name: string;
@@ -56,6 +58,8 @@ export class SiteView {
   private readonly reports = new Map<string, HostReport>();
   /** when (on this host's clock) each host's report last changed: hosts' clocks need not agree to within HOST_GONE_MS */
   private readonly changedAt = new Map<string, number>();
+  /** this host's ready workers whose lease was asked for, and when: a heartbeat must not give it back before their drain starts */
+  private readonly held = new Map<string, number>();
   private readonly ignored: ThrottledLog;
   private readonly startedAt = new Date().toISOString();
   private timer: NodeJS.Timeout | undefined;
@@ -71,6 +75,7 @@ export class SiteView {
       this.soon();
     });
     this.leases = new SiteLeases(this.redis);
+    options.fleet.on('state', (worker: FleetWorker) => this.held.delete(worker.name));
     this.ignored = new ThrottledLog(options.log);
   }
 
@@ -106,12 +111,15 @@ export class SiteView {
     if (!pool) return `pool ${worker.pool} is not in the config`;
     try {
       const siteWorkers = poolAddresses(pool, config).map((placed) => workerName(worker.pool, placed.index, placed.siteHost));
+      // held from before the script is sent: a heartbeat sent after it reports the worker out
+      this.held.set(worker.name, Date.now());
       const leaseRefusal = await this.leases.takeOut(worker.pool, worker.name, siteWorkers, pool.maxUnavailable);
-      if (leaseRefusal !== undefined) return leaseRefusal;
-      const reportRefusal = this.refusalByReports(worker, siteWorkers, pool.maxUnavailable);
-      if (reportRefusal !== undefined) this.soon(); // the next heartbeat gives the lease back: the worker is still ready here
-      return reportRefusal;
+      const refusal = leaseRefusal ?? this.refusalByReports(worker, siteWorkers, pool.maxUnavailable);
+      if (refusal !== undefined) this.held.delete(worker.name);
+      if (refusal !== undefined && leaseRefusal === undefined) this.soon(); // the next heartbeat gives the lease back
+      return refusal;
     } catch (error) {
+      this.held.delete(worker.name);
       return `Redis is unreachable (${(error as Error).message}), so what the other hosts have out is unknown`;
     }
   }
@@ -207,7 +215,7 @@ export class SiteView {
       recycles: this.options.recycles(),
     };
     await this.redis.hset(HOSTS_KEY, site.self.name, signHostReport(key, report));
-    for (const pool of fleet.pools.values()) await this.leases.heartbeat(pool.name, ownWorkers(pool.workers));
+    for (const pool of fleet.pools.values()) await this.leases.heartbeat(pool.name, this.ownWorkers(pool.workers));
   }
 
   private async read(): Promise<void> {
@@ -229,6 +237,19 @@ export class SiteView {
     }
   }
 
+  /** This host's workers of a pool for the site leases: ready, out (draining, restarting, or their lease held) or neither. */
+  private ownWorkers(workers: readonly FleetWorker[]): OwnWorkers {
+    const own: OwnWorkers = { ready: [], out: [], other: [] };
+    const heldSince = Date.now() - LEASE_HOLD_MS;
+    for (const worker of workers) {
+      if (worker.state === 'ready' && (this.held.get(worker.name) ?? -Infinity) >= heldSince) own.out.push(worker.name);
+      else if (worker.state === 'ready' && !worker.retiring) own.ready.push(worker.name);
+      else if (worker.state === 'draining' || worker.state === 'restarting') own.out.push(worker.name);
+      else own.other.push(worker.name);
+    }
+    return own;
+  }
+
   private warnOnce(error: Error): void {
     if (this.warned) return;
     this.warned = true;
@@ -239,14 +260,4 @@ export class SiteView {
 function reportedWorker(worker: FleetWorker): ReportedWorker {
   const { name, pool, index, state, stateSince, address, pid, restarts, inflight, served, rssBytes, uptimeSec, limits } = worker.snapshot();
   return { name, pool, index, state, stateSince, address, pid, restarts, inflight, served, rssBytes, uptimeSec, limits };
-}
-
-function ownWorkers(workers: readonly FleetWorker[]): OwnWorkers {
-  const own: OwnWorkers = { ready: [], out: [], other: [] };
-  for (const worker of workers) {
-    if (worker.state === 'ready' && !worker.retiring) own.ready.push(worker.name);
-    else if (worker.state === 'draining' || worker.state === 'restarting') own.out.push(worker.name);
-    else own.other.push(worker.name);
-  }
-  return own;
 }

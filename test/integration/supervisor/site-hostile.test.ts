@@ -143,3 +143,40 @@ test("a host whose clock runs 15 s behind is up while it reports, and gone once 
     client.disconnect();
   }
 });
+
+test('a heartbeat between a granted lease and the drain it was for does not give the lease back', async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const a = hostView(config, 'a');
+  const b = hostView(config, 'b');
+  try {
+    await beat(a.view, b.view);
+    const webA = a.fleet.get('web-a-0')!;
+    assert.equal(await a.view.takeOut(webA), undefined);
+    await beat(a.view); // host a reports before its drain marks the worker draining
+    assert.match((await b.view.takeOut(b.fleet.get('web-b-0')!))!, /last ready worker|are out/);
+    a.fleet.setState(webA, 'draining');
+  } finally {
+    await Promise.all([a.view.close(), b.view.close()]);
+    client.disconnect();
+  }
+});
+
+test('a lease granted but not used is given back', async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const a = hostView(config, 'a');
+  const b = hostView(config, 'b');
+  try {
+    await beat(a.view, b.view);
+    assert.equal(await a.view.takeOut(a.fleet.get('web-a-0')!), undefined);
+    await new Promise((resolve) => setTimeout(resolve, 2100)); // no drain followed
+    await beat(a.view, b.view);
+    assert.equal(await b.view.takeOut(b.fleet.get('web-b-0')!), undefined);
+  } finally {
+    await Promise.all([a.view.close(), b.view.close()]);
+    client.disconnect();
+  }
+});
