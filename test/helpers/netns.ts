@@ -59,8 +59,8 @@ function pidsIn(namespace: string): number[] {
   }
 }
 
-/** SIGKILLs everything running in the namespace until nothing is left (bounded), then deletes it. */
-function deleteNamespace(namespace: string): void {
+/** SIGKILLs everything running in the namespace until nothing is left (bounded: PM2 may fork meanwhile). */
+function killEverythingIn(namespace: string): void {
   for (let round = 0; round < KILL_ROUNDS; round++) {
     const pids = pidsIn(namespace).filter((pid) => pid !== process.pid);
     if (pids.length === 0) break;
@@ -73,6 +73,10 @@ function deleteNamespace(namespace: string): void {
     }
     execFileSync('sleep', ['0.05']);
   }
+}
+
+function deleteNamespace(namespace: string): void {
+  killEverythingIn(namespace);
   ipQuietly(['netns', 'delete', namespace]);
 }
 
@@ -230,6 +234,11 @@ export class NetnsNetwork {
   /** The processes running in the host's namespace now. */
   pids(hostName: string): number[] {
     return pidsIn(this.host(hostName).namespace);
+  }
+
+  /** A crashed host: SIGKILLs every process in its namespace. */
+  killAll(hostName: string): void {
+    killEverythingIn(this.host(hostName).namespace);
   }
 
   /** Cuts the host off the bridge (its cable pulled): nothing reaches it, it reaches nothing but itself. */

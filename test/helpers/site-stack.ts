@@ -113,15 +113,7 @@ export class SiteHost {
 
   /** A crashed host: SIGKILLs everything running in its namespace. */
   kill(): void {
-    for (let round = 0; round < 20 && this.network.pids(this.name).length > 0; round++) {
-      for (const pid of this.network.pids(this.name)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone meanwhile
-        }
-      }
-    }
+    this.network.killAll(this.name);
   }
 
   /** JSON call to the host's supervisor API (admin token). */
