@@ -177,6 +177,7 @@ export class NetnsNetwork {
 
   /** Sweeps leftovers of earlier runs, then builds the bridge and one namespace per host name. */
   static create(hostNames: string[]): NetnsNetwork {
+    if (process.getuid?.() !== 0) throw new Error('network namespaces need root (ip netns add): run the multi-host tests as root');
     if (hostNames.length === 0 || hostNames.length > 200) throw new Error('expected 1 to 200 host names');
     for (const name of hostNames) if (!/^[a-z][a-z0-9]{0,5}$/.test(name)) throw new Error(`host name ${name}: expected 1-6 lowercase letters and digits`);
     sweepLeftovers();
