@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { SwitchyardConfig } from '../lib/config.ts';
-import { signHostReport, verifyHostReport } from '../lib/fleet-signing.ts';
+import { FLEET_MESSAGE_MAX_AGE_MS, signHostReport, verifyHostReport } from '../lib/fleet-signing.ts';
 import { HOST_GONE_MS, HOST_REPORT_MS, HOSTS_KEY, type HostReport, type ReportedWorker } from '../lib/host-report.ts';
 import type { Logger } from '../lib/log.ts';
 import { poolAddresses, workerName, type Site } from '../lib/site.ts';
@@ -56,7 +56,7 @@ export class SiteView {
   private readonly redis: Redis;
   private readonly leases: SiteLeases;
   private readonly reports = new Map<string, HostReport>();
-  /** when (on this host's clock) each host's report last changed: hosts' clocks need not agree to within HOST_GONE_MS */
+  /** when (on this host's clock) each host's report last changed: hosts' clocks need to agree to within FLEET_MESSAGE_MAX_AGE_MS, not HOST_GONE_MS */
   private readonly changedAt = new Map<string, number>();
   /** this host's ready workers whose lease was asked for, and when: a heartbeat must not give it back before their drain starts */
   private readonly held = new Map<string, number>();
@@ -231,8 +231,10 @@ export class SiteView {
       }
       const previous = this.reports.get(host);
       if (previous && verified.at <= previous.at) continue;
-      // a first report is as old as it says (if not from the future); a newer one arrived just now
-      this.changedAt.set(host, previous ? Date.now() : Math.min(Date.now(), verified.at));
+      // A newer report arrived just now, if its time is within the clocks' agreement; else (a
+      // first one, or a replay of a dead host's old ones) it is as old as it says.
+      const now = Date.now();
+      this.changedAt.set(host, previous && Math.abs(now - verified.at) <= FLEET_MESSAGE_MAX_AGE_MS ? now : Math.min(now, verified.at));
       this.reports.set(host, verified.value);
     }
   }

@@ -180,3 +180,23 @@ test('a lease granted but not used is given back', async () => {
     client.disconnect();
   }
 });
+
+test("a dead host's old reports replayed in order do not make it up again", async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const a = hostView(config, 'a');
+  const report = (at: number) =>
+    signHostReport(fleetKey(TOKEN), { host: 'b', supervisor: 'http://127.0.0.2:8090', startedAt: new Date(at).toISOString(), at, workers: [], recycles: [] });
+  try {
+    const recorded = Date.now() - 3600_000;
+    for (const at of [recorded, recorded + 2000, recorded + 4000]) {
+      await client.hset(HOSTS_KEY, 'b', report(at));
+      await beat(a.view);
+    }
+    assert.deepEqual(a.view.hosts().map((host) => [host.name, host.up]), [['a', true], ['b', false]]);
+  } finally {
+    await a.view.close();
+    client.disconnect();
+  }
+});
