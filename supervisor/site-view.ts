@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { SwitchyardConfig } from '../lib/config.ts';
-import { FLEET_MESSAGE_MAX_AGE_MS, signHostReport, verifyHostReport } from '../lib/fleet-signing.ts';
+import { FLEET_MESSAGE_MAX_AGE_MS, FLEET_MESSAGE_MAX_BYTES, signHostReport, verifyHostReport } from '../lib/fleet-signing.ts';
 import { HOST_GONE_MS, HOST_REPORT_MS, HOSTS_KEY, type HostReport, type ReportedWorker } from '../lib/host-report.ts';
 import type { Logger } from '../lib/log.ts';
 import { poolAddresses, workerName, type Site } from '../lib/site.ts';
@@ -11,6 +11,17 @@ import { SiteLeases, type OwnWorkers } from './site-leases.ts';
 
 /** A Redis command unanswered within this fails: the next heartbeat tries again. */
 const REDIS_COMMAND_TIMEOUT_MS = 2000;
+// KEYS: the hosts hash. ARGV: the largest report read, then the other hosts' names. Their reports,
+// false for a missing or oversized one: anyone who can write to Redis can stuff the hash, and
+// every supervisor reads it every HOST_REPORT_MS.
+const READ_REPORTS = `
+local reports = {}
+for i = 2, #ARGV do
+  if redis.call('HSTRLEN', KEYS[1], ARGV[i]) <= tonumber(ARGV[1]) then reports[i - 1] = redis.call('HGET', KEYS[1], ARGV[i]) else reports[i - 1] = false end
+end
+return reports
+`;
+
 /** A lease asked for is reported as out until its worker's state changes, or this long (a drain follows its lease at once). */
 const LEASE_HOLD_MS = HOST_REPORT_MS;
 
@@ -220,10 +231,12 @@ export class SiteView {
 
   private async read(): Promise<void> {
     const { site, key } = this.options;
-    const entries = await this.redis.hgetall(HOSTS_KEY);
-    const known = new Set(site.hosts.map((host) => host.name));
-    for (const [host, text] of Object.entries(entries)) {
-      if (host === site.self.name || !known.has(host)) continue; // a host the config does not name is not ours to show
+    // only the hosts the config names: another is not ours to show
+    const others = site.hosts.map((host) => host.name).filter((name) => name !== site.self.name);
+    const texts = (await this.redis.eval(READ_REPORTS, 1, HOSTS_KEY, FLEET_MESSAGE_MAX_BYTES, ...others)) as Array<string | null>;
+    for (const [i, host] of others.entries()) {
+      const text = texts[i];
+      if (typeof text !== 'string') continue;
       const verified = verifyHostReport(key, host, text);
       if (!verified.ok) {
         this.ignored.write({ host, reason: verified.reason }, 'site view: ignoring a host report that is not signed with the fleet key, or is stale');

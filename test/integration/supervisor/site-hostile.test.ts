@@ -200,3 +200,23 @@ test("a dead host's old reports replayed in order do not make it up again", asyn
     client.disconnect();
   }
 });
+
+test('a hosts hash stuffed with junk fields and a huge value is not read every heartbeat', async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const a = hostView(config, 'a');
+  const bytesOut = async () => Number(/total_net_output_bytes:(\d+)/.exec(await client.info('stats'))![1]);
+  try {
+    const huge = 'x'.repeat(8 * 1024 * 1024);
+    await client.hset(HOSTS_KEY, 'b', huge, 'junk-host', huge);
+    for (let i = 0; i < 10; i++) await client.hset(HOSTS_KEY, Object.fromEntries(Array.from({ length: 1000 }, (_, j) => [`junk-${i}-${j}`, 'y'.repeat(100)])));
+    const before = await bytesOut();
+    await beat(a.view);
+    assert.ok((await bytesOut()) - before < 256 * 1024, 'a heartbeat reads only the hosts of the config, and no oversized report');
+    assert.deepEqual(a.view.hosts().map((host) => [host.name, host.up]), [['a', true], ['b', false]]);
+  } finally {
+    await a.view.close();
+    client.disconnect();
+  }
+});
