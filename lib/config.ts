@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
@@ -185,9 +186,12 @@ function siteProblems(config: SwitchyardConfig, env: Env): Array<{ key: string[]
   if (config.hosts) {
     const seen = new Map<string, string>();
     for (const [name, host] of Object.entries(config.hosts)) {
-      const other = seen.get(host.address);
+      // one address in two spellings (fd00::1 and FD00:0::1, Box1 and box1) is still one
+      const address = isIPv6(host.address) ? new URL(`http://[${host.address}]`).hostname : host.address.toLowerCase();
+      const other = seen.get(address);
       if (other) problems.push({ key: ['hosts', name, 'address'], message: `${host.address} is host ${other}'s address too; expected one address per host` });
-      seen.set(host.address, name);
+      if (address === '0.0.0.0' || address === '[::]') problems.push({ key: ['hosts', name, 'address'], message: `${host.address} is a wildcard: expected the address the other hosts reach this one at, e.g. 10.0.0.1` });
+      seen.set(address, name);
     }
     if (names.length === 0) problems.push({ key: ['hosts'], message: 'expected at least one host (leave hosts out for a single host)' });
   }

@@ -72,6 +72,11 @@ test('which host this is: SWITCHYARD_HOST, else the hostname; neither names a ho
 
 test('bad site configs are refused with the key and what is expected', () => {
   const pools = { web: {}, clone: {}, bot: {} };
+  // one address in two spellings, and addresses no other host can reach this one at
+  assert.match(problemsOf({ hosts: { a: { address: 'fd00::1' }, b: { address: 'FD00:0::1' } }, pools }).join('\n'), /hosts\.b\.address: FD00:0::1 is host a's address too/);
+  assert.match(problemsOf({ hosts: { a: { address: 'Box1' }, b: { address: 'box1' } }, pools }).join('\n'), /hosts\.b\.address: box1 is host a's address too/);
+  assert.match(problemsOf({ hosts: { a: { address: '0.0.0.0' }, b: { address: '10.0.0.2' } }, pools }).join('\n'), /hosts\.a\.address: 0\.0\.0\.0 is a wildcard/);
+  assert.match(problemsOf({ hosts: { a: { address: '10.0.0.1' }, b: { address: '::' } }, pools }).join('\n'), /hosts\.b\.address: :: is a wildcard/);
   assert.match(problemsOf({ pools: { ...pools, web: { hosts: ['a'] } } }).join('\n'), /pools\.web\.hosts: only with a top-level hosts list/);
   assert.match(problemsOf({ hosts: { a: { address: '10.0.0.1' } }, pools: { ...pools, web: { hosts: ['a', 'z'] } } }).join('\n'), /pools\.web\.hosts\.1: "z" is not a host of the site; expected one of: a/);
   assert.match(problemsOf({ hosts: { a: { address: '10.0.0.1' }, b: { address: '10.0.0.1' } }, pools }).join('\n'), /hosts\.b\.address: 10\.0\.0\.1 is host a's address too/);
