@@ -72,6 +72,7 @@ export class SiteView {
   /** this host's ready workers whose lease was asked for, and when: a heartbeat must not give it back before their drain starts */
   private readonly held = new Map<string, number>();
   private readonly ignored: ThrottledLog;
+  private readonly impostor: ThrottledLog;
   private readonly startedAt = new Date().toISOString();
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
@@ -88,6 +89,7 @@ export class SiteView {
     this.leases = new SiteLeases(this.redis);
     options.fleet.on('state', (worker: FleetWorker) => this.held.delete(worker.name));
     this.ignored = new ThrottledLog(options.log);
+    this.impostor = new ThrottledLog(options.log, 60_000, 'error');
   }
 
   start(): void {
@@ -233,7 +235,8 @@ export class SiteView {
     const { site, key } = this.options;
     // only the hosts the config names: another is not ours to show
     const others = site.hosts.map((host) => host.name).filter((name) => name !== site.self.name);
-    const texts = (await this.redis.eval(READ_REPORTS, 1, HOSTS_KEY, FLEET_MESSAGE_MAX_BYTES, ...others)) as Array<string | null>;
+    const texts = (await this.redis.eval(READ_REPORTS, 1, HOSTS_KEY, FLEET_MESSAGE_MAX_BYTES, ...others, site.self.name)) as Array<string | null>;
+    this.checkOwnField(texts[others.length]);
     for (const [i, host] of others.entries()) {
       const text = texts[i];
       if (typeof text !== 'string') continue;
@@ -250,6 +253,17 @@ export class SiteView {
       this.changedAt.set(host, previous && Math.abs(now - verified.at) <= FLEET_MESSAGE_MAX_AGE_MS ? now : Math.min(now, verified.at));
       this.reports.set(host, verified.value);
     }
+  }
+
+  /** Just after this supervisor's report, its host's field holds another's: two machines run as one host. */
+  private checkOwnField(text: string | null): void {
+    const { key, site, supervisorUrl } = this.options;
+    const verified = typeof text === 'string' ? verifyHostReport(key, site.self.name, text) : undefined;
+    if (!verified?.ok || (verified.value.startedAt === this.startedAt && verified.value.supervisor === supervisorUrl)) return;
+    this.impostor.write(
+      { host: site.self.name, supervisor: verified.value.supervisor, startedAt: verified.value.startedAt },
+      `site view: another supervisor reports as this host ${site.self.name}: is SWITCHYARD_HOST=${site.self.name} set on two machines? Each host's stack must run with its own name`,
+    );
   }
 
   /** This host's workers of a pool for the site leases: ready, out (draining, restarting, or their lease held) or neither. */

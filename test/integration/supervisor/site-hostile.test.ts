@@ -220,3 +220,31 @@ test('a hosts hash stuffed with junk fields and a huge value is not read every h
     client.disconnect();
   }
 });
+
+test('two supervisors that both run as host a (SWITCHYARD_HOST set twice) say so', async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const lines: string[] = [];
+  const captured = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+  const site = siteOf(config, { SWITCHYARD_HOST: 'a' });
+  const views = ['http://127.0.0.1:8090', 'http://127.0.0.3:8090'].map((supervisorUrl) => {
+    const fleet = new Fleet(config, () => 0.5, site);
+    return new SiteView({ redisUrl: redis.url, key: fleetKey(TOKEN), site, config: () => config, fleet, supervisorUrl, recycles: () => [], log: captured });
+  });
+  try {
+    for (let round = 0; round < 3; round++) {
+      views[0].soon();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      views[1].soon();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(
+      lines.some((line) => /another supervisor reports as this host/.test(line)),
+      lines.join(''),
+    );
+  } finally {
+    await Promise.all(views.map((view) => view.close()));
+    client.disconnect();
+  }
+});
