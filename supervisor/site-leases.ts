@@ -20,16 +20,13 @@ const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 +
 // KEYS: ready, out. ARGV: worker, lease ms, ready ms, maxUnavailable, then a JSON list of the
 // pool's workers on the site (from the config). Only those are counted, and a ready entry only
 // while its expiry is within one ready ttl: the sets are unsigned, so junk members or a far-future
-// score (anyone who can write to Redis) may at worst refuse a drain, never make one possible.
+// score (anyone who can write to Redis) may at worst refuse a drain, never make one possible;
+// so may a worker found in the out set already (a heartbeat sent while its ask was pending).
 // Returns {1, why} when the worker may leave rotation (its lease taken), {0, why} when not.
 const TAKE_OUT = `
 ${NOW_MS}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
-  return {1, 'already out'}
-end
 local names = cjson.decode(ARGV[5])
 local ready, out, candidate = 0, 0, false
 for _, name in ipairs(names) do

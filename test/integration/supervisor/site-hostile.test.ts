@@ -248,3 +248,21 @@ test('two supervisors that both run as host a (SWITCHYARD_HOST set twice) say so
     client.disconnect();
   }
 });
+
+test('a ready worker found in the out set is not waved through as already out', async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const a = hostView(config, 'a');
+  const b = hostView(config, 'b');
+  try {
+    await beat(a.view, b.view);
+    assert.equal(await b.view.takeOut(b.fleet.get('web-b-0')!), undefined); // host b's drain is about to start
+    // a heartbeat of a refused ask (or anyone who can write to Redis) left host a's worker in the out set
+    await client.zadd('switchyard:site:out:web', Date.now() + 10_000, 'web-a-0');
+    assert.match((await a.view.takeOut(a.fleet.get('web-a-0')!))!, /last ready worker|are out|not ready/);
+  } finally {
+    await Promise.all([a.view.close(), b.view.close()]);
+    client.disconnect();
+  }
+});
