@@ -5,6 +5,7 @@ import type { Fleet } from './fleet.ts';
 import type { FleetPublisher } from './fleet-publisher.ts';
 import type { HistoryStore } from './history/types.ts';
 import type { PoolResizer } from './pool-resizer.ts';
+import type { ProxyControlClient } from './proxy-control.ts';
 import { planSupervisorReload } from './reload-plan.ts';
 
 /** What one process made of a reload. */
@@ -42,6 +43,8 @@ export interface ConfigReloaderOptions {
   fleet: Fleet;
   events: EventLog;
   publisher: FleetPublisher;
+  /** the proxies to reload: this host's (each host reloads its own, with its own config file) */
+  proxies(): ProxyControlClient[];
   resizer: PoolResizer;
   config(): SwitchyardConfig;
   setConfig(config: SwitchyardConfig): void;
@@ -71,7 +74,7 @@ export class ConfigReloader {
     this.running = true;
     try {
       const supervisor = await this.applyHere(this.read());
-      const proxies = await Promise.all(this.options.publisher.proxies.map((proxy) => this.reloadProxy(proxy)));
+      const proxies = await Promise.all(this.options.proxies().map((proxy) => this.reloadProxy(proxy)));
       const result = { supervisor, proxies };
       this.record(source, result);
       return result;
@@ -114,7 +117,7 @@ export class ConfigReloader {
     return { changes: plan.changes, notApplied };
   }
 
-  private async reloadProxy(proxy: FleetPublisher['proxies'][number]): Promise<ProxyReload> {
+  private async reloadProxy(proxy: ProxyControlClient): Promise<ProxyReload> {
     try {
       return { proxy: proxy.baseUrl, ok: true, ...(await proxy.reload()) };
     } catch (error) {

@@ -17,8 +17,8 @@ export interface FleetRedisOptions {
 }
 
 /**
- * Tells the proxies which workers to route to: over each known proxy's control API (one host,
- * no Redis), and with REDIS_URL also on the `switchyard:fleet` channel plus the state hash, so
+ * Tells the proxies which workers to route to: over each known proxy's control API (this host's
+ * from the config; with Redis every proxy a ProxyDirectory discovered), and with REDIS_URL also on the `switchyard:fleet` channel plus the state hash, so
  * every subscribed proxy, on any host, applies the same drains. Redis messages and hash entries
  * are signed (lib/fleet-signing.ts).
  */
@@ -31,16 +31,25 @@ export class FleetPublisher {
   /** Proxy writes run one after another, so they land in the order the fleet changed. */
   private writes: Promise<void> = Promise.resolve();
 
+  private readonly currentProxies: () => ProxyControlClient[];
+
+  /** `proxies`: a fixed list, or a function asked at each use (the proxies a ProxyDirectory knows now) */
   constructor(
-    readonly proxies: ProxyControlClient[],
+    proxies: ProxyControlClient[] | (() => ProxyControlClient[]),
     redis: FleetRedisOptions | undefined,
     private readonly log: Logger,
   ) {
+    this.currentProxies = typeof proxies === 'function' ? proxies : () => proxies;
     if (redis) {
       this.key = fleetKey(redis.adminToken);
       this.redis = new Redis(redis.url, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: REDIS_COMMAND_TIMEOUT_MS });
       this.redis.on('error', (error: Error) => this.log.debug({ err: error.message }, 'fleet publisher: Redis error'));
     }
+  }
+
+  /** The proxies drains go to over the control API right now. */
+  get proxies(): ProxyControlClient[] {
+    return this.currentProxies();
   }
 
   /**
@@ -65,11 +74,14 @@ export class FleetPublisher {
    */
   reconcile(desired: () => Record<string, ProxyWorkerState>): Promise<void> {
     return this.inOrder(async () => {
-      const views = await Promise.all(this.proxies.map((proxy) => this.reach(proxy, async () => workersOf(await proxy.state()))));
+      const proxies = this.proxies;
+      const current = new Set(proxies.map((proxy) => proxy.baseUrl));
+      for (const url of this.unreachable) if (!current.has(url)) this.unreachable.delete(url); // a proxy no longer known
+      const views = await Promise.all(proxies.map((proxy) => this.reach(proxy, async () => workersOf(await proxy.state()))));
       const wanted = desired();
       void this.publishOnRedis(wanted);
       await Promise.all(
-        this.proxies.map((proxy, i) => {
+        proxies.map((proxy, i) => {
           const seen = views[i];
           if (!seen) return undefined;
           const stale = Object.entries(wanted).filter(([worker, state]) => seen.has(worker) && seen.get(worker)!.state !== state);

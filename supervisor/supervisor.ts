@@ -11,6 +11,8 @@ import { FleetPublisher, type FleetRedisOptions } from './fleet-publisher.ts';
 import { fetchHealth, HealthPoller } from './health-poller.ts';
 import type { HistoryStore, LaneMinute } from './history/types.ts';
 import { SupervisorMetrics } from './metrics.ts';
+import { mergeExpositions } from './metrics-merge.ts';
+import { ProxyDirectory } from './proxy-directory.ts';
 import { SiteView } from './site-view.ts';
 import { siteOf, type Site } from '../lib/site.ts';
 import { fleetKey } from '../lib/fleet-signing.ts';
@@ -45,7 +47,7 @@ export interface SupervisorOptions {
   config: SwitchyardConfig;
   log: Logger;
   pm2: Pm2Client;
-  /** the proxies whose control API we know; the first one also provides lane minutes and metrics */
+  /** this host's proxy (the first; its lane minutes go to the history); with Redis the others are discovered (ProxyDirectory) */
   proxies: ProxyControlClient[];
   /** Redis for fleet messages to proxies on other hosts (signed with a key from the admin token) */
   redis?: FleetRedisOptions;
@@ -65,6 +67,8 @@ export class Supervisor {
   readonly events: EventLog;
   readonly coordinator: DrainCoordinator;
   readonly publisher: FleetPublisher;
+  /** every proxy of the site: this host's, and with Redis every one announced there */
+  readonly proxyDirectory: ProxyDirectory;
   readonly metrics: SupervisorMetrics;
   readonly timing: SupervisorTiming;
   readonly site: Site;
@@ -99,7 +103,15 @@ export class Supervisor {
           })
         : undefined;
     this.metrics = new SupervisorMetrics(this.fleet, this.site.self.name, this.siteView);
-    this.publisher = new FleetPublisher(options.proxies, options.redis, log);
+    this.proxyDirectory = new ProxyDirectory({
+      local: options.proxies[0],
+      localId: `${this.site.self.name}:${config.proxy.port}`,
+      selfHost: this.site.self.name,
+      token: options.redis?.adminToken ?? '',
+      redis: options.redis,
+      log,
+    });
+    this.publisher = new FleetPublisher(() => this.proxyDirectory.clients(), options.redis, log);
     this.coordinator = new DrainCoordinator(
       this.fleet,
       {
@@ -133,6 +145,7 @@ export class Supervisor {
         fleet: this.fleet,
         events: this.events,
         publisher: this.publisher,
+        proxies: () => options.proxies,
         resizer,
         config: () => this.currentConfig,
         setConfig: (next) => (this.currentConfig = next),
@@ -146,7 +159,8 @@ export class Supervisor {
     await this.options.pm2.onProcessEvent((event) => this.onPm2Event(event));
     await this.options.pm2.onProcessMessage((message) => this.onPm2Message(message));
     await this.refreshPm2();
-    this.events.record({ kind: 'start', detail: { pools: [...this.fleet.pools.keys()], proxies: this.publisher.proxies.map((proxy) => proxy.baseUrl) } });
+    await this.proxyDirectory.start(); // bounded: one Redis read and one /state per proxy, each with a timeout
+    this.events.record({ kind: 'start', detail: { pools: [...this.fleet.pools.keys()], proxies: this.proxyDirectory.list().map((proxy) => `${proxy.id} ${proxy.control}`) } });
     this.poller.start();
     this.siteView?.start();
     this.every(this.timing.reconcileMs, () => this.reconcile());
@@ -189,6 +203,7 @@ export class Supervisor {
     this.events.record({ kind: 'stop' });
     await this.collectLaneMinutes();
     await this.publisher.close();
+    await this.proxyDirectory.stop();
     this.options.pm2.disconnect();
   }
 
@@ -210,17 +225,16 @@ export class Supervisor {
         const others = remote.filter((worker) => worker.pool === name).map((worker) => ({ ...worker, state: worker.state as WorkerState, pendingRecycle: undefined }));
         return { ...pool, workers: [...own, ...others] };
       }),
-      proxies: this.publisher.proxies.map((proxy) => proxy.baseUrl),
+      proxies: this.proxyDirectory.list(),
       redis: Boolean(this.options.redis),
       history: this.historyStatus() ?? null,
     };
   }
 
-  /** The first proxy's Prometheus text followed by the supervisor's own series. */
+  /** Every proxy's series, labelled `proxy="<id>"`, with `switchyard_proxy_up`; then the supervisor's own. */
   async metricsText(): Promise<string> {
-    const proxy = this.publisher.proxies[0];
-    const proxyText = proxy ? await proxy.metrics().catch(() => '') : '';
-    return `${proxyText}${proxyText.endsWith('\n') || proxyText === '' ? '' : '\n'}${await this.metrics.text()}`;
+    const [proxies, own] = await Promise.all([this.proxyDirectory.metricSources(), this.metrics.text()]);
+    return mergeExpositions([...proxies, { text: own, labels: {} }]);
   }
 
   private every(ms: number, task: () => Promise<unknown>): void {
@@ -339,8 +353,9 @@ export class Supervisor {
     return desired;
   }
 
+  /** This host's proxy's finished minutes (each host's supervisor records its own proxy's). */
   private async collectLaneMinutes(): Promise<void> {
-    const proxy = this.publisher.proxies[0];
+    const proxy = this.proxyDirectory.local;
     if (!proxy || !this.history) return;
     const minutes = await proxy.finishedMinutes(this.laneMinutesSince).catch(() => []);
     for (const minute of minutes) {

@@ -161,7 +161,7 @@ export class LiveState {
   }
 
   private async proxyState(): Promise<ProxyLiveState | undefined> {
-    const proxy = this.supervisor.publisher.proxies[0];
+    const proxy = this.supervisor.proxyDirectory.local;
     if (!proxy) return undefined;
     try {
       return (await proxy.state()) as unknown as ProxyLiveState;

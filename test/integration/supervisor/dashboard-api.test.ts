@@ -223,7 +223,7 @@ describe('dashboard HTTP API: routes and auth', () => {
     const metrics = await metricsText();
     assert.match(metrics, /switchyard_worker_recycles_total\{pool="clone",reason="rss",host="[^"]+"\} 0/, 'every pool and reason is exported from the start');
     assert.match(metrics, /switchyard_worker_rss_bytes\{worker="web-0",host="[^"]+"\} \d+/);
-    assert.match(metrics, /switchyard_requests_total\{lane="page",code="200"\} 3/, "the proxy's series come first");
+    assert.match(metrics, /switchyard_requests_total\{proxy="[^"]+",lane="page",code="200"\} 3/, "the proxy's series come first, labelled");
   });
 
   test('drain, recycle and roll answer with an event cursor; /api/events?after= gives the steps that followed, with ids', async () => {

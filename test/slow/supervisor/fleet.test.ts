@@ -47,7 +47,7 @@ describe('the supervised fleet under PM2: API, crashes, a stopped supervisor', (
     await request(`${stack.proxyUrl}/`);
     const metrics = (await stack.api('GET', '/metrics')).body as string;
     assert.match(metrics, /switchyard_worker_rss_bytes\{worker="web-0",host="[^"]+"\} \d+/);
-    assert.match(metrics, /switchyard_requests_total\{lane="page",code="200"\} \d+/, 'the proxy metrics are included');
+    assert.match(metrics, /switchyard_requests_total\{proxy="[^"]+",lane="page",code="200"\} \d+/, 'the proxy metrics are included, labelled');
   });
 
   test('unknown workers and pools are 404; draining the last ready worker is 409', async () => {
