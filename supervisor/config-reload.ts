@@ -55,9 +55,10 @@ const unique = (lines: string[]) => [...new Set(lines)];
 
 /**
  * `switchyard reload`, POST /api/reload and SIGHUP: reads the config file again and applies it
- * to the supervisor (pools, recycle policy, drain settings, history retention), then has every
- * proxy it knows reload. Workers a pool gains are up before the proxies hear of them; workers it
- * loses are marked draining before, then drained and stopped after (events tell when).
+ * to the supervisor (pools, recycle policy, drain settings, history retention), then has this
+ * host's proxy reload (each host reloads its own). Workers a pool gains are up before the proxies
+ * hear of them; workers it loses are marked draining before, then drained and stopped after
+ * (events tell when).
  */
 export class ConfigReloader {
   private running = false;
