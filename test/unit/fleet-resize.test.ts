@@ -68,7 +68,7 @@ test('a retired worker is draining at once, refuses every action, drains, and is
   assert.equal(worker.state, 'draining', 'marked at once, before anything is awaited');
   assert.equal(worker.retiring, true);
   for (const action of [() => coordinator.drain('web-2'), () => coordinator.undrain('web-2'), () => coordinator.requestRecycle('web-2', 'manual')]) {
-    assert.throws(action, (error: unknown) => error instanceof FleetActionError && error.status === 409);
+    await assert.rejects(async () => action(), (error: unknown) => error instanceof FleetActionError && error.status === 409);
   }
   assert.deepEqual(coordinator.roll('web'), ['web-0', 'web-1'], 'a roll leaves it out');
   inflight.set('web-2', 0);
@@ -79,11 +79,11 @@ test('a retired worker is draining at once, refuses every action, drains, and is
   assert.deepEqual(drains.map((event) => event.reason), ['reload']);
 });
 
-test('a retiring worker counts neither as in nor out: the rest of the pool can still be drained', () => {
+test('a retiring worker counts neither as in nor out: the rest of the pool can still be drained', async () => {
   const { fleet, coordinator } = setup();
   void coordinator.retire('web-2');
-  assert.equal(coordinator.drain('web-1'), true, 'with maxUnavailable 1, web-2 being out would otherwise forbid it');
-  assert.throws(() => coordinator.drain('web-0'), (error: unknown) => error instanceof FleetActionError && error.status === 409, 'but never the last ready one');
+  assert.equal(await coordinator.drain('web-1'), true, 'with maxUnavailable 1, web-2 being out would otherwise forbid it');
+  await assert.rejects(() => coordinator.drain('web-0'), (error: unknown) => error instanceof FleetActionError && error.status === 409, 'but never the last ready one');
   assert.equal(fleet.get('web-1')!.state, 'draining');
 });
 
