@@ -62,10 +62,19 @@ export async function forwardWorkerAction(site: SiteView | undefined, worker: st
   return { status: answer.status, body: { ...answer.body, host: owner.host, supervisor: owner.supervisor } };
 }
 
-/** A pool action on every other live host that runs the pool, in parallel. */
+/**
+ * A pool action on every other live host that runs the pool, in parallel; a host the config runs
+ * the pool on that is gone is a 503 part (its workers are not covered), not left out.
+ */
 export async function forwardPoolAction(site: SiteView | undefined, pool: string, route: string, token: string): Promise<SitePart[]> {
   const hosts = (site?.liveHosts() ?? []).filter((host) => host.pools.has(pool));
-  return Promise.all(
+  const gone = (site?.goneHostsOf(pool) ?? []).map(({ host, supervisor }) => ({
+    host,
+    supervisor: supervisor ?? '',
+    status: 503,
+    error: `host ${host} is gone (its supervisor stopped reporting): its workers of pool ${pool} are not covered`,
+  }));
+  const live = await Promise.all(
     hosts.map(async ({ host, supervisor }) => {
       const { status, body } = await forwardAction(supervisor, route, token);
       const list = (value: unknown) => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : undefined);
@@ -80,4 +89,5 @@ export async function forwardPoolAction(site: SiteView | undefined, pool: string
       };
     }),
   );
+  return [...live, ...gone];
 }

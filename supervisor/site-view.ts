@@ -3,7 +3,7 @@ import type { SwitchyardConfig } from '../lib/config.ts';
 import { FLEET_MESSAGE_MAX_AGE_MS, FLEET_MESSAGE_MAX_BYTES, signHostReport, verifyHostReport } from '../lib/fleet-signing.ts';
 import { HOST_GONE_MS, HOST_REPORT_MS, HOSTS_KEY, type HostReport, type ReportedWorker } from '../lib/host-report.ts';
 import type { Logger } from '../lib/log.ts';
-import { poolAddresses, workerName, type Site } from '../lib/site.ts';
+import { poolAddresses, poolHosts, workerName, type Site } from '../lib/site.ts';
 import { ThrottledLog } from '../lib/throttled-log.ts';
 import { canTakeOut } from './drain-coordinator.ts';
 import type { Fleet, FleetWorker, WorkerState } from './fleet.ts';
@@ -192,6 +192,17 @@ export class SiteView {
       if (report.workers.some((reported) => reported.name === worker)) return { host: report.host, supervisor: report.supervisor, up: this.isUp(report.host) };
     }
     return undefined;
+  }
+
+  /** The other hosts the config runs `pool` on that are gone (or never reported), with their last known supervisor. */
+  goneHostsOf(pool: string): Array<{ host: string; supervisor: string | null }> {
+    const config = this.options.config();
+    const poolConfig = config.pools[pool];
+    if (!poolConfig || poolConfig.targets) return [];
+    const runsIt = new Set(poolHosts(config, poolConfig).map((host) => host.name));
+    return this.hosts()
+      .filter((host) => !host.self && !host.up && runsIt.has(host.name))
+      .map((host) => ({ host: host.name, supervisor: host.supervisor }));
   }
 
   /** The other hosts that are up, with their supervisors. */

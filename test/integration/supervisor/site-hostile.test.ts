@@ -7,6 +7,7 @@ import { fleetKey, signHostReport } from '../../../lib/fleet-signing.ts';
 import { HOSTS_KEY } from '../../../lib/host-report.ts';
 import { siteOf } from '../../../lib/site.ts';
 import { Fleet } from '../../../supervisor/fleet.ts';
+import { forwardPoolAction } from '../../../supervisor/site-forward.ts';
 import { SiteView } from '../../../supervisor/site-view.ts';
 import { PrivateRedis } from '../../helpers/private-redis.ts';
 
@@ -263,6 +264,23 @@ test('a ready worker found in the out set is not waved through as already out', 
     assert.match((await a.view.takeOut(a.fleet.get('web-a-0')!))!, /last ready worker|are out|not ready/);
   } finally {
     await Promise.all([a.view.close(), b.view.close()]);
+    client.disconnect();
+  }
+});
+
+test('a roll names a host of the pool that is gone, rather than skip its workers silently', async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const config = siteConfig(1);
+  const a = hostView(config, 'a');
+  try {
+    await beat(a.view); // host b never reports
+    const parts = await forwardPoolAction(a.view, 'web', '/api/pools/web/roll', TOKEN);
+    assert.deepEqual(parts.map((part) => [part.host, part.status]), [['b', 503]]);
+    assert.match(parts[0].error!, /host b .*gone/);
+    assert.deepEqual(await forwardPoolAction(a.view, 'nosuchpool', '/api/pools/nosuchpool/roll', TOKEN), []);
+  } finally {
+    await a.view.close();
     client.disconnect();
   }
 });
