@@ -7,6 +7,7 @@ import { formatMb, formatSeconds } from './units.ts';
 /** GET /api/fleet as JSON carries it. */
 export type FleetSnapshot = ReturnType<Supervisor['snapshot']>;
 type WorkerSnapshot = FleetSnapshot['pools'][number]['workers'][number];
+type ProxySnapshot = FleetSnapshot['proxies'][number];
 
 const COLUMNS: Column[] = [
   { header: 'worker' },
@@ -18,6 +19,15 @@ const COLUMNS: Column[] = [
   { header: 'rss / limit', align: 'right' },
   { header: 'uptime', align: 'right' },
   { header: 'next recycle' },
+];
+
+const PROXY_COLUMNS: Column[] = [
+  { header: 'proxy' },
+  { header: 'address' },
+  { header: 'up' },
+  { header: 'connections', align: 'right' },
+  { header: 'req/s', align: 'right' },
+  { header: 'version' },
 ];
 
 const STATE_STYLES: Record<string, Style> = { ready: 'green', draining: 'yellow', restarting: 'cyan', down: 'red' };
@@ -70,6 +80,19 @@ function workerRow(worker: WorkerSnapshot, now: number): Cell[] {
   ];
 }
 
+function proxyRow(proxy: ProxySnapshot, now: number): Cell[] {
+  const seen = proxy.lastSeenAt ? Date.parse(proxy.lastSeenAt) : NaN;
+  const down = Number.isFinite(seen) ? `down, seen ${formatSeconds(Math.max(0, now - seen) / 1000)} ago` : 'down';
+  return [
+    proxy.id,
+    proxy.address ?? NONE,
+    proxy.up ? { text: 'up', style: 'green' } : { text: proxy.error ? `${down} (${proxy.error})` : down, style: 'red' },
+    proxy.clientConnections === null ? NONE : String(proxy.clientConnections),
+    proxy.reqPerSec === null ? NONE : String(proxy.reqPerSec),
+    proxy.version ?? NONE,
+  ];
+}
+
 function poolLine(pool: FleetSnapshot['pools'][number]): string {
   const { maxRequests, maxAgeSec, maxRssMb, jitter } = pool.recycle;
   const limits = [maxRequests && `${maxRequests} requests`, maxAgeSec && formatSeconds(maxAgeSec), maxRssMb && `${maxRssMb} MB`].filter(Boolean);
@@ -86,15 +109,18 @@ function historyLine(history: FleetSnapshot['history'], paint: Painter): string 
   return `history: ${parts.join(', ')}`;
 }
 
-/** `switchyard fleet`: one row per worker, then the pools, the proxies and the history store. */
+/** `switchyard fleet`: one row per worker, then the pools, one row per proxy and the history store. */
 export function fleetTable(fleet: FleetSnapshot, paint: Painter = plain, now = Date.now()): string {
   const workers = fleet.pools.flatMap((pool) => pool.workers);
-  const proxies = fleet.proxies.length ? fleet.proxies.join(', ') : paint('none known', 'yellow');
+  const channel = `fleet state ${fleet.redis ? 'over Redis and the control API' : 'over the control API'}`;
+  const proxies = fleet.proxies.length
+    ? [`proxies (${channel}):`, renderTable(PROXY_COLUMNS, fleet.proxies.map((proxy) => proxyRow(proxy, now)), paint)]
+    : [`proxies: ${paint('none known', 'yellow')} (${channel})`];
   return [
     renderTable(COLUMNS, workers.map((worker) => workerRow(worker, now)), paint),
     'pools:',
     ...fleet.pools.map(poolLine),
-    `proxies: ${proxies} (fleet state ${fleet.redis ? 'over Redis and the control API' : 'over the control API'})`,
+    ...proxies,
     historyLine(fleet.history, paint),
     '',
   ].join('\n');

@@ -39,7 +39,10 @@ function worker(name: string, changes: Partial<Worker> = {}): Worker {
 function snapshot(workers: Worker[]): FleetSnapshot {
   return {
     pools: [{ name: 'web', maxUnavailable: 1, drainTimeoutSec: 60, recycle, workers }],
-    proxies: ['http://127.0.0.1:8081'],
+    proxies: [
+      { id: 'a:8080', host: 'a', address: '10.0.0.1:8080', control: 'http://127.0.0.1:8081', version: '0.1.0+abc1234', startedAt: '', pid: 10, up: true, lastSeenAt: new Date(NOW - 1000).toISOString(), clientConnections: 12, reqPerSec: 3.5 },
+      { id: 'b:8080', host: 'b', address: '10.0.0.2:8080', control: 'http://10.0.0.2:8081', version: '0.1.0+abc1234', startedAt: '', pid: 11, up: false, lastSeenAt: new Date(NOW - 75_000).toISOString(), clientConnections: null, reqPerSec: null, error: 'no answer in time' },
+    ],
     redis: false,
     history: { backend: 'postgres', healthy: false, lastError: 'connection refused', pending: 3, dropped: 0 },
   } as unknown as FleetSnapshot;
@@ -48,16 +51,28 @@ function snapshot(workers: Worker[]): FleetSnapshot {
 test('the table: aligned columns, a row per worker, pools, proxies and the history store below', () => {
   const text = fleetTable(snapshot([worker('web-0'), worker('web-1', { state: 'draining', stateSince: new Date(NOW - 12_000).toISOString(), pid: 17, inflight: 12 })]), undefined, NOW);
   const lines = text.trimEnd().split('\n');
-  const tableLines = lines.filter((line) => /^[┌│├└]/.test(line));
-  assert.equal(new Set(tableLines.map((line) => line.length)).size, 1, `every table line is as wide:\n${text}`);
+  const proxiesAt = lines.indexOf('proxies (fleet state over the control API):');
+  for (const table of [lines.slice(0, proxiesAt), lines.slice(proxiesAt)]) {
+    const tableLines = table.filter((line) => /^[┌│├└]/.test(line));
+    assert.equal(new Set(tableLines.map((line) => line.length)).size, 1, `every line of a table is as wide:\n${text}`);
+  }
   const web0 = lines.find((line) => line.includes(' web-0 '))!;
   assert.match(web0, /│ ready +│ +4242 │ +0 │ +1 │ +600 │ 128 MB \/ 512 MB │ 1h 02m │ 400 requests +│/);
   const web1 = lines.find((line) => line.includes(' web-1 '))!;
   assert.match(web1, /│ draining 12s +│/, 'how long a worker has been out of rotation');
   assert.match(web1, /│ - +│$/, 'no next recycle while draining');
   assert.ok(lines.includes('  web: 2 workers, maxUnavailable 1, drain timeout 60s, recycle at 1000 requests / 512 MB'), text);
-  assert.ok(lines.includes('proxies: http://127.0.0.1:8081 (fleet state over the control API)'));
+  assert.ok(lines.includes('proxies (fleet state over the control API):'), text);
+  const a = lines.find((line) => line.includes(' a:8080 '))!;
+  assert.match(a, /│ a:8080 │ 10\.0\.0\.1:8080 │ up +│ +12 │ +3\.5 │ 0\.1\.0\+abc1234 │/);
+  const b = lines.find((line) => line.includes(' b:8080 '))!;
+  assert.match(b, /│ down, seen 1m 15s ago \(no answer in time\) │ +- │ +- │/, 'a down proxy: since when, and why');
   assert.ok(lines.includes('history: postgres, unhealthy (connection refused), 3 pending'));
+});
+
+test('no proxy known says so', () => {
+  const fleet = { ...snapshot([worker('web-0')]), proxies: [] } as FleetSnapshot;
+  assert.ok(fleetTable(fleet, undefined, NOW).split('\n').includes('proxies: none known (fleet state over the control API)'));
 });
 
 test('colour codes never count toward a column width', () => {

@@ -43,13 +43,15 @@ describe('the switchyard command line against a running fleet', () => {
     assert.match(row, /\d+ requests/, `web-0's next recycle is counted in requests (maxRequests 500): ${row}`);
     assert.match(lineOf(run.stdout, 'clone-0'), /never|in \d|\+\d+ MB RSS/, 'clone workers keep the default limits');
     assert.match(run.stdout, /^ {2}web: 2 workers, maxUnavailable 1, .*recycle at 500 requests/m);
-    assert.match(run.stdout, /^proxies: /m);
+    assert.match(run.stdout, /^proxies \(fleet state over the control API\):$/m);
+    assert.match(run.stdout, /│ \S+:\d+ +│ \S+ +│ up +│ +\d+ │/, `the proxy's row: id, address, up, connections:\n${run.stdout}`);
     assert.match(run.stdout, /^history: postgres, healthy/m);
 
     const json = await cli('fleet', '--json');
     assert.equal(json.code, 0, json.stderr);
     const snapshot = JSON.parse(json.stdout);
     assert.deepEqual(snapshot.pools.map((pool: { name: string }) => pool.name).sort(), ['clone', 'web']);
+    assert.equal(snapshot.proxies[0].up, true, '--json passes the proxy objects through');
 
     const wrong = await cli('fleet', '--yaml');
     assert.equal(wrong.code, 2, 'an unknown option is a usage error');
