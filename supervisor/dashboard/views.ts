@@ -109,6 +109,8 @@ export interface LiveView {
   workers: WorkerView[];
   lanes: LaneView[];
   pools: Array<{ name: string; maxUnavailable: number }>;
+  /** every proxy of the site, as GET /api/fleet lists them */
+  proxies: FleetSnapshot['proxies'];
 }
 
 /** One point of every chart series; arrays follow the order of `SeriesKeys`. */
@@ -233,6 +235,7 @@ export function liveView(fleet: FleetSnapshot, lanes: LaneView[], proxy: ProxyLi
     workers,
     lanes,
     pools: fleet.pools.map((pool) => ({ name: pool.name, maxUnavailable: pool.maxUnavailable })),
+    proxies: fleet.proxies,
   };
 }
 

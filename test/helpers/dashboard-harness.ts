@@ -78,12 +78,15 @@ export interface DashboardHarness {
   /** what the fake proxy's GET /state answers; tests change it to simulate traffic */
   proxy: ProxyLiveState;
   restarts: string[];
+  /** the fake proxy's control API */
+  proxyControlUrl: string;
   app: ReturnType<typeof buildApi>;
   hub: DashboardHub;
   close(): Promise<void>;
 }
 
-export async function startDashboardHarness(options: Pick<ApiOptions, 'access' | 'dashboard'> = {}): Promise<DashboardHarness> {
+/** `redisUrl`: the supervisor discovers proxies announced there (signed with HARNESS_TOKEN's fleet key). */
+export async function startDashboardHarness({ redisUrl, ...options }: Pick<ApiOptions, 'access' | 'dashboard'> & { redisUrl?: string } = {}): Promise<DashboardHarness> {
   const web = await startWorkers('web', 2, 5000);
   const clone = await startWorkers('clone', 2, 6000);
   const workers = new Map([...web.workers, ...clone.workers].map((worker) => [`${worker.health.pool}-${worker.health.index}`, worker]));
@@ -138,6 +141,7 @@ export async function startDashboardHarness(options: Pick<ApiOptions, 'access' |
     pm2,
     proxies: [new ProxyControlClient(`http://127.0.0.1:${proxyPort}`, HARNESS_TOKEN)],
     timing: { healthIntervalMs: 200, reconcileMs: 1000, drainPollMs: 50 },
+    ...(redisUrl && { redis: { url: redisUrl, adminToken: HARNESS_TOKEN } }),
   });
   await supervisor.start();
   const app = buildApi({ supervisor, token: HARNESS_TOKEN, log, ...options });
@@ -151,6 +155,7 @@ export async function startDashboardHarness(options: Pick<ApiOptions, 'access' |
     supervisor,
     workers,
     restarts,
+    proxyControlUrl: `http://127.0.0.1:${proxyPort}`,
     app,
     hub: app.dashboard.hub,
     async close() {

@@ -176,6 +176,51 @@ export class LanesTable {
   }
 }
 
+const PROXY_COLUMNS = ['id', 'address', 'state', 'connections', 'rps', 'version', 'started'];
+const PROXY_NUMBERS = new Set(['connections', 'rps']);
+
+/** One row per proxy, keyed by id; a proxy no longer listed loses its row. Every value is set as text. */
+export class ProxiesTable {
+  constructor(body) {
+    this.body = body;
+    this.rows = new Map();
+  }
+
+  row(id) {
+    const cells = Object.fromEntries(PROXY_COLUMNS.map((field) => [field, el('td', { class: PROXY_NUMBERS.has(field) ? 'num' : '', data: { field } })]));
+    cells.id.classList.add('mono');
+    cells.badge = el('span', { class: 'badge' });
+    cells.state.append(cells.badge);
+    const row = el('tr', { data: { proxy: id } }, ...PROXY_COLUMNS.map((field) => cells[field]));
+    this.body.append(row);
+    const entry = { row, cells };
+    this.rows.set(id, entry);
+    return entry;
+  }
+
+  update(proxies) {
+    const listed = new Set(proxies.map((proxy) => proxy.id));
+    for (const [id, { row }] of this.rows) {
+      if (listed.has(id)) continue;
+      row.remove();
+      this.rows.delete(id);
+    }
+    for (const proxy of proxies) {
+      const { row, cells } = this.rows.get(proxy.id) ?? this.row(proxy.id);
+      row.dataset.up = String(proxy.up);
+      set(cells.id, proxy.id, `control API ${proxy.control}${proxy.pid ? ` · pid ${proxy.pid}` : ''}`);
+      set(cells.address, proxy.address ?? '–');
+      const seen = proxy.lastSeenAt ? `last seen ${fmt.clock(proxy.lastSeenAt)}` : 'not seen yet';
+      set(cells.badge, proxy.up ? 'up' : 'down', proxy.error ? `${seen} · ${proxy.error}` : seen);
+      cells.badge.className = `badge ${proxy.up ? 'state-ready' : 'state-down'}`;
+      set(cells.connections, fmt.count(proxy.clientConnections));
+      set(cells.rps, fmt.rate(proxy.reqPerSec));
+      set(cells.version, proxy.version ?? '–');
+      set(cells.started, proxy.startedAt ? fmt.clock(proxy.startedAt) : '–', proxy.startedAt ?? '');
+    }
+  }
+}
+
 const EVENT_LIMIT = 200;
 
 const isLines = (value) => Array.isArray(value) && value.every((item) => typeof item === 'string');

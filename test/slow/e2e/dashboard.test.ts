@@ -6,9 +6,12 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startFleetStack, TEST_TOKEN, type FleetStack } from '../../helpers/fleet-stack.ts';
-import { login, startDashboardHarness, type DashboardHarness } from '../../helpers/dashboard-harness.ts';
+import { HARNESS_TOKEN, login, startDashboardHarness, type DashboardHarness } from '../../helpers/dashboard-harness.ts';
 import { historyDatabaseEnv } from '../../helpers/history-db.ts';
 import { ARTIFACTS_DIR, launchChromium } from './browser.ts';
+import { PrivateRedis } from '../../helpers/private-redis.ts';
+import { fleetKey, signProxyAnnouncement } from '../../../lib/fleet-signing.ts';
+import { PROXIES_KEY, type ProxyAnnouncement } from '../../../lib/proxy-announcement.ts';
 
 /** A client with more requests in flight than its share: it shows among the page lane's top clients. */
 const GREEDY = '127.0.2.1';
@@ -214,6 +217,52 @@ describe('dashboard in Chromium: top clients from a proxy state', () => {
 
     web.topClients = [];
     await pageClients.filter({ hasText: /^–$/ }).waitFor({ timeout: 5_000 });
+    await context.close();
+  });
+});
+
+describe('dashboard in Chromium: the proxies of the site', () => {
+  let h: DashboardHarness;
+  let redis: PrivateRedis;
+  let browser: Browser;
+
+  before(async () => {
+    redis = await PrivateRedis.create();
+    [h, browser] = await Promise.all([startDashboardHarness({ redisUrl: redis.url }), launchChromium()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await h?.close();
+    await redis?.remove();
+  });
+
+  test('one row per proxy: this host\'s up, a silent one marked down', async () => {
+    const key = fleetKey(HARNESS_TOKEN);
+    const announce = (announcement: ProxyAnnouncement) => client.hset(PROXIES_KEY, announcement.id, signProxyAnnouncement(key, announcement));
+    const client = redis.client();
+    const base = { version: '0.1.0+e2e', startedAt: new Date(Date.now() - 3_600_000).toISOString(), pid: 4321 };
+    await announce({ ...base, id: 'a:8080', host: h.supervisor.site.self.name, address: '192.0.2.10:8080', control: h.proxyControlUrl, at: Date.now() });
+    // a proxy on another host whose heartbeat stopped a minute ago (its control port answers nothing)
+    await announce({ ...base, id: 'b:8080', host: 'b', address: '192.0.2.11:8080', control: 'http://127.0.0.1:9', pid: 99, at: Date.now() - 60_000 });
+    client.disconnect();
+
+    const { cookie } = await login(h.url);
+    const [name, value] = cookie.split('=');
+    const context = await browser.newContext({ viewport: { width: 1440, height: 1300 } });
+    await context.addCookies([{ name, value, url: h.url }]);
+    const page = await context.newPage();
+    await page.goto(h.url);
+
+    const rows = page.locator('#proxies tbody tr');
+    await page.locator('#proxies tr[data-proxy="b:8080"]').waitFor({ timeout: 10_000 });
+    await page.locator('#proxies tr[data-proxy="a:8080"] .badge.state-ready').waitFor({ timeout: 10_000 });
+    assert.equal(await rows.count(), 2, 'the configured proxy and its announcement are one row');
+    const cells = async (id: string) => page.locator(`#proxies tr[data-proxy="${id}"] td`).allTextContents();
+    assert.deepEqual((await cells('a:8080')).slice(0, 3), ['a:8080', '192.0.2.10:8080', 'up']);
+    assert.equal((await cells('a:8080'))[5], '0.1.0+e2e');
+    assert.deepEqual((await cells('b:8080')).slice(0, 5), ['b:8080', '192.0.2.11:8080', 'down', '–', '–']);
+    assert.equal(await page.locator('#proxies tr[data-proxy="b:8080"] .badge').getAttribute('class'), 'badge state-down');
+    await page.screenshot({ path: path.join(ARTIFACTS_DIR, 'dashboard-proxies.png'), fullPage: true });
     await context.close();
   });
 });
