@@ -1,22 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import pino from 'pino';
 import { Redis } from 'ioredis';
 import { validateConfig, type SwitchyardConfig } from '../../../lib/config.ts';
-import { fleetKey } from '../../../lib/fleet-signing.ts';
 import { HOSTS_KEY } from '../../../lib/host-report.ts';
-import { siteOf } from '../../../lib/site.ts';
-import { Fleet } from '../../../supervisor/fleet.ts';
-import { SiteView } from '../../../supervisor/site-view.ts';
 import { PrivateRedis } from '../../helpers/private-redis.ts';
+import { beat, hostView as siteHostView } from '../../helpers/site-views.ts';
 
 // Two hosts' site views over one real Redis (no PM2: the fleets' states are set by hand, as the
 // health polls and drains would): the site-wide leases hold maxUnavailable and "never the last
 // ready worker" across hosts, each host sees the other's workers, and a host that stops
 // reporting is named as gone.
 
-const TOKEN = 'site-view-test-admin-token-0123456789';
-const log = pino({ level: 'silent' });
 let redis: PrivateRedis;
 before(async () => {
   redis = await PrivateRedis.create();
@@ -33,21 +27,7 @@ function siteConfig(maxUnavailable: number): SwitchyardConfig {
   );
 }
 
-function hostView(config: SwitchyardConfig, host: string, url = redis.url) {
-  const site = siteOf(config, { SWITCHYARD_HOST: host });
-  const fleet = new Fleet(config, () => 0.5, site);
-  for (const worker of fleet.all()) fleet.setState(worker, 'ready');
-  const view = new SiteView({ redisUrl: url, key: fleetKey(TOKEN), site, config: () => config, fleet, supervisorUrl: `http://${site.self.address}:8090`, recycles: () => [], log });
-  return { fleet, view };
-}
-
-/** Both hosts report, and have read each other's reports. */
-async function beat(...views: SiteView[]): Promise<void> {
-  for (let round = 0; round < 2; round++) {
-    for (const view of views) view.soon();
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
-}
+const hostView = (config: SwitchyardConfig, host: string, url = redis.url) => siteHostView(config, host, url);
 
 test('maxUnavailable and the last ready worker hold across hosts', async () => {
   const client = new Redis(redis.url);
