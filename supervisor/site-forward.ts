@@ -57,7 +57,7 @@ export async function forwardAction(supervisorUrl: string, route: string, token:
 export async function forwardWorkerAction(site: SiteView | undefined, worker: string, route: string, token: string): Promise<ForwardedAnswer | undefined> {
   const owner = site?.ownerOf(worker);
   if (!owner) return undefined;
-  if (!owner.up) return { status: 503, body: { error: `${worker} runs on host ${owner.host}, which is gone (its supervisor stopped reporting)`, host: owner.host } };
+  if (!owner.up || owner.supervisor === null) return { status: 503, body: { error: `${worker} runs on host ${owner.host}, which is gone (its supervisor stopped reporting)`, host: owner.host } };
   const answer = await forwardAction(owner.supervisor, route, token);
   return { status: answer.status, body: { ...answer.body, host: owner.host, supervisor: owner.supervisor } };
 }

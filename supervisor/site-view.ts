@@ -186,10 +186,21 @@ export class SiteView {
     return [...this.reports.values()].flatMap((report) => report.recycles.map((entry) => ({ ...entry, host: report.host })));
   }
 
-  /** The host and supervisor of another host's worker, when a report names it. */
-  ownerOf(worker: string): { host: string; supervisor: string; up: boolean } | undefined {
+  /**
+   * The host and supervisor of another host's worker: the host whose report names it, else the
+   * host the config places it on (gone, or its supervisor null, when it never reported).
+   */
+  ownerOf(worker: string): { host: string; supervisor: string | null; up: boolean } | undefined {
     for (const report of this.reports.values()) {
       if (report.workers.some((reported) => reported.name === worker)) return { host: report.host, supervisor: report.supervisor, up: this.isUp(report.host) };
+    }
+    const config = this.options.config();
+    for (const [pool, poolConfig] of Object.entries(config.pools)) {
+      if (poolConfig.targets) continue;
+      const placed = poolAddresses(poolConfig, config).find((candidate) => workerName(pool, candidate.index, candidate.siteHost) === worker);
+      if (placed?.siteHost !== undefined && placed.siteHost !== this.options.site.self.name) {
+        return { host: placed.siteHost, supervisor: this.reports.get(placed.siteHost)?.supervisor ?? null, up: this.isUp(placed.siteHost) };
+      }
     }
     return undefined;
   }

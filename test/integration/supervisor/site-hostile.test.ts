@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { validateConfig, type SwitchyardConfig } from '../../../lib/config.ts';
 import { fleetKey, signHostReport } from '../../../lib/fleet-signing.ts';
 import { HOSTS_KEY } from '../../../lib/host-report.ts';
-import { forwardPoolAction } from '../../../supervisor/site-forward.ts';
+import { forwardPoolAction, forwardWorkerAction } from '../../../supervisor/site-forward.ts';
 import { PrivateRedis } from '../../helpers/private-redis.ts';
 import { beat, hostView, SITE_TEST_TOKEN as TOKEN, type HostView } from '../../helpers/site-views.ts';
 
@@ -183,5 +183,15 @@ test('a roll names a host of the pool that is gone, rather than skip its workers
     assert.deepEqual(parts.map((part) => [part.host, part.status]), [['b', 503]]);
     assert.match(parts[0].error!, /host b .*gone/);
     assert.deepEqual(await forwardPoolAction(a.view, 'nosuchpool', '/api/pools/nosuchpool/roll', TOKEN), []);
+  });
+});
+
+test("an action for a worker of a host that never reported names that host, rather than 404", async () => {
+  await onSite(siteConfig(1), ['a'], async ({ a }) => {
+    await beat(a.view);
+    const answer = await forwardWorkerAction(a.view, 'web-b-0', '/api/workers/web-b-0/drain', TOKEN);
+    assert.equal(answer?.status, 503);
+    assert.match(String(answer?.body.error), /web-b-0 runs on host b, which is gone/);
+    assert.equal(await forwardWorkerAction(a.view, 'web-z-0', '/api/workers/web-z-0/drain', TOKEN), undefined);
   });
 });
