@@ -118,6 +118,11 @@ export class ProxyDirectory {
     return this.options.local;
   }
 
+  /** the configured proxy's id from the config (`<host>:<proxy port>`): stable, whatever it announces */
+  get localId(): string {
+    return this.options.localId;
+  }
+
   start(): Promise<void> {
     this.timer = setInterval(() => void this.poll(), this.options.pollMs ?? PROXY_HEARTBEAT_MS);
     return this.poll();

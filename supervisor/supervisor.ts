@@ -359,7 +359,7 @@ export class Supervisor {
     if (!proxy || !this.history) return;
     const minutes = await proxy.finishedMinutes(this.laneMinutesSince).catch(() => []);
     for (const minute of minutes) {
-      this.history.recordLaneMinute(minute);
+      this.history.recordLaneMinute({ ...minute, proxy: this.proxyDirectory.localId });
       if (!this.laneMinutesSince || minute.minute > this.laneMinutesSince) this.laneMinutesSince = minute.minute;
     }
   }

@@ -35,15 +35,15 @@ async function insertEvents(q: Queryable, events: PendingEvent[]): Promise<void>
 
 async function upsertLaneMinutes(q: Queryable, lanes: LaneMinute[]): Promise<void> {
   // One INSERT ... ON CONFLICT may not touch the same row twice: keep the last record per key.
-  const latest = new Map(lanes.map((s) => [`${s.minute.getTime()}|${s.lane}`, s]));
+  const latest = new Map(lanes.map((s) => [`${s.minute.getTime()}|${s.lane}|${s.proxy ?? ''}`, s]));
   if (latest.size === 0) return;
   const rows = [...latest.values()];
-  const casts = ['::timestamptz', '', '::integer', '::integer', '::float8', '::float8', '::integer'];
-  const params = rows.flatMap((s) => [s.minute, s.lane, s.requests, s.errors, s.p50Ms, s.p99Ms, s.queuePeak]);
+  const casts = ['::timestamptz', '', '::integer', '::integer', '::float8', '::float8', '::integer', ''];
+  const params = rows.flatMap((s) => [s.minute, s.lane, s.requests, s.errors, s.p50Ms, s.p99Ms, s.queuePeak, s.proxy ?? '']);
   await q.query(
-    `INSERT INTO switchyard_lane_minutes (minute, lane, requests, errors, p50_ms, p99_ms, queue_peak)
+    `INSERT INTO switchyard_lane_minutes (minute, lane, requests, errors, p50_ms, p99_ms, queue_peak, proxy)
      VALUES ${valuesList(rows.length, casts)}
-     ON CONFLICT (minute, lane) DO UPDATE SET
+     ON CONFLICT (minute, lane, proxy) DO UPDATE SET
        requests = EXCLUDED.requests, errors = EXCLUDED.errors, p50_ms = EXCLUDED.p50_ms,
        p99_ms = EXCLUDED.p99_ms, queue_peak = EXCLUDED.queue_peak`,
     params,
@@ -96,10 +96,22 @@ interface LaneRow {
   queue_peak: number;
 }
 
+/**
+ * Per minute and lane, summed over the proxies that recorded it (one per host): requests, errors
+ * and queue peaks add up; p99 is the worst proxy's (an upper bound), p50 the mean weighted by
+ * requests (percentiles of separate histograms do not combine exactly).
+ */
 export async function selectLaneStats(q: Queryable, since: Date, lane?: string): Promise<LaneMinute[]> {
   const { rows } = await q.query<LaneRow>(
-    `SELECT minute, lane, requests, errors, p50_ms, p99_ms, queue_peak FROM switchyard_lane_minutes
-     WHERE minute >= $1::timestamptz AND ($2::text IS NULL OR lane = $2::text) ORDER BY minute, lane`,
+    `SELECT minute, lane,
+       LEAST(sum(requests), 2147483647)::integer AS requests,
+       LEAST(sum(errors), 2147483647)::integer AS errors,
+       CASE WHEN count(*) = 1 OR sum(requests) = 0 THEN max(p50_ms) ELSE sum(p50_ms * requests) / sum(requests) END AS p50_ms,
+       max(p99_ms) AS p99_ms,
+       LEAST(sum(queue_peak), 2147483647)::integer AS queue_peak
+     FROM switchyard_lane_minutes
+     WHERE minute >= $1::timestamptz AND ($2::text IS NULL OR lane = $2::text)
+     GROUP BY minute, lane ORDER BY minute, lane`,
     [since, lane ?? null],
   );
   return rows.map((r) => ({

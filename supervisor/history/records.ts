@@ -43,6 +43,7 @@ export function pendingLane(s: LaneMinute): Pending | undefined {
       p50Ms: ms(s.p50Ms),
       p99Ms: ms(s.p99Ms),
       queuePeak: count(s.queuePeak),
+      proxy: String(s.proxy ?? '').slice(0, 200),
     },
   };
 }

@@ -22,6 +22,8 @@ export interface LaneMinute {
   p50Ms: number;
   p99Ms: number;
   queuePeak: number;
+  /** the proxy that counted it (its id), when recorded; read back, minutes are summed over every proxy */
+  proxy?: string;
 }
 
 export interface HistoryStatus {

@@ -115,12 +115,12 @@ for (const name of ['postgres', 'embedded'] as const) {
         const migrations = await loadMigrations();
         assert.deepEqual(
           migrations.map((m) => m.name),
-          ['001_init', '002_event_uid'],
+          ['001_init', '002_event_uid', '003_lane_minutes_proxy'],
         );
-        assert.deepEqual(await migrate(db, migrations), ['001_init', '002_event_uid']);
+        assert.deepEqual(await migrate(db, migrations), ['001_init', '002_event_uid', '003_lane_minutes_proxy']);
         assert.deepEqual(await migrate(db, migrations), []);
         const { rows } = await db.query<{ version: number }>('SELECT version FROM switchyard_schema_migrations ORDER BY version');
-        assert.deepEqual(rows, [{ version: 1 }, { version: 2 }]);
+        assert.deepEqual(rows, [{ version: 1 }, { version: 2 }, { version: 3 }]);
       } finally {
         await db.close();
       }
@@ -201,6 +201,26 @@ for (const name of ['postgres', 'embedded'] as const) {
           [base, base + MINUTE],
         );
         assert.deepEqual(await store.laneStats({ since: new Date(base + 2 * MINUTE) }), []);
+      } finally {
+        await store.close();
+      }
+    });
+
+    test("two hosts' proxies record the same minute and lane: both rows kept, read back as one summed", async () => {
+      const base = Date.UTC(2031, 1, 2);
+      const store = await open(backend);
+      try {
+        store.recordLaneMinute({ minute: new Date(base), lane: 'clone', requests: 30, errors: 1, p50Ms: 10, p99Ms: 80, queuePeak: 2, proxy: 'a:8080' });
+        store.recordLaneMinute({ minute: new Date(base), lane: 'clone', requests: 10, errors: 2, p50Ms: 30, p99Ms: 200, queuePeak: 5, proxy: 'b:8080' });
+        await store.flush();
+        // a re-flush of one proxy's minute replaces only its own row
+        store.recordLaneMinute({ minute: new Date(base), lane: 'clone', requests: 50, errors: 1, p50Ms: 10, p99Ms: 80, queuePeak: 2, proxy: 'a:8080' });
+        await store.flush();
+        assert.deepEqual(await store.laneStats({ since: new Date(base), lane: 'clone' }), [
+          { minute: new Date(base), lane: 'clone', requests: 60, errors: 3, p50Ms: (50 * 10 + 10 * 30) / 60, p99Ms: 200, queuePeak: 7 },
+        ]);
+        // gone again, so that the retention test's count of rows (read back summed) stays its own
+        assert.ok((await store.prune(new Date(base + 400 * DAY))) >= 2);
       } finally {
         await store.close();
       }
