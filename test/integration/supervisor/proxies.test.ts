@@ -9,14 +9,14 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { PROJECT_ROOT } from '../../../lib/config.ts';
-import { fleetKey, signProxyAnnouncement } from '../../../lib/fleet-signing.ts';
+import { fleetKey, signProxyAnnouncement, verifyProxyAnnouncement } from '../../../lib/fleet-signing.ts';
 import { PROXIES_KEY, PROXY_PRUNE_MS } from '../../../lib/proxy-announcement.ts';
 import { FleetPublisher } from '../../../supervisor/fleet-publisher.ts';
 import { Pm2Client } from '../../../supervisor/pm2-client.ts';
 import { ProxyControlClient } from '../../../supervisor/proxy-control.ts';
 import { ProxyDirectory, type ProxyView } from '../../../supervisor/proxy-directory.ts';
 import { historyDatabaseEnv } from '../../helpers/history-db.ts';
-import { request, waitFor } from '../../helpers/http.ts';
+import { request, sleep, waitFor } from '../../helpers/http.ts';
 import { PrivateRedis } from '../../helpers/private-redis.ts';
 import { spawnUntil, startApp, startProxyProcess, type AppProcess, type ProxyProcess } from '../../helpers/processes.ts';
 import { freePort } from '../../helpers/worker-harness.ts';
@@ -176,6 +176,34 @@ describe('proxies in Redis: announced, discovered, listed, scraped, told about d
       proxies.b.child.kill('SIGCONT');
     }
     await waitFor(async () => (await listed()).find((proxy) => proxy.id === idOf('b'))?.up === true, 'b up again', 20_000);
+  });
+
+  test('restart-proxy: the successor takes over the entry, and the retiring process leaves it alone', async () => {
+    const proxy = await startProxy('a', await freePort(), { master: true });
+    const client = redis.client();
+    const id = `a:${proxy.port}`;
+    const entryPid = async () => {
+      const text = await client.hget(PROXIES_KEY, id);
+      return text === null ? null : verifyProxyAnnouncement(fleetKey(TOKEN), id, text).ok ? (JSON.parse(JSON.parse(text).payload) as { pid: number }).pid : -1;
+    };
+    try {
+      await waitFor(async () => (await entryPid()) !== null, 'the first process announced', 10_000);
+      const first = (await proxy.state()).process.pid;
+      assert.equal(await entryPid(), first);
+      const answer = await proxy.control('POST', '/restart');
+      assert.equal(answer.status, 202, JSON.stringify(answer.body));
+      const successor = answer.body.to.pid as number;
+      await waitFor(async () => (await proxy.state()).process.predecessor?.exited !== undefined, 'the retiring process exited', 30_000);
+      assert.equal(await entryPid(), successor, 'the entry is the successor\'s after the predecessor has gone');
+      await sleep(2500); // past a heartbeat: nothing of the retiring process overwrites it
+      assert.equal(await entryPid(), successor);
+      assert.equal(await proxy.stop('SIGTERM'), 0);
+      assert.equal(await client.hexists(PROXIES_KEY, id), 0, 'a clean stop through the master removes it');
+    } finally {
+      client.disconnect();
+      await proxy.stop();
+      rmSync(path.dirname(proxy.configFile), { recursive: true, force: true });
+    }
   });
 
   test('a proxy that stops cleanly removes its entry and leaves the list', async () => {
