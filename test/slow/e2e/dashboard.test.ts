@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startFleetStack, TEST_TOKEN, type FleetStack } from '../../helpers/fleet-stack.ts';
 import { HARNESS_TOKEN, login, startDashboardHarness, type DashboardHarness } from '../../helpers/dashboard-harness.ts';
 import { historyDatabaseEnv } from '../../helpers/history-db.ts';
@@ -174,6 +174,17 @@ describe('dashboard in Chromium against the PM2 stack', () => {
   });
 });
 
+/** A fresh browser context signed in to the harness's dashboard, on its page. */
+async function signedInPage(browser: Browser, url: string): Promise<{ context: BrowserContext; page: Page }> {
+  const { cookie } = await login(url);
+  const [name, value] = cookie.split('=');
+  const context = await browser.newContext({ viewport: { width: 1440, height: 1300 } });
+  await context.addCookies([{ name, value, url }]);
+  const page = await context.newPage();
+  await page.goto(url);
+  return { context, page };
+}
+
 describe('dashboard in Chromium: top clients from a proxy state', () => {
   let h: DashboardHarness;
   let browser: Browser;
@@ -196,12 +207,7 @@ describe('dashboard in Chromium: top clients from a proxy state', () => {
     ];
     web.clientShareRefused = 11;
     h.proxy.responseSpool = { memoryBytes: 0, diskBytes: 3 * 1048576, clients: 1 };
-    const { cookie } = await login(h.url);
-    const [name, value] = cookie.split('=');
-    const context = await browser.newContext({ viewport: { width: 1440, height: 1300 } });
-    await context.addCookies([{ name, value, url: h.url }]);
-    const page = await context.newPage();
-    await page.goto(h.url);
+    const { context, page } = await signedInPage(browser, h.url);
 
     const pageClients = page.locator('tr[data-lane="page"] [data-field="clients"]');
     await pageClients.locator('.top-client.holds-all.waiting').filter({ hasText: '192.0.2.66' }).waitFor({ timeout: 10_000 });
@@ -246,12 +252,7 @@ describe('dashboard in Chromium: the proxies of the site', () => {
     await announce({ ...base, id: 'b:8080', host: 'b', address: '192.0.2.11:8080', control: 'http://127.0.0.1:9', pid: 99, at: Date.now() - 60_000 });
     client.disconnect();
 
-    const { cookie } = await login(h.url);
-    const [name, value] = cookie.split('=');
-    const context = await browser.newContext({ viewport: { width: 1440, height: 1300 } });
-    await context.addCookies([{ name, value, url: h.url }]);
-    const page = await context.newPage();
-    await page.goto(h.url);
+    const { context, page } = await signedInPage(browser, h.url);
 
     const rows = page.locator('#proxies tbody tr');
     await page.locator('#proxies tr[data-proxy="b:8080"]').waitFor({ timeout: 10_000 });
