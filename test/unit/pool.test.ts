@@ -380,7 +380,11 @@ test('a full queue makes room for a more urgent request by turning away the newe
   assert.deepEqual(outcomes.slice(3).sort(), ['browser:closing', 'page1:closing']);
 });
 
-test('fair share: a client with many waiting requests is served in turn with the others, not before them', () => {
+test('fair share: a client with many waiting requests is served in turn with the others, not before them', (t) => {
+  // Who goes next depends on worker time used and time waited: a clock of the test's own, each
+  // request holding its worker 10 ms, so the order does not hang on how fast this machine runs.
+  let clock = 1000;
+  t.mock.method(performance, 'now', () => clock);
   order = [];
   const pool = makePool({ workers: 1, perClient: { maxQueued: 100 } });
   const holder = acquire(pool, 'holder', 0, createBalancer('round-robin'), '203.0.113.9');
@@ -389,9 +393,11 @@ test('fair share: a client with many waiting requests is served in turn with the
   const bob = acquire(pool, 'bob', 0, createBalancer('round-robin'), '192.0.2.2');
   let current = served(holder);
   for (let step = 0; step < 6; step++) {
+    clock += 10;
     current.release();
     current = [...greedy, alice, bob].find((ticket) => ticket.slot && order.at(-1) === ticket.label)!.slot!;
   }
+  clock += 10;
   current.release();
   assert.deepEqual(order, ['holder', 'g1', 'alice', 'bob', 'g2', 'g3', 'g4']);
 });
