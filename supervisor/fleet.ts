@@ -74,7 +74,7 @@ export class FleetWorker {
       pool: this.pool,
       index: this.index,
       host: this.siteHost,
-      address: `${this.host}:${this.port}`,
+      address: this.host.includes(":") ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`,
       state: this.state,
       stateSince: new Date(this.stateSince).toISOString(),
       pmId: this.pmId,

@@ -14,6 +14,7 @@ import { SupervisorMetrics } from './metrics.ts';
 import { mergeExpositions } from './metrics-merge.ts';
 import { ProxyDirectory } from './proxy-directory.ts';
 import { SiteView } from './site-view.ts';
+import { reachableAt } from '../lib/proxy-announcement.ts';
 import { siteOf, type Site } from '../lib/site.ts';
 import { fleetKey } from '../lib/fleet-signing.ts';
 import type { Pm2Client, Pm2ProcessEvent, Pm2ProcessMessage } from './pm2-client.ts';
@@ -97,7 +98,7 @@ export class Supervisor {
             site: this.site,
             config: () => this.currentConfig,
             fleet: this.fleet,
-            supervisorUrl: options.supervisorUrl ?? `http://${this.site.self.address}:${config.supervisor.port}`,
+            supervisorUrl: options.supervisorUrl ?? `http://${reachableAt(config.supervisor.host, config.supervisor.port, this.site.self.address)}`,
             recycles: () => this.metrics.recycleCounts(),
             log,
           })
