@@ -93,6 +93,21 @@ function proxyRow(proxy: ProxySnapshot, now: number): Cell[] {
   ];
 }
 
+/** A site of several hosts: one line per host, a gone one in red with when it last reported. */
+function hostLines(hosts: FleetSnapshot['hosts'], paint: Painter, now: number): string[] {
+  if (hosts.length < 2) return [];
+  return [
+    'hosts:',
+    ...hosts.map((host) => {
+      const seen = host.lastSeenAt ? Date.parse(host.lastSeenAt) : NaN;
+      const state = host.up
+        ? paint(host.self ? 'up (this supervisor)' : 'up', 'green')
+        : paint(Number.isFinite(seen) ? `gone: no report for ${formatSeconds(Math.max(0, now - seen) / 1000)}` : 'gone: never reported', 'red');
+      return `  ${host.name} (${host.address}): ${state}, ${host.workers} workers`;
+    }),
+  ];
+}
+
 function poolLine(pool: FleetSnapshot['pools'][number]): string {
   const { maxRequests, maxAgeSec, maxRssMb, jitter } = pool.recycle;
   const limits = [maxRequests && `${maxRequests} requests`, maxAgeSec && formatSeconds(maxAgeSec), maxRssMb && `${maxRssMb} MB`].filter(Boolean);
@@ -120,6 +135,7 @@ export function fleetTable(fleet: FleetSnapshot, paint: Painter = plain, now = D
     renderTable(COLUMNS, workers.map((worker) => workerRow(worker, now)), paint),
     'pools:',
     ...fleet.pools.map(poolLine),
+    ...hostLines(fleet.hosts ?? [], paint, now),
     ...proxies,
     historyLine(fleet.history, paint),
     '',

@@ -118,3 +118,19 @@ test('durations read as people write them', () => {
   assert.deepEqual([formatMs(412), formatMs(1940), formatMs(125_000)], ['412 ms', '1.9 s', '2m 05s']);
   assert.deepEqual([formatSeconds(42), formatSeconds(12_000), formatSeconds(367_200)], ['42s', '3h 20m', '4d 06h']);
 });
+
+test('a site of several hosts: one line per host, a gone one with how long it has been silent; one host: no such lines', () => {
+  const site = {
+    ...snapshot([worker('web-a-0'), worker('web-b-0', { state: 'down' })]),
+    hosts: [
+      { name: 'a', address: '10.0.0.1', self: true, up: true, lastSeenAt: new Date(NOW).toISOString(), supervisor: 'http://10.0.0.1:8090', workers: 1 },
+      { name: 'b', address: '10.0.0.2', self: false, up: false, lastSeenAt: new Date(NOW - 42_000).toISOString(), supervisor: 'http://10.0.0.2:8090', workers: 1 },
+    ],
+  } as unknown as FleetSnapshot;
+  const lines = fleetTable(site, undefined, NOW).split('\n');
+  const at = lines.indexOf('hosts:');
+  assert.ok(at > 0, lines.join('\n'));
+  assert.deepEqual(lines.slice(at + 1, at + 3), ['  a (10.0.0.1): up (this supervisor), 1 workers', `  b (10.0.0.2): gone: no report for ${formatSeconds(42)}, 1 workers`]);
+  const single = { ...site, hosts: site.hosts.slice(0, 1) } as FleetSnapshot;
+  assert.ok(!fleetTable(single, undefined, NOW).split('\n').includes('hosts:'));
+});
