@@ -111,6 +111,8 @@ export interface LiveView {
   pools: Array<{ name: string; maxUnavailable: number }>;
   /** every proxy of the site, as GET /api/fleet lists them */
   proxies: FleetSnapshot['proxies'];
+  /** every host of the site (one on a single host), as GET /api/fleet lists them */
+  hosts: FleetSnapshot['hosts'];
 }
 
 /** One point of every chart series; arrays follow the order of `SeriesKeys`. */
@@ -236,6 +238,7 @@ export function liveView(fleet: FleetSnapshot, lanes: LaneView[], proxy: ProxyLi
     lanes,
     pools: fleet.pools.map((pool) => ({ name: pool.name, maxUnavailable: pool.maxUnavailable })),
     proxies: fleet.proxies,
+    hosts: fleet.hosts,
   };
 }
 

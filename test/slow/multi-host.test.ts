@@ -9,6 +9,7 @@ import { request, sleep, waitFor, type SimpleResponse } from '../helpers/http.ts
 import { SITE_TOKEN, startSite, type Site, type SiteHost } from '../helpers/site-stack.ts';
 import { gitClone, hgClone, verifyGitClone, verifyHgClone } from '../helpers/vcs-clones.ts';
 import { removeDir, tempDir } from '../helpers/worker-harness.ts';
+import { ARTIFACTS_DIR, launchChromium, signedInPage } from './e2e/browser.ts';
 
 /** how long a proxy, a supervisor or the site view may take to see a change (health checks every 500 ms, reports every 2 s) */
 const NOTICE_MS = 30_000;
@@ -218,6 +219,17 @@ test('host a cut off: host b\'s proxy takes its workers out and b\'s site view s
       throw new Error(`${error.message}: ${JSON.stringify(hosts)}`);
     });
     assert.equal(hosts.find((host) => host.name === 'b')?.up, true);
+    // what an operator sees on b's dashboard: the Hosts card, a gone
+    const browser = await launchChromium();
+    try {
+      const { page } = await signedInPage(browser, b.supervisorUrl, SITE_TOKEN);
+      await page.locator('#hosts tr[data-host="a"] .badge.state-down').waitFor({ timeout: 10_000 });
+      assert.deepEqual((await page.locator('#hosts tr[data-host="a"] td').allTextContents()).slice(0, 3), ['a', a.address, 'gone']);
+      assert.equal(await page.locator('#hosts tr[data-host="b"] .badge').textContent(), 'up');
+      await page.screenshot({ path: path.join(ARTIFACTS_DIR, 'dashboard-host-gone.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   } finally {
     site.reconnect('a');
   }

@@ -2,7 +2,7 @@
 // what it shows is stale; charts the last 15 minutes live and older ranges from /api/lanes/history.
 import { Chart, formats } from './charts.js';
 import { post, toast } from './actions.js';
-import { EventLog, LanesTable, ProxiesTable, WorkersTable, renderSummary } from './render.js';
+import { EventLog, HostsTable, LanesTable, ProxiesTable, WorkersTable, renderSummary } from './render.js';
 
 const STALE_AFTER_MS = 4000;
 const RANGES = { '1h': 3600, '6h': 6 * 3600, '24h': 86400, '7d': 7 * 86400 };
@@ -10,6 +10,7 @@ const RANGES = { '1h': 3600, '6h': 6 * 3600, '24h': 86400, '7d': 7 * 86400 };
 const workers = new WorkersTable(document.getElementById('workers'));
 const lanes = new LanesTable(document.querySelector('#lanes tbody'));
 const proxies = new ProxiesTable(document.querySelector('#proxies tbody'));
+const hosts = new HostsTable(document.querySelector('#hosts'));
 const events = new EventLog(document.getElementById('events'));
 
 const state = { keys: null, windowSec: 900, series: null, lastMessageAt: 0, lastLiveAt: null, connected: false, range: 'live' };
@@ -100,6 +101,7 @@ function applyLive(live) {
   workers.update(live.workers, live.pools);
   lanes.update(live.lanes);
   proxies.update(live.proxies ?? []);
+  hosts.update(live.hosts ?? []);
 }
 
 function onMessage(message) {

@@ -176,47 +176,87 @@ export class LanesTable {
   }
 }
 
-const PROXY_COLUMNS = ['id', 'address', 'state', 'connections', 'rps', 'version', 'started'];
-const PROXY_NUMBERS = new Set(['connections', 'rps']);
-
-/** One row per proxy, keyed by id; a proxy no longer listed loses its row. Every value is set as text. */
-export class ProxiesTable {
-  constructor(body) {
+/** Table rows keyed by an id, each cell a `td` named by its field; rows of ids no longer listed are removed. */
+class KeyedRows {
+  constructor(body, columns, numbers, keyName) {
     this.body = body;
+    this.columns = columns;
+    this.numbers = numbers;
+    this.keyName = keyName;
     this.rows = new Map();
   }
 
-  row(id) {
-    const cells = Object.fromEntries(PROXY_COLUMNS.map((field) => [field, el('td', { class: PROXY_NUMBERS.has(field) ? 'num' : '', data: { field } })]));
-    cells.id.classList.add('mono');
+  entry(id) {
+    const existing = this.rows.get(id);
+    if (existing) return existing;
+    const cells = Object.fromEntries(this.columns.map((field) => [field, el('td', { class: this.numbers.has(field) ? 'num' : '', data: { field } })]));
+    cells[this.columns[0]].classList.add('mono');
     cells.badge = el('span', { class: 'badge' });
     cells.state.append(cells.badge);
-    const row = el('tr', { data: { proxy: id } }, ...PROXY_COLUMNS.map((field) => cells[field]));
+    const row = el('tr', { data: { [this.keyName]: id } }, ...this.columns.map((field) => cells[field]));
     this.body.append(row);
     const entry = { row, cells };
     this.rows.set(id, entry);
     return entry;
   }
 
-  update(proxies) {
-    const listed = new Set(proxies.map((proxy) => proxy.id));
+  keepOnly(ids) {
+    const listed = new Set(ids);
     for (const [id, { row }] of this.rows) {
       if (listed.has(id)) continue;
       row.remove();
       this.rows.delete(id);
     }
+  }
+}
+
+/** An up/down badge with its hover text. */
+function upBadge(badge, up, upText, downText, title) {
+  set(badge, up ? upText : downText, title);
+  badge.className = `badge ${up ? 'state-ready' : 'state-down'}`;
+}
+
+/** One row per proxy, keyed by id; a proxy no longer listed loses its row. Every value is set as text. */
+export class ProxiesTable {
+  constructor(body) {
+    this.rows = new KeyedRows(body, ['id', 'address', 'state', 'connections', 'rps', 'version', 'started'], new Set(['connections', 'rps']), 'proxy');
+  }
+
+  update(proxies) {
+    this.rows.keepOnly(proxies.map((proxy) => proxy.id));
     for (const proxy of proxies) {
-      const { row, cells } = this.rows.get(proxy.id) ?? this.row(proxy.id);
+      const { row, cells } = this.rows.entry(proxy.id);
       row.dataset.up = String(proxy.up);
       set(cells.id, proxy.id, `control API ${proxy.control}${proxy.pid ? ` · pid ${proxy.pid}` : ''}`);
       set(cells.address, proxy.address ?? '–');
       const seen = proxy.lastSeenAt ? `last seen ${fmt.clock(proxy.lastSeenAt)}` : 'not seen yet';
-      set(cells.badge, proxy.up ? 'up' : 'down', proxy.error ? `${seen} · ${proxy.error}` : seen);
-      cells.badge.className = `badge ${proxy.up ? 'state-ready' : 'state-down'}`;
+      upBadge(cells.badge, proxy.up, 'up', 'down', proxy.error ? `${seen} · ${proxy.error}` : seen);
       set(cells.connections, fmt.count(proxy.clientConnections));
       set(cells.rps, fmt.rate(proxy.reqPerSec));
       set(cells.version, proxy.version ?? '–');
       set(cells.started, proxy.startedAt ? fmt.clock(proxy.startedAt) : '–', proxy.startedAt ?? '');
+    }
+  }
+}
+
+/** A site of several hosts: one row per host of the config; a gone host (its supervisor silent) is marked. The card shows only on such a site. */
+export class HostsTable {
+  constructor(card) {
+    this.card = card;
+    this.rows = new KeyedRows(card.querySelector('tbody'), ['host', 'address', 'state', 'workers', 'report'], new Set(['workers']), 'host');
+  }
+
+  update(hosts) {
+    this.card.hidden = hosts.length < 2;
+    this.rows.keepOnly(hosts.map((host) => host.name));
+    for (const host of hosts) {
+      const { row, cells } = this.rows.entry(host.name);
+      row.dataset.up = String(host.up);
+      set(cells.host, host.self ? `${host.name} (this one)` : host.name, host.supervisor ? `supervisor ${host.supervisor}` : '');
+      set(cells.address, host.address);
+      upBadge(cells.badge, host.up, 'up', 'gone', host.up ? '' : 'its supervisor stopped reporting: the proxies take its workers out by their health checks');
+      set(cells.workers, fmt.count(host.workers));
+      set(cells.report, host.lastSeenAt ? fmt.clock(host.lastSeenAt) : 'never', host.lastSeenAt ?? '');
     }
   }
 }

@@ -8,7 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startFleetStack, TEST_TOKEN, type FleetStack } from '../../helpers/fleet-stack.ts';
 import { HARNESS_TOKEN, login, startDashboardHarness, type DashboardHarness } from '../../helpers/dashboard-harness.ts';
 import { historyDatabaseEnv } from '../../helpers/history-db.ts';
-import { ARTIFACTS_DIR, launchChromium } from './browser.ts';
+import { ARTIFACTS_DIR, launchChromium, signedInPage } from './browser.ts';
 import { PrivateRedis } from '../../helpers/private-redis.ts';
 import { fleetKey, signProxyAnnouncement } from '../../../lib/fleet-signing.ts';
 import { PROXIES_KEY, type ProxyAnnouncement } from '../../../lib/proxy-announcement.ts';
@@ -173,17 +173,6 @@ describe('dashboard in Chromium against the PM2 stack', () => {
     await page.locator('#live-badge').filter({ hasText: /^live$/ }).waitFor({ timeout: 5_000 });
   });
 });
-
-/** A fresh browser context signed in to the harness's dashboard, on its page. */
-async function signedInPage(browser: Browser, url: string): Promise<{ context: BrowserContext; page: Page }> {
-  const { cookie } = await login(url);
-  const [name, value] = cookie.split('=');
-  const context = await browser.newContext({ viewport: { width: 1440, height: 1300 } });
-  await context.addCookies([{ name, value, url }]);
-  const page = await context.newPage();
-  await page.goto(url);
-  return { context, page };
-}
 
 describe('dashboard in Chromium: top clients from a proxy state', () => {
   let h: DashboardHarness;
