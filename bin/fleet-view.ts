@@ -103,7 +103,8 @@ function hostLines(hosts: FleetSnapshot['hosts'], paint: Painter, now: number): 
       const state = host.up
         ? paint(host.self ? 'up (this supervisor)' : 'up', 'green')
         : paint(Number.isFinite(seen) ? `gone: no report for ${formatSeconds(Math.max(0, now - seen) / 1000)}` : 'gone: never reported', 'red');
-      return `  ${host.name} (${host.address}): ${state}, ${host.workers} workers`;
+      const layout = host.sameLayout === false ? `, ${paint('its config lays the site out otherwise (hosts, pools): drains may not be counted alike', 'red')}` : '';
+      return `  ${host.name} (${host.address}): ${state}, ${host.workers} workers${layout}`;
     }),
   ];
 }

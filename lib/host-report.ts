@@ -38,6 +38,8 @@ export interface HostReport {
   supervisor: string;
   /** ISO time its supervisor started */
   startedAt: string;
+  /** lib/site.ts siteLayoutDigest of its config (absent from supervisors before it) */
+  layout?: string;
   /** ms since the epoch of this report */
   at: number;
   workers: ReportedWorker[];
@@ -64,7 +66,8 @@ function workerOf(raw: unknown): ReportedWorker | undefined {
 /** The report in `raw` when every field is there and of its type (strings and lists bounded), else undefined. */
 export function hostReportOf(raw: unknown): HostReport | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
-  const { host, supervisor, startedAt, at, workers, recycles } = raw as Record<string, unknown>;
+  const { host, supervisor, startedAt, layout, at, workers, recycles } = raw as Record<string, unknown>;
+  if (layout !== undefined && !text(layout)) return undefined;
   if (!text(host) || !text(supervisor) || !/^https?:\/\//.test(supervisor) || !text(startedAt) || !Number.isSafeInteger(at)) return undefined;
   if (!Array.isArray(workers) || workers.length > MAX_WORKERS || !Array.isArray(recycles) || recycles.length > MAX_RECYCLE_SERIES) return undefined;
   const parsedWorkers = workers.map(workerOf);
@@ -74,5 +77,5 @@ export function hostReportOf(raw: unknown): HostReport | undefined {
     return text(r.pool) && text(r.reason) && count(r.count) ? { pool: r.pool, reason: r.reason, count: r.count } : undefined;
   });
   if (parsedRecycles.some((entry) => entry === undefined)) return undefined;
-  return { host, supervisor, startedAt, at: at as number, workers: parsedWorkers as ReportedWorker[], recycles: parsedRecycles as HostReport['recycles'] };
+  return { host, supervisor, startedAt, ...(layout === undefined ? {} : { layout }), at: at as number, workers: parsedWorkers as ReportedWorker[], recycles: parsedRecycles as HostReport['recycles'] };
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { ConfigError, type PoolConfig, type SwitchyardConfig } from './config.ts';
 
@@ -88,4 +89,17 @@ export function requireRedisForSite(site: Site, env: Env = process.env): void {
   if (site.multiHost && !env.REDIS_URL) {
     throw new ConfigError('the environment', [`REDIS_URL is not set: a site of several hosts (hosts: ${site.hosts.map((host) => host.name).join(', ')}) shares its fleet state over Redis`]);
   }
+}
+
+/**
+ * A digest of what the hosts of a site must agree on to count each other's workers alike: the
+ * hosts and every supervised pool's workers and drain limits. Each host's supervisor computes
+ * site-wide leases from its own config, so two hosts with different layouts (a reload applied on
+ * one only) could together take out more than either allows: the site view names such a host.
+ */
+export function siteLayoutDigest(config: Pick<SwitchyardConfig, 'hosts' | 'pools'>): string {
+  const pools = Object.entries(config.pools)
+    .filter(([, pool]) => !pool.targets)
+    .map(([name, pool]) => [name, pool.instances, pool.portBase, pool.hosts ?? null, pool.maxUnavailable, pool.concurrency]);
+  return createHash('sha256').update(JSON.stringify({ hosts: config.hosts ?? null, pools })).digest('base64url').slice(0, 16);
 }

@@ -3,7 +3,7 @@ import type { SwitchyardConfig } from '../lib/config.ts';
 import { FLEET_MESSAGE_MAX_AGE_MS, FLEET_MESSAGE_MAX_BYTES, signHostReport, verifyHostReport } from '../lib/fleet-signing.ts';
 import { HOST_GONE_MS, HOST_REPORT_MS, HOSTS_KEY, type HostReport, type ReportedWorker } from '../lib/host-report.ts';
 import type { Logger } from '../lib/log.ts';
-import { poolAddresses, poolHosts, workerName, type Site } from '../lib/site.ts';
+import { poolAddresses, poolHosts, siteLayoutDigest, workerName, type Site } from '../lib/site.ts';
 import { ThrottledLog } from '../lib/throttled-log.ts';
 import { canTakeOut } from './drain-coordinator.ts';
 import type { Fleet, FleetWorker, WorkerState } from './fleet.ts';
@@ -37,6 +37,8 @@ export interface SiteHostView {
   /** its supervisor's API, from its report */
   supervisor: string | null;
   workers: number;
+  /** false when its config lays the site out otherwise than this one's (siteLayoutDigest); null when unknown */
+  sameLayout: boolean | null;
 }
 
 /** Another host's worker, as its supervisor last reported it (down once that host is gone). */
@@ -73,6 +75,7 @@ export class SiteView {
   private readonly held = new Map<string, number>();
   private readonly ignored: ThrottledLog;
   private readonly impostor: ThrottledLog;
+  private readonly mismatch: ThrottledLog;
   private readonly startedAt = new Date().toISOString();
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
@@ -90,6 +93,7 @@ export class SiteView {
     options.fleet.on('state', (worker: FleetWorker) => this.held.delete(worker.name));
     this.ignored = new ThrottledLog(options.log);
     this.impostor = new ThrottledLog(options.log, 60_000, 'error');
+    this.mismatch = new ThrottledLog(options.log, 60_000, 'error');
   }
 
   start(): void {
@@ -158,7 +162,7 @@ export class SiteView {
     return site.hosts
       .map((host) => {
         if (host.name === site.self.name) {
-          return { ...host, self: true, up: true, lastSeenAt: new Date(now).toISOString(), supervisor: this.options.supervisorUrl, workers: fleet.all().length };
+          return { ...host, self: true, up: true, lastSeenAt: new Date(now).toISOString(), supervisor: this.options.supervisorUrl, workers: fleet.all().length, sameLayout: true };
         }
         const report = this.reports.get(host.name);
         return {
@@ -168,6 +172,7 @@ export class SiteView {
           lastSeenAt: report ? new Date(report.at).toISOString() : null,
           supervisor: report?.supervisor ?? null,
           workers: report?.workers.length ?? 0,
+          sameLayout: report?.layout === undefined ? null : report.layout === siteLayoutDigest(this.options.config()),
         };
       })
       .sort((a, b) => Number(b.self) - Number(a.self));
@@ -245,6 +250,7 @@ export class SiteView {
       host: site.self.name,
       supervisor: this.options.supervisorUrl,
       startedAt: this.startedAt,
+      layout: siteLayoutDigest(this.options.config()),
       at: Date.now(),
       workers: workers.map(reportedWorker),
       recycles: this.options.recycles(),
@@ -274,7 +280,17 @@ export class SiteView {
       const now = Date.now();
       this.changedAt.set(host, previous && Math.abs(now - verified.at) <= FLEET_MESSAGE_MAX_AGE_MS ? now : Math.min(now, verified.at));
       this.reports.set(host, verified.value);
+      this.checkLayout(verified.value);
     }
+  }
+
+  /** Another host whose config lays the site out differently: the leases' counts would disagree. */
+  private checkLayout(report: HostReport): void {
+    if (report.layout === undefined || report.layout === siteLayoutDigest(this.options.config())) return;
+    this.mismatch.write(
+      { host: report.host, theirs: report.layout, ours: siteLayoutDigest(this.options.config()) },
+      `site view: host ${report.host} runs a config with other hosts or pools (instances, hosts, maxUnavailable...): give every host the same config file, or drains may not be counted alike`,
+    );
   }
 
   /** Just after this supervisor's report, its host's field holds another's: two machines run as one host. */

@@ -219,7 +219,7 @@ export class Supervisor {
     const poolNames = [...new Set([...local.keys(), ...remote.map((worker) => worker.pool)])];
     return {
       host: this.site.self.name,
-      hosts: this.siteView?.hosts() ?? [{ ...this.site.self, self: true, up: true, lastSeenAt: new Date().toISOString(), supervisor: null, workers: this.fleet.all().length }],
+      hosts: this.siteView?.hosts() ?? [{ ...this.site.self, self: true, up: true, lastSeenAt: new Date().toISOString(), supervisor: null, workers: this.fleet.all().length, sameLayout: true }],
       pools: poolNames.map((name) => {
         const pool = local.get(name) ?? remotePool(this.currentConfig, name);
         const own = (local.get(name)?.workers ?? []).map((worker) => ({ ...worker, host: worker.host ?? this.site.self.name, pendingRecycle: this.coordinator.pendingReason(worker.name) }));

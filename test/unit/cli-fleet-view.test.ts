@@ -131,6 +131,8 @@ test('a site of several hosts: one line per host, a gone one with how long it ha
   const at = lines.indexOf('hosts:');
   assert.ok(at > 0, lines.join('\n'));
   assert.deepEqual(lines.slice(at + 1, at + 3), ['  a (10.0.0.1): up (this supervisor), 1 workers', `  b (10.0.0.2): gone: no report for ${formatSeconds(42)}, 1 workers`]);
+  const otherLayout = { ...site, hosts: site.hosts.map((host) => ({ ...host, sameLayout: host.self })) } as FleetSnapshot;
+  assert.match(fleetTable(otherLayout, undefined, NOW), /b \(10\.0\.0\.2\): .*its config lays the site out otherwise/);
   const single = { ...site, hosts: site.hosts.slice(0, 1) } as FleetSnapshot;
   assert.ok(!fleetTable(single, undefined, NOW).split('\n').includes('hosts:'));
 });

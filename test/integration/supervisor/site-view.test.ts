@@ -119,3 +119,24 @@ test('with Redis down no worker may leave rotation, and nothing hangs', async ()
     await a.view.close();
   }
 });
+
+test('a host whose config lays the site out otherwise is named: its leases would not be counted alike', async () => {
+  const client = new Redis(redis.url);
+  await client.flushall();
+  const a = hostView(siteConfig(1), 'a');
+  const b = hostView(siteConfig(2), 'b'); // a reload applied on b alone
+  try {
+    await beat(a.view, b.view);
+    assert.deepEqual(a.view.hosts().map((host) => [host.name, host.sameLayout]), [['a', true], ['b', false]]);
+    const same = hostView(siteConfig(1), 'b');
+    try {
+      await beat(a.view, same.view);
+      assert.equal(a.view.hosts().find((host) => host.name === 'b')?.sameLayout, true);
+    } finally {
+      await same.view.close();
+    }
+  } finally {
+    await Promise.all([a.view.close(), b.view.close()]);
+    client.disconnect();
+  }
+});
