@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { validateConfig, type SwitchyardConfig } from '../../../lib/config.ts';
 import { HOSTS_KEY } from '../../../lib/host-report.ts';
 import { PrivateRedis } from '../../helpers/private-redis.ts';
-import { beat, hostView as siteHostView } from '../../helpers/site-views.ts';
+import { beat, hostView as siteHostView, type HostView } from '../../helpers/site-views.ts';
 
 // Two hosts' site views over one real Redis (no PM2: the fleets' states are set by hand, as the
 // health polls and drains would): the site-wide leases hold maxUnavailable and "never the last
@@ -29,13 +29,22 @@ function siteConfig(maxUnavailable: number): SwitchyardConfig {
 
 const hostView = (config: SwitchyardConfig, host: string, url = redis.url) => siteHostView(config, host, url);
 
-test('maxUnavailable and the last ready worker hold across hosts', async () => {
+/** Hosts a and b on an emptied Redis, each with its config; their views are closed after `body`. */
+async function withHosts(configs: { a: SwitchyardConfig; b: SwitchyardConfig }, body: (hosts: { a: HostView; b: HostView; client: Redis }) => Promise<void>): Promise<void> {
   const client = new Redis(redis.url);
   await client.flushall();
-  const config = siteConfig(1);
-  const a = hostView(config, 'a');
-  const b = hostView(config, 'b');
+  const a = hostView(configs.a, 'a');
+  const b = hostView(configs.b, 'b');
   try {
+    await body({ a, b, client });
+  } finally {
+    await Promise.all([a.view.close(), b.view.close()]);
+    client.disconnect();
+  }
+}
+
+test('maxUnavailable and the last ready worker hold across hosts', () =>
+  withHosts({ a: siteConfig(1), b: siteConfig(1) }, async ({ a, b }) => {
     await beat(a.view, b.view);
     const webA = a.fleet.get('web-a-0')!;
     const webB = b.fleet.get('web-b-0')!;
@@ -48,44 +57,29 @@ test('maxUnavailable and the last ready worker hold across hosts', async () => {
     await beat(a.view, b.view);
     assert.equal(await b.view.takeOut(webB), undefined);
     assert.match((await a.view.takeOut(webA))!, /last ready worker|are out/);
-  } finally {
-    await Promise.all([a.view.close(), b.view.close()]);
-    client.disconnect();
-  }
-});
+  }));
 
-test('with maxUnavailable 1 of 3, a down worker on another host blocks a recycle here', async () => {
-  const client = new Redis(redis.url);
-  await client.flushall();
-  const config = validateConfig(
+const twoWebWorkersEach = () =>
+  validateConfig(
     {
       hosts: { a: { address: '127.0.0.1' }, b: { address: '127.0.0.2' } },
       pools: { web: { instances: 2, portBase: 9100, hosts: ['a', 'b'] }, clone: { instances: 1, portBase: 9200 }, bot: { targets: ['127.0.0.1:1'] } },
     },
     '(site)',
   );
-  const a = hostView(config, 'a');
-  const b = hostView(config, 'b');
-  try {
+
+test('with maxUnavailable 1 of 3, a down worker on another host blocks a recycle here', () =>
+  withHosts({ a: twoWebWorkersEach(), b: twoWebWorkersEach() }, async ({ a, b }) => {
     b.fleet.setState(b.fleet.get('web-b-1')!, 'down');
     await beat(a.view, b.view);
     assert.match((await a.view.takeOut(a.fleet.get('web-a-0')!))!, /1 of the pool's 4 workers on the site are out \(maxUnavailable 1\)/);
     b.fleet.setState(b.fleet.get('web-b-1')!, 'ready');
     await beat(a.view, b.view);
     assert.equal(await a.view.takeOut(a.fleet.get('web-a-0')!), undefined);
-  } finally {
-    await Promise.all([a.view.close(), b.view.close()]);
-    client.disconnect();
-  }
-});
+  }));
 
-test("each host sees the other's workers; one that stops reporting is gone, and its workers down", async () => {
-  const client = new Redis(redis.url);
-  await client.flushall();
-  const config = siteConfig(1);
-  const a = hostView(config, 'a');
-  const b = hostView(config, 'b');
-  try {
+test("each host sees the other's workers; one that stops reporting is gone, and its workers down", () =>
+  withHosts({ a: siteConfig(1), b: siteConfig(1) }, async ({ a, b, client }) => {
     await beat(a.view, b.view);
     assert.deepEqual(
       a.view.hosts().map((host) => [host.name, host.up, host.workers]),
@@ -102,11 +96,7 @@ test("each host sees the other's workers; one that stops reporting is gone, and 
     const gone = Date.now() + 11_000;
     assert.deepEqual(a.view.hosts(gone).map((host) => [host.name, host.up]), [['a', true], ['b', false]]);
     assert.ok(a.view.remoteWorkers(gone).every((worker) => worker.state === 'down' && !worker.hostUp));
-  } finally {
-    await a.view.close();
-    client.disconnect();
-  }
-});
+  }));
 
 test('with Redis down no worker may leave rotation, and nothing hangs', async () => {
   const config = siteConfig(1);
@@ -120,12 +110,9 @@ test('with Redis down no worker may leave rotation, and nothing hangs', async ()
   }
 });
 
-test('a host whose config lays the site out otherwise is named: its leases would not be counted alike', async () => {
-  const client = new Redis(redis.url);
-  await client.flushall();
-  const a = hostView(siteConfig(1), 'a');
-  const b = hostView(siteConfig(2), 'b'); // a reload applied on b alone
-  try {
+test('a host whose config lays the site out otherwise is named: its leases would not be counted alike', () =>
+  // b: a reload applied on b alone
+  withHosts({ a: siteConfig(1), b: siteConfig(2) }, async ({ a, b }) => {
     await beat(a.view, b.view);
     assert.deepEqual(a.view.hosts().map((host) => [host.name, host.sameLayout]), [['a', true], ['b', false]]);
     const same = hostView(siteConfig(1), 'b');
@@ -135,8 +122,4 @@ test('a host whose config lays the site out otherwise is named: its leases would
     } finally {
       await same.view.close();
     }
-  } finally {
-    await Promise.all([a.view.close(), b.view.close()]);
-    client.disconnect();
-  }
-});
+  }));
