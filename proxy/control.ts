@@ -90,6 +90,10 @@ export class ControlServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // Once this process is being replaced, each answer closes its connection: a client's next call
+    // opens a new one, which the successor accepts, rather than asking this process again over a
+    // kept-alive socket (restart-proxy then saw the old generation still answering, under load).
+    if (this.lifecycle?.info().retiring) res.setHeader('connection', 'close');
     if (!bearerMatches(req.headers.authorization, this.token)) return send(res, 401, { error: 'admin token required' });
     const url = new URL(req.url ?? '/', 'http://control');
     if (req.method === 'GET' && url.pathname === '/state') {
@@ -102,6 +106,7 @@ export class ControlServer {
       const answer = await this.lifecycle.requestReplacement();
       if (!answer.ok) return send(res, 409, { error: answer.error });
       this.log.info({ from: from.pid, to: answer.successor.pid }, 'proxy replacement asked over the control API');
+      res.setHeader('connection', 'close');
       return send(res, 202, { from: { pid: from.pid, generation: from.generation }, to: answer.successor });
     }
     if (req.method === 'POST' && url.pathname === '/reload') {
