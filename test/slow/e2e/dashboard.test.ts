@@ -146,12 +146,13 @@ describe('dashboard in Chromium against the PM2 stack', () => {
 
       const metrics = (await stack.api('GET', '/metrics')).body as string;
       for (const series of [
-        /switchyard_requests_total\{lane="page",code="200"\} \d+/,
-        /switchyard_request_duration_seconds_bucket\{le="0.1",lane="clone"\} \d+/,
-        /switchyard_queue_depth\{pool="web"\} \d+/,
+        // the proxy's series, each with the proxy's id
+        /switchyard_requests_total\{proxy="[^"]+",lane="page",code="200"\} \d+/,
+        /switchyard_request_duration_seconds_bucket\{proxy="[^"]+",le="0.1",lane="clone"\} \d+/,
+        /switchyard_queue_depth\{proxy="[^"]+",pool="web"\} \d+/,
         /switchyard_worker_rss_bytes\{worker="clone-1",host="[^"]+"\} \d+/,
         /switchyard_worker_recycles_total\{pool="web",reason="manual",host="[^"]+"\} 1/,
-        /switchyard_client_connections\{class="browser",state="active"\} \d+/,
+        /switchyard_client_connections\{proxy="[^"]+",class="browser",state="active"\} \d+/,
       ]) {
         assert.match(metrics, series);
       }
