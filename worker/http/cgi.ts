@@ -22,16 +22,6 @@ export interface CgiOptions {
 
 const MAX_HEADER_BYTES = 64 * 1024;
 
-/** CGI meta-variables for the request's headers (RFC 3875 4.1.18), without the httpoxy hole. */
-export function httpHeaderVariables(req: IncomingMessage): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || name === 'proxy' || name === 'content-type' || name === 'content-length') continue;
-    env[`HTTP_${name.toUpperCase().replace(/-/g, '_')}`] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return env;
-}
-
 /** Request metadata every CGI program needs. */
 export function cgiBaseVariables(req: IncomingMessage): NodeJS.ProcessEnv {
   const queryIndex = req.url!.indexOf('?');
@@ -83,8 +73,8 @@ function headerEnd(buffer: Buffer): { end: number; bodyStart: number } | undefin
  * before the response is complete the program's whole process group is killed; so it is when
  * the body is refused on the way (BodyRefused: too large once decompressed, corrupt), and the
  * client gets the refusal's status instead of the program's answer. For that the program's
- * response head is held until the whole body has gone into its stdin (git and hg read their
- * whole request before they answer, though git writes its headers first).
+ * response head is held until the whole body has gone into its stdin (git reads its whole
+ * request before it answers, though it writes its headers first).
  */
 export function runCgi(options: CgiOptions): Promise<void> {
   const { req, res, log } = options;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ChildProcesses } from '../../../worker/children.ts';
@@ -52,27 +52,53 @@ async function vcsChildrenOf(worker: RunningWorker) {
   return (await descendantsOf(worker.process.pid!)).filter((proc) => proc.command !== 'node');
 }
 
-for (const kind of ['git', 'hg'] as const) {
-  test(`${kind}: a client that disconnects mid-clone leaves no child within a second, and no zombie`, async () => {
-    const worker = await startWorker({ data, repos });
-    try {
-      const clone = await startPausedClone(worker, kind);
-      const children = await vcsChildrenOf(worker);
-      assert.ok(children.length > 0, 'the clone has a running child');
-      clone.req.destroy();
-      // every process of the clone, grandchildren included, must be gone: the worker reaps its
-      // children; a grandchild whose parent died first belongs to init (ppid 1), not to us
-      const gone = await waitFor(async () => (await Promise.all(children.map((child) => stillOurs(child.pid)))).every((ours) => !ours), 1000);
-      assert.ok(gone, `children left: ${JSON.stringify(await Promise.all(children.map((child) => procStat(child.pid))))}`);
-      assert.deepEqual(await vcsChildrenOf(worker), []);
-      const health = await worker.health();
-      assert.equal(health.children, 0);
-      assert.equal(health.inflight, 0);
-    } finally {
-      assert.equal(await worker.stop(), 0);
-    }
-  });
+test('git: a client that disconnects mid-clone leaves no child within a second, and no zombie', async () => {
+  const worker = await startWorker({ data, repos });
+  try {
+    const clone = await startPausedClone(worker, 'git');
+    const children = await vcsChildrenOf(worker);
+    assert.ok(children.length > 0, 'the clone has a running child');
+    clone.req.destroy();
+    // every process of the clone, grandchildren included, must be gone: the worker reaps its
+    // children; a grandchild whose parent died first belongs to init (ppid 1), not to us
+    const gone = await waitFor(async () => (await Promise.all(children.map((child) => stillOurs(child.pid)))).every((ours) => !ours), 1000);
+    assert.ok(gone, `children left: ${JSON.stringify(await Promise.all(children.map((child) => procStat(child.pid))))}`);
+    assert.deepEqual(await vcsChildrenOf(worker), []);
+    const health = await worker.health();
+    assert.equal(health.children, 0);
+    assert.equal(health.inflight, 0);
+  } finally {
+    assert.equal(await worker.stop(), 0);
+  }
+});
+
+/** How many threads a process runs: the hgweb server runs one per request it is answering. */
+async function threadCount(pid: number): Promise<number> {
+  return (await readdir(`/proc/${pid}/task`)).length;
 }
+
+test('hg: a client that disconnects mid-clone ends its hgweb request within a second; the hgweb server serves on', async () => {
+  const worker = await startWorker({ data, repos });
+  try {
+    assert.equal((await fetch(`${worker.url}/big-hg?cmd=capabilities`)).status, 200);
+    const [server] = await vcsChildrenOf(worker);
+    assert.ok(server, 'the worker runs its hgweb server');
+    // idle, it runs its main thread and the one that watches its stdin
+    const idleThreads = 2;
+    assert.ok(await waitFor(async () => (await threadCount(server.pid)) === idleThreads, 1000), 'the hgweb server is idle');
+    const clone = await startPausedClone(worker, 'hg');
+    assert.ok((await threadCount(server.pid)) > idleThreads, 'the clone runs in the hgweb server');
+    clone.req.destroy();
+    assert.ok(await waitFor(async () => (await threadCount(server.pid)) === idleThreads, 1000), 'the hgweb request ended');
+    assert.deepEqual((await vcsChildrenOf(worker)).map((proc) => proc.pid), [server.pid]);
+    const health = await worker.health();
+    assert.equal(health.children, 1);
+    assert.equal(health.inflight, 0);
+    assert.equal((await fetch(`${worker.url}/big-hg?cmd=capabilities`)).status, 200);
+  } finally {
+    assert.equal(await worker.stop(), 0);
+  }
+});
 
 test('health answers and other app requests wait while a clone holds the app lock', async () => {
   const worker = await startWorker({ data, repos });
