@@ -87,6 +87,7 @@ export function buildApi({ supervisor, token, log, dataDir, access: accessOption
     if (passed) return passed;
     try {
       supervisor.coordinator.undrain(request.params.name);
+      await supervisor.siteView?.flush(); // the site's leases count it ready before the answer: a drain asked next may go
       return { worker: request.params.name, state: 'ready' };
     } catch (error) {
       return sendError(reply, error);

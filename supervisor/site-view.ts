@@ -121,6 +121,15 @@ export class SiteView {
     });
   }
 
+  /**
+   * Resolves once a heartbeat that began after this call has ended (each Redis command bounded):
+   * what this host's workers are now is in Redis, so a drain asked anywhere next counts it.
+   */
+  async flush(): Promise<void> {
+    this.soon();
+    while (this.beating) await this.beating;
+  }
+
   /** undefined when the site can spare `worker` now (its lease taken), else why not. */
   async takeOut(worker: FleetWorker): Promise<string | undefined> {
     const config = this.options.config();
