@@ -205,7 +205,8 @@ test(`${TARGET} recycles under load lose no request and break no clone`, async (
 
   // Each worker went drain -> recycle (same reason), again and again: no error, crash, stop or
   // down-and-back, and each recycle replaced the very process the one before it had started.
-  const events = await settledEvents(since, fleet, firstPids);
+  let events: FleetEvent[];
+  ({ events, fleet } = await settledEvents(since, fleet, firstPids));
   assert.deepEqual(events.filter((event) => event.kind === 'error' || event.kind === 'crash'), [], 'no error and no crash during the test');
   for (const worker of fleet) {
     const own = events.filter((event) => event.worker === worker.name);
@@ -225,12 +226,21 @@ test(`${TARGET} recycles under load lose no request and break no clone`, async (
 });
 
 /** The events since `since` once the history holds the last recycle of every worker (it writes them once a second). */
-async function settledEvents(since: string, fleet: FleetWorkerView[], firstPids: Map<string, number | undefined>): Promise<FleetEvent[]> {
+/**
+ * The events once they tell every worker's whole story: its last recycle started the process it
+ * runs, and no drain is left without its recycle. A policy recycle may still start just after the
+ * load stopped (a health poll reporting the last requests late): then this waits for it to end,
+ * with the fleet as it is then.
+ */
+async function settledEvents(since: string, fleet: FleetWorkerView[], firstPids: Map<string, number | undefined>): Promise<{ events: FleetEvent[]; fleet: FleetWorkerView[] }> {
   let events: FleetEvent[] = [];
-  for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(250)) {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(250)) {
     events = (await stack.api('GET', `/api/events?since=${since}&limit=10000`)).body.events;
-    const lastRecycle = (name: string) => events.filter((event) => event.worker === name && event.kind === 'recycle').at(-1);
-    if (fleet.every((worker) => (lastRecycle(worker.name)?.detail?.pid ?? firstPids.get(worker.name)) === worker.pid)) break;
+    const own = (name: string) => events.filter((event) => event.worker === name && (event.kind === 'recycle' || event.kind === 'drain'));
+    const lastRecycle = (name: string) => own(name).filter((event) => event.kind === 'recycle').at(-1);
+    const whole = (worker: FleetWorkerView) => own(worker.name).at(-1)?.kind !== 'drain' && (lastRecycle(worker.name)?.detail?.pid ?? firstPids.get(worker.name)) === worker.pid;
+    if (fleet.every(whole)) break;
+    fleet = await stack.fleet();
   }
-  return events;
+  return { events, fleet };
 }
