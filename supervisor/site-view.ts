@@ -140,12 +140,14 @@ export class SiteView {
       // held from before the script is sent: a heartbeat sent after it reports the worker out
       this.held.set(worker.name, Date.now());
       const leaseRefusal = await this.leases.takeOut(worker.pool, worker.name, siteWorkers, pool.maxUnavailable);
+      if (leaseRefusal === undefined) await this.read(); // the reports as they are now (an undrain just answered elsewhere is in them)
       const refusal = leaseRefusal ?? this.refusalByReports(worker, siteWorkers, pool.maxUnavailable);
       if (refusal !== undefined) this.held.delete(worker.name);
       if (refusal !== undefined && leaseRefusal === undefined) this.soon(); // the next heartbeat gives the lease back
       return refusal;
     } catch (error) {
       this.held.delete(worker.name);
+      this.soon(); // a lease taken before the failure is given back by the next heartbeat
       return `Redis is unreachable (${(error as Error).message}), so what the other hosts have out is unknown`;
     }
   }
