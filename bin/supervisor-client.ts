@@ -1,4 +1,5 @@
 import { adminToken } from '../lib/admin-token.ts';
+import { reachableAt } from '../lib/site.ts';
 import { ConfigError, loadConfig, type SwitchyardConfig } from '../lib/config.ts';
 
 /** No API call waits longer than this for its answer. */
@@ -21,8 +22,7 @@ export interface SupervisorAnswer<T> {
 
 /** An address the API listens on, as a client reaches it (a wildcard address means this host). */
 function baseUrlOf({ host, port }: { host: string; port: number }): string {
-  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+  return `http://${reachableAt(host, port, host === '::' ? '::1' : '127.0.0.1')}`;
 }
 
 /**

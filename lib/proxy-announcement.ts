@@ -46,11 +46,3 @@ export function announcementOf(raw: unknown): ProxyAnnouncement | undefined {
   if (!Number.isSafeInteger(pid) || (pid as number) <= 0 || !Number.isSafeInteger(at)) return undefined;
   return { id, host, address, control, version, startedAt, pid: pid as number, at: at as number };
 }
-
-const WILDCARDS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '']);
-
-/** `host:port` as others reach a listener on `listenHost`: a wildcard is reached at `wildcardAddress`; IPv6 in brackets. */
-export function reachableAt(listenHost: string, port: number, wildcardAddress: string): string {
-  const host = WILDCARDS.has(listenHost) ? wildcardAddress : listenHost;
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
-}

@@ -41,6 +41,14 @@ export function siteOf(config: Pick<SwitchyardConfig, 'hosts'>, env: Env = proce
   return { multiHost: true, self, hosts };
 }
 
+const WILDCARDS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '']);
+
+/** `host:port` as others reach a listener on `listenHost`: a wildcard is reached at `wildcardAddress`; IPv6 in brackets. */
+export function reachableAt(listenHost: string, port: number, wildcardAddress: string): string {
+  const host = WILDCARDS.has(listenHost) ? wildcardAddress : listenHost;
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /** A supervised worker's name: `<pool>-<index>` on a single host, `<pool>-<host>-<index>` on a site of several. */
 export function workerName(pool: string, index: number, siteHost?: string): string {
   return siteHost === undefined ? `${pool}-${index}` : `${pool}-${siteHost}-${index}`;

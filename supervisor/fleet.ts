@@ -206,12 +206,11 @@ export class Fleet extends EventEmitter {
   }
 
   snapshot() {
-    return [...this.pools.values()].map((pool) => ({
-      name: pool.name,
-      maxUnavailable: pool.config.maxUnavailable,
-      drainTimeoutSec: pool.config.drainTimeoutSec,
-      recycle: pool.config.recycle,
-      workers: pool.workers.map((worker) => worker.snapshot()),
-    }));
+    return [...this.pools.values()].map((pool) => ({ ...poolSummary(pool.name, pool.config), workers: pool.workers.map((worker) => worker.snapshot()) }));
   }
+}
+
+/** What the fleet view says of a pool besides its workers (also for a pool with no worker on this host). */
+export function poolSummary(name: string, config: PoolConfig) {
+  return { name, maxUnavailable: config.maxUnavailable, drainTimeoutSec: config.drainTimeoutSec, recycle: config.recycle };
 }

@@ -12,8 +12,7 @@ import { ReloadRefused } from './config-reload.ts';
 import { Pm2Client } from './pm2-client.ts';
 import { ProxyControlClient } from './proxy-control.ts';
 import { Supervisor } from './supervisor.ts';
-import { requireRedisForSite, siteOf } from '../lib/site.ts';
-import { reachableAt } from '../lib/proxy-announcement.ts';
+import { reachableAt, requireRedisForSite, siteOf } from '../lib/site.ts';
 
 const log = createLogger('supervisor');
 
@@ -30,9 +29,7 @@ function loadOrExit<T>(load: () => T): T {
 
 /** The proxy's control API as seen from this host (a wildcard listen address is reached on loopback). */
 function controlUrl(config: SwitchyardConfig): string {
-  const { host, port } = config.proxy.control;
-  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${reachable}:${port}`;
+  return `http://${reachableAt(config.proxy.control.host, config.proxy.control.port, '127.0.0.1')}`;
 }
 
 /** SIGHUP: the same reload as POST /api/reload; its outcome goes to the log, and a bad file never stops the process. */
@@ -68,7 +65,6 @@ async function main(): Promise<void> {
     proxies: [new ProxyControlClient(controlUrl(config), token)],
     redis: process.env.REDIS_URL ? { url: process.env.REDIS_URL, adminToken: token } : undefined,
     configFile,
-    supervisorUrl: `http://${reachableAt(config.supervisor.host, config.supervisor.port, site.self.address)}`,
   });
   await supervisor.start();
   started = supervisor;

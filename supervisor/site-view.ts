@@ -41,6 +41,11 @@ export interface SiteHostView {
   sameLayout: boolean | null;
 }
 
+/** This supervisor's own host in the site view: up, now, with its own layout. */
+export function selfHostView(host: { name: string; address: string }, supervisor: string | null, workers: number, now = Date.now()): SiteHostView {
+  return { ...host, self: true, up: true, lastSeenAt: new Date(now).toISOString(), supervisor, workers, sameLayout: true };
+}
+
 /** Another host's worker, as its supervisor last reported it (down once that host is gone). */
 export type RemoteWorker = ReportedWorker & { host: string; hostUp: boolean };
 
@@ -173,7 +178,7 @@ export class SiteView {
     return site.hosts
       .map((host) => {
         if (host.name === site.self.name) {
-          return { ...host, self: true, up: true, lastSeenAt: new Date(now).toISOString(), supervisor: this.options.supervisorUrl, workers: fleet.all().length, sameLayout: true };
+          return selfHostView(host, this.options.supervisorUrl, fleet.all().length, now);
         }
         const report = this.reports.get(host.name);
         return {

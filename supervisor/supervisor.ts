@@ -6,16 +6,15 @@ import type { ProxyWorkerState } from '../lib/fleet-channel.ts';
 import { CrashTracker } from './crash-tracker.ts';
 import { DrainCoordinator, RESTART_TIMEOUT_MS } from './drain-coordinator.ts';
 import { EventLog, HISTORY_READ_TIMEOUT_MS } from './event-log.ts';
-import { Fleet, proxyStateOf, type FleetWorker, type WorkerState } from './fleet.ts';
+import { Fleet, poolSummary, proxyStateOf, type FleetWorker, type WorkerState } from './fleet.ts';
 import { FleetPublisher, type FleetRedisOptions } from './fleet-publisher.ts';
 import { fetchHealth, HealthPoller } from './health-poller.ts';
 import type { HistoryStore, LaneMinute } from './history/types.ts';
 import { SupervisorMetrics } from './metrics.ts';
 import { mergeExpositions } from './metrics-merge.ts';
 import { ProxyDirectory } from './proxy-directory.ts';
-import { SiteView } from './site-view.ts';
-import { reachableAt } from '../lib/proxy-announcement.ts';
-import { siteOf, type Site } from '../lib/site.ts';
+import { selfHostView, SiteView } from './site-view.ts';
+import { reachableAt, siteOf, type Site } from '../lib/site.ts';
 import { fleetKey } from '../lib/fleet-signing.ts';
 import type { Pm2Client, Pm2ProcessEvent, Pm2ProcessMessage } from './pm2-client.ts';
 import type { ProxyControlClient } from './proxy-control.ts';
@@ -54,8 +53,6 @@ export interface SupervisorOptions {
   redis?: FleetRedisOptions;
   /** the config file, read again by `reload()` (without one, reload is refused) */
   configFile?: string;
-  /** this supervisor's API base URL as the other hosts reach it (a site of several hosts) */
-  supervisorUrl?: string;
   timing?: Partial<SupervisorTiming>;
 }
 
@@ -98,7 +95,7 @@ export class Supervisor {
             site: this.site,
             config: () => this.currentConfig,
             fleet: this.fleet,
-            supervisorUrl: options.supervisorUrl ?? `http://${reachableAt(config.supervisor.host, config.supervisor.port, this.site.self.address)}`,
+            supervisorUrl: `http://${reachableAt(config.supervisor.host, config.supervisor.port, this.site.self.address)}`,
             recycles: () => this.metrics.recycleCounts(),
             log,
           })
@@ -216,12 +213,13 @@ export class Supervisor {
   snapshot() {
     const local = new Map(this.fleet.snapshot().map((pool) => [pool.name, pool]));
     const remote = this.siteView?.remoteWorkers() ?? [];
-    const poolNames = [...new Set([...local.keys(), ...remote.map((worker) => worker.pool)])];
+    // another host's pool this config does not have (its layout differs: hosts[].sameLayout says so) is not shown
+    const poolNames = [...new Set([...local.keys(), ...remote.map((worker) => worker.pool)])].filter((name) => local.has(name) || this.currentConfig.pools[name]);
     return {
       host: this.site.self.name,
-      hosts: this.siteView?.hosts() ?? [{ ...this.site.self, self: true, up: true, lastSeenAt: new Date().toISOString(), supervisor: null, workers: this.fleet.all().length, sameLayout: true }],
+      hosts: this.siteView?.hosts() ?? [selfHostView(this.site.self, null, this.fleet.all().length)],
       pools: poolNames.map((name) => {
-        const pool = local.get(name) ?? remotePool(this.currentConfig, name);
+        const pool = local.get(name) ?? poolSummary(name, this.currentConfig.pools[name]);
         const own = (local.get(name)?.workers ?? []).map((worker) => ({ ...worker, host: worker.host ?? this.site.self.name, pendingRecycle: this.coordinator.pendingReason(worker.name) }));
         const others = remote.filter((worker) => worker.pool === name).map((worker) => ({ ...worker, state: worker.state as WorkerState, pendingRecycle: undefined }));
         return { ...pool, workers: [...own, ...others] };
@@ -364,10 +362,4 @@ export class Supervisor {
       if (!this.laneMinutesSince || minute.minute > this.laneMinutesSince) this.laneMinutesSince = minute.minute;
     }
   }
-}
-
-/** A pool with no worker on this host, described from the config. */
-function remotePool(config: SwitchyardConfig, name: string) {
-  const pool = config.pools[name];
-  return { name, maxUnavailable: pool?.maxUnavailable, drainTimeoutSec: pool?.drainTimeoutSec, recycle: pool?.recycle };
 }
