@@ -10,7 +10,7 @@ import type { Pool, Slot } from './pool.ts';
 import type { Upstream } from './upstream.ts';
 import { sendError, type ErrorStatus } from './responses.ts';
 import { DeadlineList, type Deadlined } from './deadline-list.ts';
-import { clientResponseHeaders } from './hop-by-hop.ts';
+import { clientResponseHeaders } from '../lib/hop-by-hop.ts';
 import { joinSockets, switchingProtocolsHead } from './tunnel.ts';
 import { ResponseRelay } from './response-relay.ts';
 import type { SpoolStore } from './spool-store.ts';

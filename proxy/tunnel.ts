@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { RESPONSE_HOP_BY_HOP } from './hop-by-hop.ts';
+import { RESPONSE_HOP_BY_HOP } from '../lib/hop-by-hop.ts';
 
 /**
  * A ServerResponse on a socket Node handed over as an upgrade, so that an upgrade request goes the

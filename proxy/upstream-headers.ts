@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { FORWARDING_HEADERS, applyForwardingHeaders, type ClientInfo } from './client-address.ts';
 import { BOT_TOKEN_HEADER } from './classify.ts';
-import { ConnectionList, REQUEST_HOP_BY_HOP } from './hop-by-hop.ts';
+import { ConnectionList, REQUEST_HOP_BY_HOP } from '../lib/hop-by-hop.ts';
 
 const UPGRADE_HEADERS = new Set(['connection', 'upgrade']);
 /**

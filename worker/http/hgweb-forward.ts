@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerRespon
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyBaseLogger } from 'fastify';
-import { clientResponseHeaders, ConnectionList, REQUEST_HOP_BY_HOP } from '../../proxy/hop-by-hop.ts';
+import { clientResponseHeaders, ConnectionList, REQUEST_HOP_BY_HOP } from '../../lib/hop-by-hop.ts';
 import { closeConnectionUnlessSmall } from './connection-reuse.ts';
 import { refuseRequest } from './plain-text.ts';
 import { BodyRefused } from './request-body.ts';
