@@ -1,7 +1,8 @@
 import type { SwitchyardConfig } from '../lib/config.ts';
 import { Pool } from './pool.ts';
 import { Upstream } from './upstream.ts';
-import { planUpstreams, poolAddresses, type PlacedWorker } from './upstream-plan.ts';
+import { poolAddresses, type PlacedWorker } from '../lib/site.ts';
+import { planUpstreams } from './upstream-plan.ts';
 
 function newUpstream(pool: string, place: PlacedWorker, config: SwitchyardConfig): Upstream {
   return new Upstream({

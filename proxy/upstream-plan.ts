@@ -1,8 +1,6 @@
 import type { PoolConfig, SwitchyardConfig } from '../lib/config.ts';
 import { poolAddresses, type PlacedWorker } from '../lib/site.ts';
 
-export { poolAddresses, type PlacedWorker };
-
 /** A pool's worker list after a config change: each entry an existing worker kept or a new one. */
 export interface UpstreamPlan<T extends PlacedWorker> {
   workers: Array<{ keep: T } | { add: PlacedWorker }>;

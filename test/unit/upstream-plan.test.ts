@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig, type PoolConfig } from '../../lib/config.ts';
-import { planUpstreams, poolAddresses, type PlacedWorker } from '../../proxy/upstream-plan.ts';
+import { poolAddresses, type PlacedWorker } from '../../lib/site.ts';
+import { planUpstreams } from '../../proxy/upstream-plan.ts';
 
 const pool = (raw: Record<string, unknown>): PoolConfig => validateConfig({ pools: { web: raw }, lanes: { clone: { pool: 'web' }, bot: { pool: 'web' } } }, 'test.yaml').pools.web;
 const worker = (index: number, address: string): PlacedWorker & { id: string } => {
