@@ -119,8 +119,7 @@ export class DrainCoordinator {
       if (!canTakeOut(staying(pool), name, pool.config.maxUnavailable)) throw new FleetActionError(409, refusal);
     } else {
       if (worker.state !== 'ready' || this.active.has(name) || this.asking.has(name)) throw new FleetActionError(409, refusal);
-      this.asking.add(name);
-      const why = await this.ports.siteTakeOut(worker).finally(() => this.asking.delete(name));
+      const why = await this.askLease(worker);
       if (why !== undefined) throw new FleetActionError(409, `${refusal}: ${why}`);
       if (worker.state !== 'ready' || this.active.has(name)) return false; // it left rotation meanwhile; its lease goes with its next state
     }
@@ -183,15 +182,23 @@ export class DrainCoordinator {
   private askSite(entry: Pending): void {
     const { worker } = entry;
     if (worker.state !== 'ready' || this.asking.has(worker.name)) return;
-    this.asking.add(worker.name);
-    this.ports.siteTakeOut!(worker).then(
+    this.askLease(worker).then(
       (why) => {
-        this.asking.delete(worker.name);
         if (why !== undefined || this.stopped || !this.queue.includes(entry) || this.active.has(worker.name)) return;
         if (worker.state === 'ready' || worker.state === 'draining') this.start(entry); // else its lease goes with its next state
       },
-      () => this.asking.delete(worker.name),
+      () => {}, // asked again at a later tick
     );
+  }
+
+  /** The site's answer for this worker's lease (siteTakeOut), one ask per worker at a time. */
+  private async askLease(worker: FleetWorker): Promise<string | undefined> {
+    this.asking.add(worker.name);
+    try {
+      return await this.ports.siteTakeOut!(worker);
+    } finally {
+      this.asking.delete(worker.name);
+    }
   }
 
   /**
